@@ -1,0 +1,8 @@
+"""HashedNets for scikit-learn: neural networks compressed by the hashing trick."""
+
+from ._kernels import HASH_SPEC_VERSION
+from ._multilayer_perceptron import HashedMLPClassifier, HashedMLPRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["HASH_SPEC_VERSION", "HashedMLPClassifier", "HashedMLPRegressor", "__version__"]

@@ -1,0 +1,144 @@
+"""Activations, their derivatives and the losses: scikit-learn's MLP formulas.
+
+Written against the array module of their inputs (NumPy or CuPy), in place
+where scikit-learn's are, so that any backend can use them.
+"""
+
+import sys
+
+import numpy as np
+
+
+def array_module(X):
+    """NumPy, or CuPy for a CuPy array."""
+    if type(X).__module__.split(".")[0] == "cupy":
+        return sys.modules["cupy"]
+    return np
+
+
+def inplace_identity(X):
+    """Leave ``X`` unchanged."""
+
+
+def inplace_exp(X):
+    """Exponential, in place."""
+    array_module(X).exp(X, out=X)
+
+
+def inplace_logistic(X):
+    """Logistic sigmoid, in place: ``(1 + tanh(x / 2)) / 2``, stable for any x."""
+    xp = array_module(X)
+    X *= 0.5
+    xp.tanh(X, out=X)
+    X += 1
+    X *= 0.5
+
+
+def inplace_tanh(X):
+    """Hyperbolic tangent, in place."""
+    array_module(X).tanh(X, out=X)
+
+
+def inplace_relu(X):
+    """Rectified linear unit, in place."""
+    array_module(X).maximum(X, 0, out=X)
+
+
+def inplace_softmax(X):
+    """Row-wise softmax, in place."""
+    xp = array_module(X)
+    X -= X.max(axis=1, keepdims=True)
+    xp.exp(X, out=X)
+    X /= X.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {
+    "identity": inplace_identity,
+    "exp": inplace_exp,
+    "tanh": inplace_tanh,
+    "logistic": inplace_logistic,
+    "relu": inplace_relu,
+    "softmax": inplace_softmax,
+}
+
+
+def inplace_identity_derivative(Z, delta):
+    """Identity's derivative: leave ``delta`` unchanged."""
+
+
+def inplace_logistic_derivative(Z, delta):
+    """Multiply ``delta`` by the logistic's derivative, given its output ``Z``."""
+    delta *= Z
+    delta *= 1 - Z
+
+
+def inplace_tanh_derivative(Z, delta):
+    """Multiply ``delta`` by tanh's derivative, given its output ``Z``."""
+    delta *= 1 - Z**2
+
+
+def inplace_relu_derivative(Z, delta):
+    """Zero ``delta`` where the ReLU's output ``Z`` is zero."""
+    delta[Z == 0] = 0
+
+
+DERIVATIVES = {
+    "identity": inplace_identity_derivative,
+    "tanh": inplace_tanh_derivative,
+    "logistic": inplace_logistic_derivative,
+    "relu": inplace_relu_derivative,
+}
+
+
+def _xlogy(xp, x, y):
+    """``x * log(y)``, 0 where ``x == 0``."""
+    safe_y = xp.where(x == 0, 1, y)
+    return x * xp.log(safe_y)
+
+
+def _average(xp, values, sample_weight):
+    if sample_weight is None:
+        return values.mean(axis=0)
+    return (values * sample_weight[:, None]).sum(axis=0) / sample_weight.sum()
+
+
+def squared_loss(y_true, y_pred, sample_weight=None):
+    """Half the mean squared error, averaged over outputs."""
+    xp = array_module(y_pred)
+    return 0.5 * _average(xp, (y_true - y_pred) ** 2, sample_weight).mean()
+
+
+def poisson_loss(y_true, y_pred, sample_weight=None):
+    """Half the Poisson deviance, summed over outputs."""
+    xp = array_module(y_pred)
+    deviance = _xlogy(xp, y_true, y_true / y_pred) - y_true + y_pred
+    return _average(xp, deviance, sample_weight).sum()
+
+
+def log_loss(y_true, y_prob, sample_weight=None):
+    """Cross-entropy of one-hot (or binary) targets."""
+    xp = array_module(y_prob)
+    eps = xp.finfo(y_prob.dtype).eps
+    y_prob = xp.clip(y_prob, eps, 1 - eps)
+    if y_prob.shape[1] == 1:
+        y_prob = xp.concatenate([1 - y_prob, y_prob], axis=1)
+    if y_true.shape[1] == 1:
+        y_true = xp.concatenate([1 - y_true, y_true], axis=1)
+    return -_average(xp, _xlogy(xp, y_true, y_prob), sample_weight).sum()
+
+
+def binary_log_loss(y_true, y_prob, sample_weight=None):
+    """Cross-entropy of independent binary (multilabel) targets."""
+    xp = array_module(y_prob)
+    eps = xp.finfo(y_prob.dtype).eps
+    y_prob = xp.clip(y_prob, eps, 1 - eps)
+    values = _xlogy(xp, y_true, y_prob) + _xlogy(xp, 1 - y_true, 1 - y_prob)
+    return -_average(xp, values, sample_weight).sum()
+
+
+LOSS_FUNCTIONS = {
+    "squared_error": squared_loss,
+    "poisson": poisson_loss,
+    "log_loss": log_loss,
+    "binary_log_loss": binary_log_loss,
+}

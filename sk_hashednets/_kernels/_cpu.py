@@ -1,0 +1,38 @@
+"""The CPU backend: NumPy arrays, Numba kernels, GEMMs through NumPy's BLAS."""
+
+import numpy as np
+from numba import get_num_threads
+
+from ._numba import materialize_tile, scatter_bucket_grad
+
+
+class CPUBackend:
+    """Array module and hashed-matrix kernels for the CPU.
+
+    A GPU backend offers the same attributes and methods on device arrays.
+    """
+
+    name = "cpu"
+    xp = np
+
+    def asarray(self, X):
+        """Put an array on this backend's device (a no-op on the CPU)."""
+        return X
+
+    def to_host(self, X):
+        """Return a NumPy array (a no-op on the CPU)."""
+        return X
+
+    def empty(self, shape, dtype):
+        """Uninitialised array on this backend's device."""
+        return np.empty(shape, dtype=dtype)
+
+    def materialize_tile(self, bucket_weights, seed, sign_seed, sign_hash, row_start, out):
+        """Write rows ``row_start:row_start + len(out)`` of a virtual matrix into ``out``."""
+        materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out)
+
+    def scatter_bucket_grad(self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad):
+        """Add the signed virtual-weight gradients of a tile into ``bucket_grad``."""
+        scatter_bucket_grad(
+            grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, get_num_threads()
+        )

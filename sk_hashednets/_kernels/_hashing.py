@@ -1,0 +1,214 @@
+"""The hash specification: one place, used by every backend.
+
+Entry (i, j) of a layer's virtual weight matrix reads bucket ``h(i, j)`` with
+sign ``s(i, j)``::
+
+    W[i, j] = s(i, j) * w[h(i, j)]
+
+Both come from MurmurHash3_x86_32 (Austin Appleby's public-domain hash) of the
+8-byte key ``le32(i) || le32(j)``:
+
+- ``h(i, j) = (murmur3(key, seed) * K) >> 32``: the multiply-high range
+  reduction of the 32-bit hash to ``[0, K)``, K the number of buckets
+  (1 <= K < 2**32). No bit mask, so any K is fine.
+- ``s(i, j) = +1 if murmur3(key, seed ^ SIGN_SEED_XOR) < 2**31 else -1``: the
+  top bit of a second hash with another seed, independent of the bucket.
+
+i and j are hashed as two separate 32-bit words, so a layer may have up to
+2**32 rows and 2**32 columns (2**64 virtual entries).
+
+All arithmetic is on ``uint64`` values masked to their low 32 bits after every
+step that can overflow: the same code runs compiled by Numba (where mixing
+signed and unsigned 64-bit integers would silently give float64, hence the
+``np.uint64`` constants), in NumPy on ``uint64`` arrays, and on plain Python
+ints. The CUDA kernels (``uint32`` arithmetic) are tested against it bit for bit.
+
+The first word of the key, ``i``, is mixed into the state once per row
+(:func:`row_state`), the second word once per column (:func:`column_key`), and
+:func:`finish_hash` combines the two: this is MurmurHash3 unrolled for an 8-byte
+key, split so that row tiles do the per-row and per-column work once.
+"""
+
+import numpy as np
+from numba import njit
+
+#: Version of this specification. Any change to the functions below that changes
+#: a single (bucket, sign) must bump it: fitted models record it.
+HASH_SPEC_VERSION = 1
+
+_MASK32 = np.uint64(0xFFFFFFFF)
+# MurmurHash3_x86_32 constants.
+_C1 = np.uint64(0xCC9E2D51)
+_C2 = np.uint64(0x1B873593)
+_N = np.uint64(0xE6546B64)
+_FMIX1 = np.uint64(0x85EBCA6B)
+_FMIX2 = np.uint64(0xC2B2AE35)
+_KEY_BYTES = np.uint64(8)
+_FIVE = np.uint64(5)
+_R13, _R15, _R16 = (np.uint64(r) for r in (13, 15, 16))
+_S13 = np.uint64(13)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_ONE = np.uint64(1)
+
+#: XOR applied to a layer's seed to get the seed of its sign hash: the golden
+#: ratio's 32 bits (any odd constant would do; this one is the usual choice).
+SIGN_SEED_XOR = 0x9E3779B9
+
+
+@njit(cache=True)
+def _rotl32(x, r):
+    # r is 13 or 15 here, so both shifts are in range.
+    return ((x << r) | (x >> (_S32 - r))) & _MASK32
+
+
+@njit(cache=True)
+def column_key(j):
+    """Scramble one 32-bit key word: MurmurHash3's ``k1`` step.
+
+    Parameters
+    ----------
+    j : uint64 scalar or ndarray
+        Key word, below 2**32.
+
+    Returns
+    -------
+    k : uint64 scalar or ndarray
+        The scrambled word, below 2**32.
+    """
+    k = (j * _C1) & _MASK32
+    k = _rotl32(k, _R15)
+    return (k * _C2) & _MASK32
+
+
+@njit(cache=True)
+def _mix_block(h, k):
+    h = h ^ k
+    h = _rotl32(h, _R13)
+    return (h * _FIVE + _N) & _MASK32
+
+
+@njit(cache=True)
+def row_state(seed, i):
+    """MurmurHash3 state after the first key word, the row index ``i``.
+
+    Parameters
+    ----------
+    seed : uint64 scalar
+        The 32-bit seed.
+    i : uint64 scalar or ndarray
+        Row index, below 2**32.
+
+    Returns
+    -------
+    state : uint64 scalar or ndarray
+    """
+    return _mix_block(seed, column_key(i))
+
+
+@njit(cache=True)
+def finish_hash(state, key_j):
+    """Mix the scrambled column word into a row state and finalise the hash.
+
+    Parameters
+    ----------
+    state : uint64 scalar or ndarray
+        Output of :func:`row_state`.
+    key_j : uint64 scalar or ndarray
+        Output of :func:`column_key` for the column index.
+
+    Returns
+    -------
+    hash : uint64 scalar or ndarray
+        MurmurHash3_x86_32 of the key ``le32(i) || le32(j)``, below 2**32.
+    """
+    h = _mix_block(state, key_j)
+    h = h ^ _KEY_BYTES
+    # fmix32: the avalanche finaliser.
+    h = h ^ (h >> _R16)
+    h = (h * _FMIX1) & _MASK32
+    h = h ^ (h >> _S13)
+    h = (h * _FMIX2) & _MASK32
+    return h ^ (h >> _R16)
+
+
+@njit(cache=True)
+def bucket_of(hash_value, n_buckets):
+    """Map a 32-bit hash to ``[0, n_buckets)`` by a multiply-high.
+
+    ``(hash * K) >> 32`` is Lemire's range reduction: uniform to within
+    K / 2**32 for any K (no power-of-two restriction, no division).
+
+    Parameters
+    ----------
+    hash_value : uint64 scalar or ndarray
+        Below 2**32.
+    n_buckets : uint64 scalar
+        K, with 1 <= K < 2**32.
+
+    Returns
+    -------
+    bucket : uint64 scalar or ndarray
+    """
+    return (hash_value * n_buckets) >> _S32
+
+
+@njit(cache=True)
+def is_negative(sign_hash_value):
+    """Sign bit of the sign hash: 1 where the virtual weight is ``-w[h]``.
+
+    Parameters
+    ----------
+    sign_hash_value : uint64 scalar or ndarray
+        The hash of the key under the sign seed, below 2**32.
+
+    Returns
+    -------
+    bit : uint64 scalar or ndarray
+        Its top bit.
+    """
+    return (sign_hash_value >> _S31) & _ONE
+
+
+def sign_seed(seed):
+    """Seed of the sign hash of a layer whose bucket hash has seed ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        The layer's 32-bit seed.
+
+    Returns
+    -------
+    sign_seed : numpy.uint64
+    """
+    return np.uint64((int(seed) ^ SIGN_SEED_XOR) & 0xFFFFFFFF)
+
+
+def hash_pairs(seed, i, j, n_buckets):
+    """Bucket and sign of the virtual entries (i, j): the specification in NumPy.
+
+    Parameters
+    ----------
+    seed : int
+        The layer's 32-bit seed.
+    i, j : array-like of int
+        Row and column indices, each below 2**32, broadcast together.
+    n_buckets : int
+        K, with 1 <= K < 2**32.
+
+    Returns
+    -------
+    bucket : ndarray of int64
+        Bucket index in ``[0, K)``.
+    sign : ndarray of int8
+        +1 or -1.
+    """
+    i = np.asarray(i, dtype=np.uint64)
+    j = np.asarray(j, dtype=np.uint64)
+    key_j = column_key.py_func(j)
+    h = finish_hash.py_func(row_state.py_func(np.uint64(seed), i), key_j)
+    bucket = bucket_of.py_func(h, np.uint64(n_buckets)).astype(np.int64)
+    h_sign = finish_hash.py_func(row_state.py_func(sign_seed(seed), i), key_j)
+    sign = 1 - 2 * is_negative.py_func(h_sign).astype(np.int8)
+    return bucket, sign.astype(np.int8)

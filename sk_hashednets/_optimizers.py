@@ -1,0 +1,131 @@
+"""Stochastic optimizers that update a list of arrays in place.
+
+The update rules, learning-rate schedules and stopping rules are those of
+scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``; the arrays
+(bucket vectors and intercepts) are updated in place, with no new list per
+step, and may be NumPy or CuPy arrays.
+"""
+
+from ._base import array_module
+
+
+class BaseOptimizer:
+    """Base class: a learning rate and the end-of-epoch hooks.
+
+    Parameters
+    ----------
+    learning_rate_init : float
+        The initial step size.
+    """
+
+    def __init__(self, learning_rate_init=0.1):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+
+    def iteration_ends(self, time_step):
+        """Hook called at the end of each epoch with the number of samples seen."""
+
+    def trigger_stopping(self, msg, verbose):
+        """Decide whether to stop after too many epochs without improvement.
+
+        Returns
+        -------
+        is_stopping : bool
+        """
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+class SGDOptimizer(BaseOptimizer):
+    """Stochastic gradient descent with momentum (Nesterov's or not).
+
+    Parameters
+    ----------
+    params : list of arrays
+        Parameters to update in place; velocities are allocated like them.
+    learning_rate_init : float, default=0.1
+    lr_schedule : {"constant", "adaptive", "invscaling"}, default="constant"
+    momentum : float, default=0.9
+    nesterov : bool, default=True
+    power_t : float, default=0.5
+    """
+
+    def __init__(
+        self, params, learning_rate_init=0.1, lr_schedule="constant", momentum=0.9,
+        nesterov=True, power_t=0.5,
+    ):
+        super().__init__(learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.velocities = [array_module(p).zeros_like(p) for p in params]
+
+    def iteration_ends(self, time_step):
+        """Apply the inverse-scaling schedule, if chosen."""
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """Stop, or with the adaptive schedule divide the learning rate by 5."""
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def update_params(self, params, grads):
+        """Take one step: ``v = momentum * v - lr * g``, then move the parameters."""
+        lr, momentum = self.learning_rate, self.momentum
+        for param, velocity, grad in zip(params, self.velocities, grads):
+            velocity *= momentum
+            velocity -= lr * grad
+            if self.nesterov:
+                param += momentum * velocity - lr * grad
+            else:
+                param += velocity
+
+
+class AdamOptimizer(BaseOptimizer):
+    """Adam (Kingma and Ba, 2014), with scikit-learn's bias correction.
+
+    Parameters
+    ----------
+    params : list of arrays
+        Parameters to update in place; moments are allocated like them.
+    learning_rate_init : float, default=0.001
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+    """
+
+    def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        super().__init__(learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.ms = [array_module(p).zeros_like(p) for p in params]
+        self.vs = [array_module(p).zeros_like(p) for p in params]
+
+    def update_params(self, params, grads):
+        """Take one Adam step on every parameter array."""
+        self.t += 1
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        self.learning_rate = (
+            self.learning_rate_init * (1 - beta_2**self.t) ** 0.5 / (1 - beta_1**self.t)
+        )
+        for param, m, v, grad in zip(params, self.ms, self.vs, grads):
+            m *= beta_1
+            m += (1 - beta_1) * grad
+            v *= beta_2
+            v += (1 - beta_2) * grad**2
+            param -= self.learning_rate * m / (v**0.5 + self.epsilon)
