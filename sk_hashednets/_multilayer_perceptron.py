@@ -156,7 +156,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             # One int for all layers: capped by each layer's size (documented).
             counts = [min(int(self.n_buckets), v) for v in n_virtual]
         else:
-            counts = list(np.asarray(self.n_buckets).ravel())
+            counts = list(self.n_buckets)
             if len(counts) != len(shapes):
                 raise ValueError(
                     f"n_buckets has {len(counts)} entries but the network has "
@@ -629,11 +629,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 )
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
+        last_good = [p.copy() for p in params]
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
                 epoch_start = time.perf_counter()
-                last_good = [p.copy() for p in params]
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
 
@@ -653,18 +653,22 @@ class BaseHashedMLP(BaseEstimator, ABC):
                         X_batch, y_batch, sample_weight_batch, activations, deltas,
                         bucket_grads, intercept_grads, layers,
                     )
+                    if not np.isfinite(batch_loss):
+                        self._restore_params(params, last_good)
+                        raise ValueError(
+                            f"Training diverged in epoch {self.n_iter_ + 1}: the loss "
+                            f"became {batch_loss}. The parameters are left as they were "
+                            "at the last minibatch with a finite loss. Lower "
+                            f"learning_rate_init (now {self.learning_rate_init}), scale the "
+                            "input (e.g. with StandardScaler), or raise alpha."
+                        )
+                    # These parameters gave a finite loss: the fallback if the
+                    # update below makes training diverge.
+                    self._restore_params(last_good, params)
                     accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
                     self._optimizer.update_params(params, bucket_grads + intercept_grads)
 
                 loss = accumulated_loss / X_train.shape[0]
-                if not np.isfinite(loss):
-                    self._restore_params(params, last_good)
-                    raise ValueError(
-                        f"Training diverged in epoch {self.n_iter_ + 1}: the loss became "
-                        f"{loss}. The parameters are left as they were before that epoch. "
-                        f"Lower learning_rate_init (now {self.learning_rate_init}), scale "
-                        "the input (e.g. with StandardScaler), or raise alpha."
-                    )
                 self.n_iter_ += 1
                 self.loss_ = loss
                 self.t_ += n_samples

@@ -1,0 +1,412 @@
+"""The estimators as scikit-learn sees them: API checks, gradients, accuracy, persistence."""
+
+import io
+import os
+
+import joblib
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor
+from sk_hashednets._kernels import get_backend
+from sk_hashednets._kernels._reference import loss_and_grads
+from sk_hashednets._multilayer_perceptron import _pack
+
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
+
+
+@parametrize_with_checks(
+    [HashedMLPClassifier(random_state=0), HashedMLPRegressor(random_state=0)]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+# ----------------------------------------------------------------------------
+# Gradients
+# ----------------------------------------------------------------------------
+
+
+def _problem(kind, rng):
+    X = rng.standard_normal((12, 5))
+    if kind == "binary":
+        return HashedMLPClassifier, X, rng.integers(0, 2, 12)
+    if kind == "multiclass":
+        return HashedMLPClassifier, X, np.arange(12) % 3
+    if kind == "multilabel":
+        return HashedMLPClassifier, X, rng.integers(0, 2, (12, 3))
+    if kind == "squared_error":
+        return HashedMLPRegressor, X, rng.standard_normal(12)
+    if kind == "poisson":
+        return HashedMLPRegressor, X, rng.poisson(2.0, 12).astype(float)
+    raise ValueError(kind)
+
+
+def _targets(est, y):
+    if hasattr(est, "classes_"):
+        return est._label_binarizer.transform(y).astype(float)
+    return y.reshape(len(y), -1).astype(float)
+
+
+def _loss_and_grad_function(est, X, Y, sample_weight):
+    layers = est._hashed_layers(get_backend("cpu"), X.dtype)
+    activations = [X] + [None] * (est.n_layers_ - 1)
+    deltas = [None] * (est.n_layers_ - 1)
+    bucket_grads = [np.empty(k) for k in est.n_buckets_]
+    intercept_grads = [np.empty(n) for n in est._layer_units_[1:]]
+
+    def loss_grad(theta):
+        return est._loss_grad_lbfgs(
+            theta, X, Y, sample_weight, activations, deltas, bucket_grads,
+            intercept_grads, layers,
+        )
+
+    return loss_grad
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "squared_error", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_matches_central_differences(activation, kind, weighted):
+    rng = np.random.default_rng(0)
+    Estimator, X, y = _problem(kind, rng)
+    kwargs = {"loss": "poisson"} if kind == "poisson" else {}
+    est = Estimator(
+        hidden_layer_sizes=(6, 4), activation=activation, solver="lbfgs", alpha=0.1,
+        max_iter=1, compression=0.5, random_state=1, **kwargs,
+    )
+    sample_weight = rng.uniform(0.5, 2.0, len(y)) if weighted else None
+    est.fit(X, y, sample_weight=sample_weight)
+    Y = _targets(est, y)
+    loss_grad = _loss_and_grad_function(est, X, Y, sample_weight)
+    theta = _pack(est.bucket_weights_, est.intercepts_)
+    _, grad = loss_grad(theta)
+
+    eps = 1e-6
+    numerical = np.empty_like(theta)
+    for k in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[k] = eps
+        numerical[k] = (loss_grad(theta + step)[0] - loss_grad(theta - step)[0]) / (2 * eps)
+    rel_error = np.linalg.norm(grad - numerical) / np.linalg.norm(numerical)
+    assert rel_error < 1e-5
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", ["multiclass", "multilabel", "squared_error", "poisson"])
+@pytest.mark.parametrize("sign_hash", [True, False])
+def test_backprop_matches_numpy_reference(activation, kind, sign_hash):
+    """The estimator's tiled, Numba-backed step against the dense textbook one."""
+    rng = np.random.default_rng(1)
+    Estimator, X, y = _problem(kind, rng)
+    kwargs = {"loss": "poisson"} if kind == "poisson" else {}
+    est = Estimator(
+        hidden_layer_sizes=(7, 5), activation=activation, solver="lbfgs", alpha=0.01,
+        max_iter=2, compression=0.3, sign_hash=sign_hash, random_state=0, **kwargs,
+    )
+    est.fit(X, y)
+    Y = _targets(est, y)
+    theta = _pack(est.bucket_weights_, est.intercepts_)
+    loss, grad = _loss_and_grad_function(est, X, Y, None)(theta)
+
+    loss_name = est._loss_name()
+    if loss_name == "log_loss" and est.out_activation_ == "logistic":
+        loss_name = "binary_log_loss"
+    ref_loss, ref_bucket_grads, ref_intercept_grads = loss_and_grads(
+        X, Y, est.bucket_weights_, est.intercepts_, est.hash_seeds_, sign_hash,
+        activation, est.out_activation_, loss_name, est.alpha,
+    )
+    assert loss == pytest.approx(ref_loss, rel=1e-10)
+    np.testing.assert_allclose(grad, _pack(ref_bucket_grads, ref_intercept_grads), rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# Accuracy on real data
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.25, random_state=0)
+
+
+@pytest.mark.parametrize("compression, min_accuracy", [(1 / 8, 0.96), (1 / 64, 0.90)])
+def test_digits_accuracy(digits_split, compression, min_accuracy):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = HashedMLPClassifier(hidden_layer_sizes=(256,), compression=compression, random_state=0)
+    clf.fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= min_accuracy
+    expected_buckets = [int(np.ceil(compression * 64 * 256)), int(np.ceil(compression * 256 * 10))]
+    assert clf.n_buckets_ == expected_buckets
+    assert clf.n_stored_params_ == sum(expected_buckets) + 256 + 10
+
+
+def test_regressor_close_to_mlp_regressor():
+    """Diabetes (standardised X and y): R^2 within 0.05 of MLPRegressor, mean of 3 seeds."""
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    mean, std = y_train.mean(), y_train.std()
+    y_train, y_test = (y_train - mean) / std, (y_test - mean) / std
+    params = dict(hidden_layer_sizes=(32,), solver="lbfgs", alpha=30.0, max_iter=500)
+    r2_hashed, r2_dense = [], []
+    for seed in range(3):
+        hashed = HashedMLPRegressor(compression=1 / 8, random_state=seed, **params)
+        r2_hashed.append(hashed.fit(X_train, y_train).score(X_test, y_test))
+        dense = MLPRegressor(random_state=seed, **params)
+        r2_dense.append(dense.fit(X_train, y_train).score(X_test, y_test))
+    assert np.mean(r2_dense) > 0.3  # the comparison means something only if MLP learns
+    assert np.mean(r2_hashed) >= np.mean(r2_dense) - 0.05
+
+
+# ----------------------------------------------------------------------------
+# dtypes, sparse input, dropout
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(digits_split, dtype):
+    X_train, X_test, y_train, _ = digits_split
+    clf = HashedMLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0)
+    clf.fit(X_train.astype(dtype), y_train)
+    assert all(w.dtype == dtype for w in clf.bucket_weights_ + clf.intercepts_)
+    assert clf.predict_proba(X_test.astype(dtype)).dtype == dtype
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_matches_dense(fmt):
+    X, y = make_classification(n_samples=80, n_features=30, random_state=0)
+    X[np.abs(X) < 1] = 0
+    params = dict(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=20, random_state=0)
+    dense = HashedMLPClassifier(**params).fit(X, y)
+    sparse = HashedMLPClassifier(**params).fit(sp.csr_matrix(X).asformat(fmt), y)
+    for a, b in zip(dense.bucket_weights_, sparse.bucket_weights_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(
+        dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X).asformat(fmt)), rtol=1e-7
+    )
+
+
+def test_dropout_is_training_only(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = HashedMLPClassifier(hidden_layer_sizes=(128,), dropout=0.3, max_iter=60, random_state=0)
+    clf.fit(X_train, y_train)
+    # Off at predict: deterministic, and the network still learns.
+    np.testing.assert_array_equal(clf.predict_proba(X_test), clf.predict_proba(X_test))
+    assert clf.score(X_test, y_test) > 0.9
+    no_dropout = HashedMLPClassifier(hidden_layer_sizes=(128,), max_iter=2, random_state=0)
+    with_dropout = HashedMLPClassifier(
+        hidden_layer_sizes=(128,), dropout=0.5, max_iter=2, random_state=0
+    )
+    assert no_dropout.fit(X_train, y_train).loss_ != with_dropout.fit(X_train, y_train).loss_
+
+
+def test_dropout_with_lbfgs_is_refused():
+    X, y = make_classification(n_samples=20, random_state=0)
+    with pytest.raises(ValueError, match="dropout > 0 needs a stochastic solver"):
+        HashedMLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
+
+
+# ----------------------------------------------------------------------------
+# Determinism and threads
+# ----------------------------------------------------------------------------
+
+
+def test_fit_is_bit_identical_on_one_and_two_threads(digits_split):
+    X_train, _, y_train, _ = digits_split
+    X_train = X_train.astype(np.float32)
+    previous = numba.get_num_threads()
+    fitted = []
+    try:
+        for n_threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(n_threads)
+            clf = HashedMLPClassifier(hidden_layer_sizes=(64, 32), max_iter=3, random_state=0)
+            fitted.append(clf.fit(X_train, y_train))
+    finally:
+        numba.set_num_threads(previous)
+    one, two = fitted
+    for a, b in zip(one.bucket_weights_ + one.intercepts_, two.bucket_weights_ + two.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def _numba_threads(estimator, X, y):
+    return numba.get_num_threads()
+
+
+def test_grid_search_over_compression_in_pipeline_limits_threads(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    pipe = Pipeline(
+        [("scale", StandardScaler()), ("mlp", HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0))]
+    )
+    search = GridSearchCV(
+        pipe,
+        {"mlp__compression": [1 / 4, 1 / 16]},
+        cv=2,
+        n_jobs=2,
+        scoring={"accuracy": "accuracy", "threads": _numba_threads},
+        refit="accuracy",
+    )
+    search.fit(X_train, y_train)
+    # Each of the 2 workers gets at most its share of the cores.
+    assert max(search.cv_results_["mean_test_threads"]) <= max(1, (os.cpu_count() or 1) // 2)
+    assert search.best_params_["mlp__compression"] in (1 / 4, 1 / 16)
+    assert search.score(X_test, y_test) > 0.85
+    assert search.best_estimator_[-1].n_buckets_[0] == int(
+        np.ceil(search.best_params_["mlp__compression"] * 64 * 32)
+    )
+
+
+# ----------------------------------------------------------------------------
+# Persistence
+# ----------------------------------------------------------------------------
+
+
+def _dumped_size(est):
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    return buffer.tell()
+
+
+def test_joblib_round_trip_gives_identical_predictions(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0).fit(X_train, y_train)
+    buffer = io.BytesIO()
+    joblib.dump(clf, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+    np.testing.assert_array_equal(loaded.predict(X_test), clf.predict(X_test))
+
+
+def test_joblib_file_follows_the_buckets_not_the_virtual_weights():
+    rng = np.random.default_rng(0)
+    X = rng.random((64, 784), dtype=np.float32)
+    y = np.arange(64) % 10
+    params = dict(hidden_layer_sizes=(1000, 1000), max_iter=1, random_state=0)
+    hashed = HashedMLPClassifier(compression=1 / 64, **params).fit(X, y)
+    dense = MLPClassifier(**params).fit(X, y)
+    hashed_size, dense_size = _dumped_size(hashed), _dumped_size(dense)
+    assert hashed_size < dense_size / 10
+    # The bound that makes it true: buckets (with optimizer state), not virtual weights.
+    n_stored = hashed.n_stored_params_
+    assert hashed_size < 8 * n_stored * 4 + 100_000
+
+
+# ----------------------------------------------------------------------------
+# Hashing parameters, device and validation
+# ----------------------------------------------------------------------------
+
+
+def test_n_buckets_overrides_compression():
+    X, y = make_classification(n_samples=40, n_features=20, random_state=0)
+    clf = HashedMLPClassifier(hidden_layer_sizes=(30,), n_buckets=[50, 7], max_iter=2, compression=0.9)
+    clf.fit(X, y)
+    assert clf.n_buckets_ == [50, 7]
+    assert [len(w) for w in clf.bucket_weights_] == [50, 7]
+    # A single int applies to every layer, capped at each layer's size (30 x 1).
+    clf.set_params(n_buckets=100).fit(X, y)
+    assert clf.n_buckets_ == [100, 30]
+
+
+@pytest.mark.parametrize(
+    "n_buckets, match",
+    [
+        ([10], "n_buckets has 1 entries but the network has 2 layers"),
+        ([10, 0], r"n_buckets\[1\] must be an integer >= 1"),
+        ([10, 2.5], r"n_buckets\[1\] must be an integer >= 1"),
+        ([10, 31], r"n_buckets\[1\]=31 exceeds the 30 virtual weights of layer 1"),
+    ],
+)
+def test_bad_n_buckets_lists(n_buckets, match):
+    X, y = make_classification(n_samples=40, n_features=20, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        HashedMLPClassifier(hidden_layer_sizes=(30,), n_buckets=n_buckets).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"compression": 0}, "compression"),
+        ({"compression": 1.5}, "compression"),
+        ({"n_buckets": 0}, "n_buckets"),
+        ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes"),
+        ({"device": "tpu"}, "device"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"hash_seed": -1}, "hash_seed"),
+    ],
+)
+def test_bad_parameters_are_named(params, match):
+    X, y = make_classification(n_samples=20, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        HashedMLPClassifier(**params).fit(X, y)
+
+
+def test_cuda_device_is_a_clear_error_and_auto_falls_back_to_cpu():
+    X, y = make_classification(n_samples=30, random_state=0)
+    with pytest.raises(ValueError, match="device='cuda' is not available"):
+        HashedMLPClassifier(device="cuda").fit(X, y)
+    clf = HashedMLPClassifier(device="auto", hidden_layer_sizes=(5,), max_iter=2).fit(X, y)
+    assert clf.device_ == "cpu"
+    assert clf.device == "auto"  # the constructor argument is not rewritten
+
+
+def test_sign_hash_changes_the_virtual_matrix():
+    X, y = make_classification(n_samples=30, n_features=8, random_state=0)
+    kw = dict(hidden_layer_sizes=(6,), max_iter=1, random_state=0, compression=0.25)
+    signed = HashedMLPClassifier(sign_hash=True, **kw).fit(X, y)
+    unsigned = HashedMLPClassifier(sign_hash=False, **kw).fit(X, y)
+    W_unsigned = unsigned.virtual_coefs()[0]
+    # Without the sign hash every entry is one of the buckets, with its sign.
+    assert np.isin(W_unsigned, unsigned.bucket_weights_[0]).all()
+    W_signed = signed.virtual_coefs()[0]
+    assert np.isin(np.abs(W_signed), np.abs(signed.bucket_weights_[0])).all()
+    assert (np.sign(W_signed) != np.sign(signed.bucket_weights_[0][0])).any()
+
+
+def test_virtual_coefs_compute_the_predictions(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = HashedMLPClassifier(hidden_layer_sizes=(20,), activation="tanh", max_iter=5, random_state=0)
+    clf.fit(X_train, y_train)
+    W0, W1 = clf.virtual_coefs()
+    assert W0.shape == (64, 20) and W1.shape == (20, 10)
+    logits = np.tanh(X_test @ W0 + clf.intercepts_[0]) @ W1 + clf.intercepts_[1]
+    np.testing.assert_allclose(clf.predict_proba(X_test).argmax(1), logits.argmax(1))
+    with pytest.raises(ValueError, match="max_bytes"):
+        clf.virtual_coefs(max_bytes=100)
+    assert not hasattr(clf, "coefs_")
+
+
+def test_divergence_stops_with_a_message_and_finite_parameters():
+    X, y = make_regression(n_samples=200, n_features=20, noise=1.0, random_state=0)
+    reg = HashedMLPRegressor(
+        solver="sgd", learning_rate_init=1.0, momentum=0.99, max_iter=50, random_state=0
+    )
+    with pytest.raises(ValueError, match="diverged.*Lower learning_rate_init"):
+        reg.fit(X * 100, y * 100)
+    assert all(np.isfinite(w).all() for w in reg.bucket_weights_ + reg.intercepts_)
+    # The kept parameters are the last ones with a finite loss on the data.
+    assert np.isfinite(reg.predict(X * 100)).all()
+
+
+def test_verbose_reports_time_and_throughput(capsys):
+    X, y = make_classification(n_samples=50, random_state=0)
+    HashedMLPClassifier(hidden_layer_sizes=(5,), max_iter=2, verbose=True).fit(X, y)
+    out = capsys.readouterr().out
+    assert "Iteration 1, loss =" in out and "samples/s" in out and "time =" in out
+
+
+def test_pipeline_with_scaler(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    pipe = make_pipeline(StandardScaler(), HashedMLPClassifier(hidden_layer_sizes=(64,), random_state=0))
+    assert pipe.fit(X_train, y_train).score(X_test, y_test) > 0.93
