@@ -83,7 +83,9 @@ class HashedLayer:
         A = _column_sliceable(A)
         Z = self.backend.xp.zeros((A.shape[0], self.n_out), dtype=self.dtype)
         for start, stop in self.tiles:
-            Z += safe_sparse_dot(A[:, start:stop], self.materialize_tile(bucket_weights, start, stop))
+            Z += safe_sparse_dot(
+                A[:, start:stop], self.materialize_tile(bucket_weights, start, stop)
+            )
         return Z
 
     def dot_transposed(self, D, bucket_weights, reuse_tile=False):

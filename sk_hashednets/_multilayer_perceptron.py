@@ -89,11 +89,36 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
     @abstractmethod
     def __init__(
-        self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
-        learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
-        warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction,
-        beta_1, beta_2, epsilon, n_iter_no_change, max_fun, compression, n_buckets,
-        hash_seed, sign_hash, dropout, device,
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        compression,
+        n_buckets,
+        hash_seed,
+        sign_hash,
+        dropout,
+        device,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -165,9 +190,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 )
             for layer, (k, v, (n_in, n_out)) in enumerate(zip(counts, n_virtual, shapes)):
                 if not isinstance(k, Integral) or isinstance(k, (bool, np.bool_)) or k < 1:
-                    raise ValueError(
-                        f"n_buckets[{layer}] must be an integer >= 1, got {k!r}."
-                    )
+                    raise ValueError(f"n_buckets[{layer}] must be an integer >= 1, got {k!r}.")
                 if k > v:
                     raise ValueError(
                         f"n_buckets[{layer}]={k} exceeds the {v} virtual weights of "
@@ -201,8 +224,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
         units = self._layer_units_
         return [
             HashedLayer(
-                backend, units[i], units[i + 1], int(self.hash_seeds_[i]),
-                self.sign_hash_, dtype, DEFAULT_TILE_BYTES,
+                backend,
+                units[i],
+                units[i + 1],
+                int(self.hash_seeds_[i]),
+                self.sign_hash_,
+                dtype,
+                DEFAULT_TILE_BYTES,
             )
             for i in range(self.n_layers_ - 1)
         ]
@@ -301,7 +329,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
         """
         if check_input:
             X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float64, np.float32),
                 reset=False,
             )
         backend = get_backend("cpu")
@@ -370,8 +401,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
             deltas[last] *= sample_weight.reshape(-1, 1)
 
         self._compute_loss_grad(
-            last, sw_sum, self._layer_input(activations, dropout_masks, last), deltas,
-            bucket_grads, intercept_grads, layers,
+            last,
+            sw_sum,
+            self._layer_input(activations, dropout_masks, last),
+            deltas,
+            bucket_grads,
+            intercept_grads,
+            layers,
         )
         inplace_derivative = DERIVATIVES[self.activation]
         for i in range(last, 0, -1):
@@ -382,8 +418,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 deltas[i - 1] *= dropout_masks[i]
             inplace_derivative(activations[i], deltas[i - 1])
             self._compute_loss_grad(
-                i - 1, sw_sum, self._layer_input(activations, dropout_masks, i - 1), deltas,
-                bucket_grads, intercept_grads, layers,
+                i - 1,
+                sw_sum,
+                self._layer_input(activations, dropout_masks, i - 1),
+                deltas,
+                bucket_grads,
+                intercept_grads,
+                layers,
             )
         return loss, bucket_grads, intercept_grads
 
@@ -511,12 +552,25 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(
-                X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads,
-                layers, incremental,
+                X,
+                y,
+                sample_weight,
+                activations,
+                deltas,
+                bucket_grads,
+                intercept_grads,
+                layers,
+                incremental,
             )
         else:
             self._fit_lbfgs(
-                X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads,
+                X,
+                y,
+                sample_weight,
+                activations,
+                deltas,
+                bucket_grads,
+                intercept_grads,
                 layers,
             )
 
@@ -547,7 +601,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
         if iprint > 0:
             options["disp"] = True
         opt_res = scipy.optimize.minimize(
-            self._loss_grad_lbfgs, packed, method="L-BFGS-B", jac=True, options=options,
+            self._loss_grad_lbfgs,
+            packed,
+            method="L-BFGS-B",
+            jac=True,
+            options=options,
             args=(X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers),
         )
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
@@ -562,8 +620,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
             self.intercepts_[i] = packed[start:end]
 
     def _loss_grad_lbfgs(
-        self, packed, X, y, sample_weight, activations, deltas, bucket_grads,
-        intercept_grads, layers,
+        self,
+        packed,
+        X,
+        y,
+        sample_weight,
+        activations,
+        deltas,
+        bucket_grads,
+        intercept_grads,
+        layers,
     ):
         self._unpack(packed.astype(X.dtype, copy=False))
         loss, bucket_grads, intercept_grads = self._backprop(
@@ -572,15 +638,27 @@ class BaseHashedMLP(BaseEstimator, ABC):
         return loss, _pack(bucket_grads, intercept_grads).astype(np.float64)
 
     def _fit_stochastic(
-        self, X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads,
-        layers, incremental,
+        self,
+        X,
+        y,
+        sample_weight,
+        activations,
+        deltas,
+        bucket_grads,
+        intercept_grads,
+        layers,
+        incremental,
     ):
         params = self.bucket_weights_ + self.intercepts_
         if not incremental or not hasattr(self, "_optimizer"):
             if self.solver == "sgd":
                 self._optimizer = SGDOptimizer(
-                    params, self.learning_rate_init, self.learning_rate, self.momentum,
-                    self.nesterovs_momentum, self.power_t,
+                    params,
+                    self.learning_rate_init,
+                    self.learning_rate,
+                    self.momentum,
+                    self.nesterovs_momentum,
+                    self.power_t,
                 )
             else:
                 self._optimizer = AdamOptimizer(
@@ -595,15 +673,22 @@ class BaseHashedMLP(BaseEstimator, ABC):
             stratify = y if should_stratify else None
             if sample_weight is None:
                 X_train, X_val, y_train, y_val = train_test_split(
-                    X, y, random_state=self._random_state,
-                    test_size=self.validation_fraction, stratify=stratify,
+                    X,
+                    y,
+                    random_state=self._random_state,
+                    test_size=self.validation_fraction,
+                    stratify=stratify,
                 )
                 sample_weight_train = sample_weight_val = None
             else:
                 X_train, X_val, y_train, y_val, sample_weight_train, sample_weight_val = (
                     train_test_split(
-                        X, y, sample_weight, random_state=self._random_state,
-                        test_size=self.validation_fraction, stratify=stratify,
+                        X,
+                        y,
+                        sample_weight,
+                        random_state=self._random_state,
+                        test_size=self.validation_fraction,
+                        stratify=stratify,
                     )
                 )
             if X_val.shape[0] < 2:
@@ -625,14 +710,15 @@ class BaseHashedMLP(BaseEstimator, ABC):
             if self.batch_size > n_samples:
                 warnings.warn(
                     "Got `batch_size` less than 1 or larger than sample size. It is "
-                    "going to be clipped"
+                    "going to be clipped",
+                    stacklevel=4,
                 )
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
         last_good = [p.copy() for p in params]
         try:
             self.n_iter_ = 0
-            for it in range(self.max_iter):
+            for _ in range(self.max_iter):
                 epoch_start = time.perf_counter()
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
@@ -650,8 +736,14 @@ class BaseHashedMLP(BaseEstimator, ABC):
                         None if sample_weight is None else sample_weight_train[batch_idx]
                     )
                     batch_loss, bucket_grads, intercept_grads = self._backprop(
-                        X_batch, y_batch, sample_weight_batch, activations, deltas,
-                        bucket_grads, intercept_grads, layers,
+                        X_batch,
+                        y_batch,
+                        sample_weight_batch,
+                        activations,
+                        deltas,
+                        bucket_grads,
+                        intercept_grads,
+                        layers,
                     )
                     if not np.isfinite(batch_loss):
                         self._restore_params(params, last_good)
@@ -705,15 +797,14 @@ class BaseHashedMLP(BaseEstimator, ABC):
                         "Stochastic Optimizer: Maximum iterations (%d) reached and the "
                         "optimization hasn't converged yet." % self.max_iter,
                         ConvergenceWarning,
+                        stacklevel=4,
                     )
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", stacklevel=4)
 
         if early_stopping:
             # Restore the best parameters, in place: the optimizer holds the lists.
-            self._restore_params(
-                params, self._best_bucket_weights + self._best_intercepts
-            )
+            self._restore_params(params, self._best_bucket_weights + self._best_intercepts)
 
     @staticmethod
     def _restore_params(params, saved):
@@ -966,51 +1057,51 @@ _ATTRIBUTES_DOC = """
 class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
     """Multi-layer perceptron classifier with hashed weights (HashedNets).
 
-    A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPClassifier`
-    whose layers store only a short vector of bucket weights: entry (i, j) of
-    layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``, with
-    ``h_l`` and ``s_l`` hash functions of the layer's seed (Chen et al., 2015).
-    Training optimizes the log-loss of the buckets and intercepts with L-BFGS,
-    SGD or Adam.
+        A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPClassifier`
+        whose layers store only a short vector of bucket weights: entry (i, j) of
+        layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``, with
+        ``h_l`` and ``s_l`` hash functions of the layer's seed (Chen et al., 2015).
+        Training optimizes the log-loss of the buckets and intercepts with L-BFGS,
+        SGD or Adam.
 
-    Parameters
-    ----------
-{params}
-    Attributes
-    ----------
-    classes_ : ndarray or list of ndarray of shape (n_classes,)
-        Class labels for each output.
-{attributes}
-    See Also
-    --------
-    HashedMLPRegressor : Hashed multi-layer perceptron regressor.
-    sklearn.neural_network.MLPClassifier : The dense network it stands for.
+        Parameters
+        ----------
+    {params}
+        Attributes
+        ----------
+        classes_ : ndarray or list of ndarray of shape (n_classes,)
+            Class labels for each output.
+    {attributes}
+        See Also
+        --------
+        HashedMLPRegressor : Hashed multi-layer perceptron regressor.
+        sklearn.neural_network.MLPClassifier : The dense network it stands for.
 
-    Notes
-    -----
-    Biases are dense: a layer with ``n_out`` units stores ``n_out`` of them.
-    No virtual matrix is stored: each is materialised from its buckets, in row
-    tiles of at most 64 MiB, when it is used. Use :meth:`virtual_coefs` to see
-    them.
+        Notes
+        -----
+        Biases are dense: a layer with ``n_out`` units stores ``n_out`` of them.
+        No virtual matrix is stored: each is materialised from its buckets, in row
+        tiles of at most 64 MiB, when it is used. Use :meth:`virtual_coefs` to see
+        them.
 
-    References
-    ----------
-    W. Chen, J. Wilson, S. Tyree, K. Weinberger and Y. Chen, "Compressing
-    Neural Networks with the Hashing Trick", ICML 2015.
+        References
+        ----------
+        W. Chen, J. Wilson, S. Tyree, K. Weinberger and Y. Chen, "Compressing
+        Neural Networks with the Hashing Trick", ICML 2015.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn.model_selection import train_test_split
-    >>> from sk_hashednets import HashedMLPClassifier
-    >>> X, y = load_digits(return_X_y=True)
-    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
-    >>> clf = HashedMLPClassifier(hidden_layer_sizes=(64,), compression=1/8,
-    ...                           max_iter=300, random_state=0).fit(X_train, y_train)
-    >>> clf.n_stored_params_ < clf.n_virtual_params_ / 4
-    True
-    >>> clf.score(X_test, y_test) > 0.9
-    True
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.model_selection import train_test_split
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(64,), compression=1/8,
+        ...                           max_iter=300, random_state=0).fit(X_train, y_train)
+        >>> clf.n_stored_params_ < clf.n_virtual_params_ / 4
+        True
+        >>> clf.score(X_test, y_test) > 0.9
+        True
     """
 
     def __init__(
@@ -1047,15 +1138,35 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         device="cpu",
     ):
         super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, compression=compression, n_buckets=n_buckets,
-            hash_seed=hash_seed, sign_hash=sign_hash, dropout=dropout, device=device,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            compression=compression,
+            n_buckets=n_buckets,
+            hash_seed=hash_seed,
+            sign_hash=sign_hash,
+            dropout=dropout,
+            device=device,
         )
 
     def _loss_name(self):
@@ -1063,8 +1174,13 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=reset,
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -1197,39 +1313,39 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
 class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
     """Multi-layer perceptron regressor with hashed weights (HashedNets).
 
-    A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPRegressor`
-    whose layers store only a short vector of bucket weights: entry (i, j) of
-    layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``.
+        A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPRegressor`
+        whose layers store only a short vector of bucket weights: entry (i, j) of
+        layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``.
 
-    Parameters
-    ----------
-    loss : {{'squared_error', 'poisson'}}, default='squared_error'
-        The loss to minimize: half the squared error, or half the Poisson
-        deviance (with an exponential output activation), as in
-        :class:`~sklearn.neural_network.MLPRegressor`.
-{params}
-    Attributes
-    ----------
-{attributes}
-    See Also
-    --------
-    HashedMLPClassifier : Hashed multi-layer perceptron classifier.
-    sklearn.neural_network.MLPRegressor : The dense network it stands for.
+        Parameters
+        ----------
+        loss : {{'squared_error', 'poisson'}}, default='squared_error'
+            The loss to minimize: half the squared error, or half the Poisson
+            deviance (with an exponential output activation), as in
+            :class:`~sklearn.neural_network.MLPRegressor`.
+    {params}
+        Attributes
+        ----------
+    {attributes}
+        See Also
+        --------
+        HashedMLPClassifier : Hashed multi-layer perceptron classifier.
+        sklearn.neural_network.MLPRegressor : The dense network it stands for.
 
-    Notes
-    -----
-    Biases are dense. No virtual matrix is stored: each is materialised from
-    its buckets, in row tiles of at most 64 MiB, when it is used.
+        Notes
+        -----
+        Biases are dense. No virtual matrix is stored: each is materialised from
+        its buckets, in row tiles of at most 64 MiB, when it is used.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import make_regression
-    >>> from sk_hashednets import HashedMLPRegressor
-    >>> X, y = make_regression(n_samples=200, n_features=10, noise=1, random_state=0)
-    >>> reg = HashedMLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs",
-    ...                          random_state=0).fit(X, y)
-    >>> reg.predict(X[:2]).shape
-    (2,)
+        Examples
+        --------
+        >>> from sklearn.datasets import make_regression
+        >>> from sk_hashednets import HashedMLPRegressor
+        >>> X, y = make_regression(n_samples=200, n_features=10, noise=1, random_state=0)
+        >>> reg = HashedMLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs",
+        ...                          random_state=0).fit(X, y)
+        >>> reg.predict(X[:2]).shape
+        (2,)
     """
 
     _parameter_constraints: dict = {
@@ -1273,15 +1389,35 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
     ):
         self.loss = loss
         super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, compression=compression, n_buckets=n_buckets,
-            hash_seed=hash_seed, sign_hash=sign_hash, dropout=dropout, device=device,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            compression=compression,
+            n_buckets=n_buckets,
+            hash_seed=hash_seed,
+            sign_hash=sign_hash,
+            dropout=dropout,
+            device=device,
         )
 
     def _loss_name(self):
@@ -1316,8 +1452,14 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
-            dtype=(np.float64, np.float32), reset=reset,
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

@@ -52,8 +52,13 @@ class SGDOptimizer(BaseOptimizer):
     """
 
     def __init__(
-        self, params, learning_rate_init=0.1, lr_schedule="constant", momentum=0.9,
-        nesterov=True, power_t=0.5,
+        self,
+        params,
+        learning_rate_init=0.1,
+        lr_schedule="constant",
+        momentum=0.9,
+        nesterov=True,
+        power_t=0.5,
     ):
         super().__init__(learning_rate_init)
         self.lr_schedule = lr_schedule

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
-from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -24,9 +23,7 @@ from sk_hashednets._multilayer_perceptron import _pack
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 
 
-@parametrize_with_checks(
-    [HashedMLPClassifier(random_state=0), HashedMLPRegressor(random_state=0)]
-)
+@parametrize_with_checks([HashedMLPClassifier(random_state=0), HashedMLPRegressor(random_state=0)])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
@@ -66,8 +63,15 @@ def _loss_and_grad_function(est, X, Y, sample_weight):
 
     def loss_grad(theta):
         return est._loss_grad_lbfgs(
-            theta, X, Y, sample_weight, activations, deltas, bucket_grads,
-            intercept_grads, layers,
+            theta,
+            X,
+            Y,
+            sample_weight,
+            activations,
+            deltas,
+            bucket_grads,
+            intercept_grads,
+            layers,
         )
 
     return loss_grad
@@ -81,8 +85,14 @@ def test_gradient_matches_central_differences(activation, kind, weighted):
     Estimator, X, y = _problem(kind, rng)
     kwargs = {"loss": "poisson"} if kind == "poisson" else {}
     est = Estimator(
-        hidden_layer_sizes=(6, 4), activation=activation, solver="lbfgs", alpha=0.1,
-        max_iter=1, compression=0.5, random_state=1, **kwargs,
+        hidden_layer_sizes=(6, 4),
+        activation=activation,
+        solver="lbfgs",
+        alpha=0.1,
+        max_iter=1,
+        compression=0.5,
+        random_state=1,
+        **kwargs,
     )
     sample_weight = rng.uniform(0.5, 2.0, len(y)) if weighted else None
     est.fit(X, y, sample_weight=sample_weight)
@@ -110,8 +120,15 @@ def test_backprop_matches_numpy_reference(activation, kind, sign_hash):
     Estimator, X, y = _problem(kind, rng)
     kwargs = {"loss": "poisson"} if kind == "poisson" else {}
     est = Estimator(
-        hidden_layer_sizes=(7, 5), activation=activation, solver="lbfgs", alpha=0.01,
-        max_iter=2, compression=0.3, sign_hash=sign_hash, random_state=0, **kwargs,
+        hidden_layer_sizes=(7, 5),
+        activation=activation,
+        solver="lbfgs",
+        alpha=0.01,
+        max_iter=2,
+        compression=0.3,
+        sign_hash=sign_hash,
+        random_state=0,
+        **kwargs,
     )
     est.fit(X, y)
     Y = _targets(est, y)
@@ -122,11 +139,21 @@ def test_backprop_matches_numpy_reference(activation, kind, sign_hash):
     if loss_name == "log_loss" and est.out_activation_ == "logistic":
         loss_name = "binary_log_loss"
     ref_loss, ref_bucket_grads, ref_intercept_grads = loss_and_grads(
-        X, Y, est.bucket_weights_, est.intercepts_, est.hash_seeds_, sign_hash,
-        activation, est.out_activation_, loss_name, est.alpha,
+        X,
+        Y,
+        est.bucket_weights_,
+        est.intercepts_,
+        est.hash_seeds_,
+        sign_hash,
+        activation,
+        est.out_activation_,
+        loss_name,
+        est.alpha,
     )
     assert loss == pytest.approx(ref_loss, rel=1e-10)
-    np.testing.assert_allclose(grad, _pack(ref_bucket_grads, ref_intercept_grads), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        grad, _pack(ref_bucket_grads, ref_intercept_grads), rtol=1e-9, atol=1e-12
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -247,7 +274,10 @@ def _numba_threads(estimator, X, y):
 def test_grid_search_over_compression_in_pipeline_limits_threads(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     pipe = Pipeline(
-        [("scale", StandardScaler()), ("mlp", HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0))]
+        [
+            ("scale", StandardScaler()),
+            ("mlp", HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0)),
+        ]
     )
     search = GridSearchCV(
         pipe,
@@ -280,7 +310,9 @@ def _dumped_size(est):
 
 def test_joblib_round_trip_gives_identical_predictions(digits_split):
     X_train, X_test, y_train, _ = digits_split
-    clf = HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0).fit(X_train, y_train)
+    clf = HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0).fit(
+        X_train, y_train
+    )
     buffer = io.BytesIO()
     joblib.dump(clf, buffer)
     buffer.seek(0)
@@ -310,7 +342,9 @@ def test_joblib_file_follows_the_buckets_not_the_virtual_weights():
 
 def test_n_buckets_overrides_compression():
     X, y = make_classification(n_samples=40, n_features=20, random_state=0)
-    clf = HashedMLPClassifier(hidden_layer_sizes=(30,), n_buckets=[50, 7], max_iter=2, compression=0.9)
+    clf = HashedMLPClassifier(
+        hidden_layer_sizes=(30,), n_buckets=[50, 7], max_iter=2, compression=0.9
+    )
     clf.fit(X, y)
     assert clf.n_buckets_ == [50, 7]
     assert [len(w) for w in clf.bucket_weights_] == [50, 7]
@@ -376,7 +410,9 @@ def test_sign_hash_changes_the_virtual_matrix():
 
 def test_virtual_coefs_compute_the_predictions(digits_split):
     X_train, X_test, y_train, _ = digits_split
-    clf = HashedMLPClassifier(hidden_layer_sizes=(20,), activation="tanh", max_iter=5, random_state=0)
+    clf = HashedMLPClassifier(
+        hidden_layer_sizes=(20,), activation="tanh", max_iter=5, random_state=0
+    )
     clf.fit(X_train, y_train)
     W0, W1 = clf.virtual_coefs()
     assert W0.shape == (64, 20) and W1.shape == (20, 10)
@@ -408,5 +444,7 @@ def test_verbose_reports_time_and_throughput(capsys):
 
 def test_pipeline_with_scaler(digits_split):
     X_train, X_test, y_train, y_test = digits_split
-    pipe = make_pipeline(StandardScaler(), HashedMLPClassifier(hidden_layer_sizes=(64,), random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), HashedMLPClassifier(hidden_layer_sizes=(64,), random_state=0)
+    )
     assert pipe.fit(X_train, y_train).score(X_test, y_test) > 0.93

@@ -112,8 +112,17 @@ def _loss(name, Y, P, sample_weight):
 
 
 def loss_and_grads(
-    X, Y, bucket_weights, intercepts, seeds, sign_hash, activation, out_activation,
-    loss, alpha, sample_weight=None,
+    X,
+    Y,
+    bucket_weights,
+    intercepts,
+    seeds,
+    sign_hash,
+    activation,
+    out_activation,
+    loss,
+    alpha,
+    sample_weight=None,
 ):
     """Regularised loss and its gradients for a hashed MLP, by the textbook.
 
@@ -170,8 +179,7 @@ def loss_and_grads(
     for k in range(n_layers - 1, -1, -1):
         dW = activations[k].T @ delta
         bucket_grads[k] = (
-            bucket_grad(dW, seeds[k], len(bucket_weights[k]), sign_hash)
-            + alpha * bucket_weights[k]
+            bucket_grad(dW, seeds[k], len(bucket_weights[k]), sign_hash) + alpha * bucket_weights[k]
         ) / sw_sum
         intercept_grads[k] = delta.sum(axis=0) / sw_sum
         if k > 0:
