@@ -50,6 +50,7 @@ class HashedLayer:
         ]
         self._weight_tile = None
         self._grad_tile = None
+        self._bucket_index_tile = None
 
     @property
     def single_tile(self):
@@ -143,8 +144,19 @@ class HashedLayer:
         return out
 
     def _scatter(self, grad, start, out):
+        """Scatter a gradient tile (overwritten) into the bucket gradient ``out``."""
+        if self._bucket_index_tile is None:
+            self._bucket_index_tile = self.backend.empty(
+                (self.rows_per_tile, self.n_out), np.uint32
+            )
         self.backend.scatter_bucket_grad(
-            grad, self.seed, self.sign_seed, self.sign_hash, start, out
+            grad,
+            self.seed,
+            self.sign_seed,
+            self.sign_hash,
+            start,
+            out,
+            self._bucket_index_tile[: grad.shape[0]],
         )
 
 

@@ -1,7 +1,6 @@
 """The CPU backend: NumPy arrays, Numba kernels, GEMMs through NumPy's BLAS."""
 
 import numpy as np
-from numba import get_num_threads
 
 from ._numba import materialize_tile, scatter_bucket_grad
 
@@ -31,8 +30,11 @@ class CPUBackend:
         """Write rows ``row_start:row_start + len(out)`` of a virtual matrix into ``out``."""
         materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out)
 
-    def scatter_bucket_grad(self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad):
-        """Add the signed virtual-weight gradients of a tile into ``bucket_grad``."""
-        scatter_bucket_grad(
-            grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, get_num_threads()
-        )
+    def scatter_bucket_grad(
+        self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch
+    ):
+        """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
+
+        ``grad_tile`` is overwritten; ``scratch`` is a uint32 array of its shape.
+        """
+        scatter_bucket_grad(grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch)

@@ -2,8 +2,7 @@
 
 Plain functions of arrays and integers. Both are deterministic whatever the
 number of threads: ``materialize_tile`` writes every entry independently, and
-``scatter_bucket_grad`` gives each thread a fixed range of buckets, so every
-bucket sums its entries in row-major order, whoever owns it.
+``scatter_bucket_grad`` hashes in parallel but sums in a fixed order.
 """
 
 import numpy as np
@@ -52,16 +51,41 @@ def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out)
 
 
 @njit(parallel=True, cache=True)
-def scatter_bucket_grad(grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, n_parts):
+def _hash_and_sign_tile(grad_tile, seed, sign_seed, sign_hash, row_start, n_buckets, buckets):
+    n_rows, n_cols = grad_tile.shape
+    keys = _column_keys(n_cols)
+    for r in prange(n_rows):
+        i = np.uint64(row_start + r)
+        state = row_state(seed, i)
+        sign_state = row_state(sign_seed, i)
+        for c in range(n_cols):
+            buckets[r, c] = bucket_of(finish_hash(state, keys[c]), n_buckets)
+            if sign_hash and is_negative(finish_hash(sign_state, keys[c])):
+                grad_tile[r, c] = -grad_tile[r, c]
+
+
+@njit(cache=True)
+def _accumulate(buckets, values, bucket_grad):
+    n_rows, n_cols = values.shape
+    for r in range(n_rows):
+        for c in range(n_cols):
+            bucket_grad[buckets[r, c]] += values[r, c]
+
+
+def scatter_bucket_grad(grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, buckets):
     """Add a tile of virtual-weight gradients into the bucket gradient.
 
-    ``bucket_grad[h(i, j)] += s(i, j) * grad_tile[i - row_start, j]``.
+    ``bucket_grad[h(i, j)] += s(i, j) * grad_tile[i - row_start, j]``, in two
+    passes: the hashes, in parallel over rows, then the sum, serially in
+    row-major order. The sum's order is fixed, so the result is the same bit
+    for bit whatever the number of threads; the bucket vector is small enough
+    to stay in cache, which keeps the serial pass cheap.
 
     Parameters
     ----------
-    grad_tile : ndarray of shape (n_rows, n_out)
+    grad_tile : ndarray of shape (n_rows, n_out), C-contiguous
         Gradient with respect to rows ``row_start:row_start + n_rows`` of the
-        virtual matrix.
+        virtual matrix. Overwritten: its entries are multiplied by their signs.
     seed, sign_seed : uint64
         Seeds of the bucket hash and of the sign hash.
     sign_hash : bool
@@ -70,29 +94,9 @@ def scatter_bucket_grad(grad_tile, seed, sign_seed, sign_hash, row_start, bucket
         Index of the first row of the tile in the virtual matrix.
     bucket_grad : ndarray of shape (n_buckets,)
         Accumulated into, in place.
-    n_parts : int
-        Number of bucket ranges worked on in parallel (the thread count); the
-        result does not depend on it.
+    buckets : ndarray of shape (n_rows, n_out), dtype uint32
+        Scratch space for the bucket indices.
     """
-    n_rows, n_cols = grad_tile.shape
-    n_buckets = bucket_grad.shape[0]
-    n_parts = max(1, min(n_parts, n_buckets))
-    keys = _column_keys(n_cols)
-    n_buckets_u = np.uint64(n_buckets)
-    # Thread p owns buckets [lo, hi): no two threads write the same bucket, and
-    # each bucket adds its terms in row-major order, so the sum is the same bit
-    # for bit for any number of threads. Each thread hashes every entry.
-    for part in prange(n_parts):
-        lo = np.uint64(part * n_buckets // n_parts)
-        hi = np.uint64((part + 1) * n_buckets // n_parts)
-        for r in range(n_rows):
-            i = np.uint64(row_start + r)
-            state = row_state(seed, i)
-            sign_state = row_state(sign_seed, i)
-            for c in range(n_cols):
-                b = bucket_of(finish_hash(state, keys[c]), n_buckets_u)
-                if b >= lo and b < hi:
-                    g = grad_tile[r, c]
-                    if sign_hash and is_negative(finish_hash(sign_state, keys[c])):
-                        g = -g
-                    bucket_grad[b] += g
+    n_buckets = np.uint64(bucket_grad.shape[0])
+    _hash_and_sign_tile(grad_tile, seed, sign_seed, sign_hash, row_start, n_buckets, buckets)
+    _accumulate(buckets, grad_tile, bucket_grad)
