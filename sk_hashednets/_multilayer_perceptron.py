@@ -81,7 +81,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "compression": [Interval(Real, 0, 1, closed="right")],
         "n_buckets": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
-        "hash_seed": [None, Interval(Integral, 0, MAX_BUCKETS, closed="both")],
+        "hash_seed": [None, Interval(Integral, 0, 2**32 - 1, closed="both")],
         "sign_hash": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
@@ -516,8 +516,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 "dropout > 0 needs a stochastic solver: L-BFGS cannot minimise a "
                 "randomly changing loss. Use solver='adam' or 'sgd', or dropout=0."
             )
-        self.device_ = resolve_device(self.device)
-        backend = get_backend(self.device_)
+        device = resolve_device(self.device)
+        backend = get_backend(device)
 
         first_pass = not hasattr(self, "bucket_weights_") or (
             not self.warm_start and not incremental
@@ -543,6 +543,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             self._initialize(y, layer_units, X.dtype)
         else:
             self._check_continuation(layer_units)
+        self.device_ = device
 
         layers = self._hashed_layers(backend, X.dtype)
         activations = [X] + [None] * (len(layer_units) - 1)
