@@ -204,11 +204,14 @@ def hash_pairs(seed, i, j, n_buckets):
     sign : ndarray of int8
         +1 or -1.
     """
-    i = np.asarray(i, dtype=np.uint64)
-    j = np.asarray(j, dtype=np.uint64)
+    i, j = np.broadcast_arrays(np.asarray(i, dtype=np.uint64), np.asarray(j, dtype=np.uint64))
+    shape = i.shape
+    # 1-D arrays throughout: the helpers these call are compiled, and Numba
+    # types array arguments, not the Python ints a 0-d array would become.
+    i, j = i.ravel(), j.ravel()
     key_j = column_key.py_func(j)
     h = finish_hash.py_func(row_state.py_func(np.uint64(seed), i), key_j)
     bucket = bucket_of.py_func(h, np.uint64(n_buckets)).astype(np.int64)
     h_sign = finish_hash.py_func(row_state.py_func(sign_seed(seed), i), key_j)
-    sign = 1 - 2 * is_negative.py_func(h_sign).astype(np.int8)
-    return bucket, sign.astype(np.int8)
+    sign = (1 - 2 * is_negative.py_func(h_sign).astype(np.int8)).astype(np.int8)
+    return bucket.reshape(shape), sign.reshape(shape)
