@@ -220,7 +220,15 @@ class BaseHashedMLP(BaseEstimator, ABC):
         return np.asarray(seeds, dtype=np.uint32)
 
     def _hashed_layers(self, backend, dtype):
-        """Training-time views of the virtual matrices (never pickled)."""
+        """Views of the virtual matrices, built per call (never pickled)."""
+        if self.hash_spec_version_ != HASH_SPEC_VERSION:
+            # Another specification maps the same buckets to other virtual
+            # weights: computing with it would silently give another network.
+            raise ValueError(
+                f"This model was trained with hash specification version "
+                f"{self.hash_spec_version_}, but this sk_hashednets implements version "
+                f"{HASH_SPEC_VERSION}. Use the sk_hashednets release that trained it."
+            )
         units = self._layer_units_
         return [
             HashedLayer(

@@ -448,3 +448,14 @@ def test_pipeline_with_scaler(digits_split):
         StandardScaler(), HashedMLPClassifier(hidden_layer_sizes=(64,), random_state=0)
     )
     assert pipe.fit(X_train, y_train).score(X_test, y_test) > 0.93
+
+
+def test_model_from_another_hash_specification_is_refused(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = HashedMLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    clf.fit(X_train, y_train)
+    clf.hash_spec_version_ = 2
+    with pytest.raises(ValueError, match="hash specification version 2"):
+        clf.predict(X_test)
+    with pytest.raises(ValueError, match="hash specification version 2"):
+        clf.set_params(warm_start=True).fit(X_train, y_train)
