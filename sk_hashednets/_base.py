@@ -7,6 +7,7 @@ where scikit-learn's are, so that any backend can use them.
 import sys
 
 import numpy as np
+from scipy.special import expit
 
 
 def array_module(X):
@@ -26,12 +27,13 @@ def inplace_exp(X):
 
 
 def inplace_logistic(X):
-    """Logistic sigmoid, in place: ``(1 + tanh(x / 2)) / 2``, stable for any x."""
-    xp = array_module(X)
-    X *= 0.5
-    xp.tanh(X, out=X)
-    X += 1
-    X *= 0.5
+    """Logistic sigmoid, in place, accurate in relative terms for very negative x."""
+    if array_module(X) is np:
+        expit(X, out=X)
+    else:
+        from cupyx.scipy.special import expit as cupy_expit
+
+        cupy_expit(X, out=X)
 
 
 def inplace_tanh(X):

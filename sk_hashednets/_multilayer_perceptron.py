@@ -619,7 +619,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         )
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
-        self._unpack(opt_res.x)
+        self._unpack(opt_res.x.astype(X.dtype, copy=False))  # float32 stays float32
 
     def _unpack(self, packed):
         for i in range(self.n_layers_ - 1):
