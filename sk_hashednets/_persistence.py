@@ -1,0 +1,439 @@
+"""A safe file format for fitted models: arrays and JSON, no pickle.
+
+A joblib or pickle file runs code when it is loaded. :func:`save` writes a
+NumPy ``.npz`` archive that holds only numeric and string arrays plus one JSON
+document (``__meta__``); :func:`load` reads it with ``allow_pickle=False`` and
+checks everything it reads before it builds the estimator.
+"""
+
+import hashlib
+import json
+import warnings
+import zipfile
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from ._kernels import HASH_SPEC_VERSION
+from ._multilayer_perceptron import HashedMLPClassifier, HashedMLPRegressor
+from ._optimizers import AdamOptimizer, SGDOptimizer
+
+FORMAT_NAME = "sk_hashednets"
+#: Version of the file layout written by :func:`save`.
+FORMAT_VERSION = 1
+
+_ESTIMATORS = {cls.__name__: cls for cls in (HashedMLPClassifier, HashedMLPRegressor)}
+_SCALARS = [
+    "n_iter_",
+    "t_",
+    "n_layers_",
+    "n_outputs_",
+    "out_activation_",
+    "n_features_in_",
+    "sign_hash_",
+    "hash_spec_version_",
+    "n_virtual_params_",
+    "n_stored_params_",
+    "device_",
+    "loss_",
+    "best_loss_",
+    "best_validation_score_",
+]
+_LISTS = ["n_buckets_", "_layer_units_", "loss_curve_", "validation_scores_"]
+
+
+class ModelFileError(ValueError):
+    """A model file that :func:`load` refuses: corrupted, tampered or incompatible."""
+
+
+def save(model, path):
+    """Save a fitted hashed MLP to a file that is safe to load.
+
+    The file is a NumPy ``.npz`` archive of the model's arrays (buckets,
+    intercepts, hash seeds, classes, optimizer state) and a JSON document of
+    its parameters, scalars, the package version and the hash specification's
+    version. It contains no pickle: loading it cannot run code.
+
+    Parameters
+    ----------
+    model : HashedMLPClassifier or HashedMLPRegressor
+        A fitted model.
+    path : str, path-like or binary file object
+        Where to write. A path without the ``.npz`` suffix gets it.
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sk_hashednets import HashedMLPClassifier, save, load
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = HashedMLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> clf = clf.fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(clf, path)
+    >>> (load(path).predict(X) == clf.predict(X)).all()
+    np.True_
+    """
+    if type(model).__name__ not in _ESTIMATORS or not isinstance(
+        model, tuple(_ESTIMATORS.values())
+    ):
+        raise TypeError(
+            f"save() takes a HashedMLPClassifier or HashedMLPRegressor, got "
+            f"{type(model).__name__}. Use joblib for other objects (and load only "
+            "joblib files you trust)."
+        )
+    check_is_fitted(model)
+    arrays, meta = _model_arrays(model), _model_meta(model)
+    meta["arrays"] = {
+        name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()
+    }
+    meta["sha256"] = _digest(arrays)
+    np.savez(path, __meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+
+
+def load(path):
+    """Load a model written by :func:`save`, checking it before building it.
+
+    The file is read with ``allow_pickle=False``. Loading refuses, with a
+    :class:`ModelFileError` (a ``ValueError``) that says why: a truncated or
+    corrupted file, an entry the format does not have or a missing one, arrays
+    whose shapes, dtypes or checksum disagree with what the file declares or
+    with each other, and a file from another hash specification or a newer
+    file format (which would compute a different network).
+
+    Parameters
+    ----------
+    path : str, path-like or binary file object
+        The file written by :func:`save`.
+
+    Returns
+    -------
+    model : HashedMLPClassifier or HashedMLPRegressor
+        The fitted model, ready to predict or to continue training.
+
+    See Also
+    --------
+    save : Write the file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            if "__meta__" not in names:
+                raise ModelFileError(
+                    f"{path!r} is not an sk_hashednets model file: it has no __meta__ entry."
+                )
+            meta = _parse_meta(archive["__meta__"], path)
+            # Names first: an entry the format does not have is never read.
+            _check_names(meta, names - {"__meta__"}, path)
+            arrays = {name: archive[name] for name in sorted(names - {"__meta__"})}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"Cannot read {path!r} as an sk_hashednets model file (truncated, corrupted "
+            f"or not a file written by sk_hashednets.save): {exc}"
+        ) from exc
+    _check_arrays(meta, arrays, path)
+    return _build_model(meta, arrays, path)
+
+
+# ----------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------
+
+
+def _model_arrays(model):
+    arrays = {"hash_seeds_": np.asarray(model.hash_seeds_, dtype=np.uint32)}
+    for i, (w, b) in enumerate(zip(model.bucket_weights_, model.intercepts_)):
+        arrays[f"bucket_weights_{i}"] = np.ascontiguousarray(w)
+        arrays[f"intercepts_{i}"] = np.ascontiguousarray(b)
+    for name in ("classes_", "feature_names_in_"):
+        if hasattr(model, name):
+            arrays[name], _ = _plain_array(getattr(model, name), name)
+    optimizer = getattr(model, "_optimizer", None)
+    if isinstance(optimizer, AdamOptimizer):
+        state = {"m": optimizer.ms, "v": optimizer.vs}
+    elif isinstance(optimizer, SGDOptimizer):
+        state = {"velocity": optimizer.velocities}
+    else:
+        state = {}
+    for kind, values in state.items():
+        for k, value in enumerate(values):
+            arrays[f"optimizer_{kind}_{k}"] = np.ascontiguousarray(value)
+    return arrays
+
+
+def _plain_array(values, name):
+    """Labels or names as a numeric or unicode array: never an object array.
+
+    Returns the array and whether it was an object array (restored on load).
+    """
+    values = np.asarray(values)
+    if values.dtype.kind != "O":
+        return values, False
+    if all(isinstance(v, str) for v in values):
+        return values.astype(str), True
+    if all(isinstance(v, Integral) and not isinstance(v, bool) for v in values):
+        return values.astype(np.int64), True
+    if all(isinstance(v, Real) and not isinstance(v, bool) for v in values):
+        return values.astype(np.float64), True
+    raise TypeError(
+        f"{name} holds objects of types {sorted({type(v).__name__ for v in values})}, "
+        "which the safe format cannot store without pickle. Use labels that are all "
+        "numbers or all strings, or persist this model with joblib."
+    )
+
+
+def _json_value(value, name):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_value(v, name) for v in value]
+    raise TypeError(f"Cannot store {name}={value!r} in the safe format.")
+
+
+def _model_meta(model):
+    import sk_hashednets
+
+    params = model.get_params()
+    if params["random_state"] is not None and not isinstance(params["random_state"], Integral):
+        warnings.warn(
+            "random_state is a random generator, which the safe format cannot store: "
+            "the file records random_state=None. The fitted model is saved exactly.",
+            UserWarning,
+            stacklevel=3,
+        )
+        params["random_state"] = None
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "package_version": sk_hashednets.__version__,
+        "hash_spec_version": int(model.hash_spec_version_),
+        "estimator": type(model).__name__,
+        "params": {k: _json_value(v, k) for k, v in params.items()},
+        "fitted": {
+            name: _json_value(getattr(model, name), name)
+            for name in _SCALARS + _LISTS
+            if hasattr(model, name)
+        },
+    }
+    meta["object_arrays"] = [
+        name
+        for name in ("classes_", "feature_names_in_")
+        if hasattr(model, name) and _plain_array(getattr(model, name), name)[1]
+    ]
+    if hasattr(model, "_label_binarizer"):
+        meta["fitted"]["y_type"] = model._label_binarizer.y_type_
+    optimizer = getattr(model, "_optimizer", None)
+    if optimizer is not None:
+        meta["optimizer"] = {
+            "kind": "adam" if isinstance(optimizer, AdamOptimizer) else "sgd",
+            "learning_rate": float(optimizer.learning_rate),
+            "t": int(getattr(optimizer, "t", 0)),
+        }
+    meta["fitted"]["_no_improvement_count"] = int(getattr(model, "_no_improvement_count", 0))
+    return meta
+
+
+def _digest(arrays):
+    sha = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        sha.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        sha.update(np.ascontiguousarray(a).tobytes())
+    return sha.hexdigest()
+
+
+# ----------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------
+
+
+def _parse_meta(entry, path):
+    if entry.dtype.kind != "U" or entry.shape != ():
+        raise ModelFileError(f"{path!r}: __meta__ is not a JSON string.")
+    try:
+        meta = json.loads(str(entry))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path!r}: __meta__ is not valid JSON ({exc}).") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path!r} is not an sk_hashednets model file.")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ModelFileError(
+            f"{path!r} has file format version {version!r}; this sk_hashednets reads "
+            f"version {FORMAT_VERSION}. Upgrade sk_hashednets to load it."
+        )
+    spec = meta.get("hash_spec_version")
+    if spec != HASH_SPEC_VERSION:
+        raise ModelFileError(
+            f"{path!r} was written under hash specification version {spec!r}, but this "
+            f"sk_hashednets implements version {HASH_SPEC_VERSION}: its buckets would "
+            "compute a different network. Load it with the sk_hashednets release that "
+            f"wrote it (package version {meta.get('package_version')!r})."
+        )
+    if meta.get("estimator") not in _ESTIMATORS:
+        raise ModelFileError(f"{path!r}: unknown estimator {meta.get('estimator')!r}.")
+    for key in ("params", "fitted", "arrays"):
+        if not isinstance(meta.get(key), dict):
+            raise ModelFileError(f"{path!r}: __meta__ has no {key!r} section.")
+    return meta
+
+
+def _expected_arrays(meta, path):
+    """Names and shapes that the declared architecture implies."""
+    fitted = meta["fitted"]
+    try:
+        units = [int(u) for u in fitted["_layer_units_"]]
+        n_buckets = [int(k) for k in fitted["n_buckets_"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path!r}: the architecture is missing or malformed.") from exc
+    n_layers = len(units) - 1
+    if n_layers < 1 or len(n_buckets) != n_layers or fitted.get("n_layers_") != len(units):
+        raise ModelFileError(f"{path!r}: layer sizes and bucket counts disagree.")
+    expected = {"hash_seeds_": (n_layers,)}
+    for i in range(n_layers):
+        expected[f"bucket_weights_{i}"] = (n_buckets[i],)
+        expected[f"intercepts_{i}"] = (units[i + 1],)
+    optimizer = meta.get("optimizer")
+    if optimizer is not None:
+        kinds = {"adam": ["m", "v"], "sgd": ["velocity"]}.get(optimizer.get("kind"))
+        if kinds is None:
+            raise ModelFileError(f"{path!r}: unknown optimizer {optimizer.get('kind')!r}.")
+        for kind in kinds:
+            for i in range(n_layers):
+                expected[f"optimizer_{kind}_{i}"] = (n_buckets[i],)
+            for i in range(n_layers):
+                expected[f"optimizer_{kind}_{n_layers + i}"] = (units[i + 1],)
+    return expected
+
+
+def _check_names(meta, names, path):
+    expected = _expected_arrays(meta, path)
+    unexpected = set(names) - set(expected) - {"classes_", "feature_names_in_"}
+    if unexpected:
+        raise ModelFileError(
+            f"{path!r} holds entries that a model file does not have: {sorted(unexpected)}."
+        )
+    missing = set(expected) - set(names)
+    if missing:
+        raise ModelFileError(f"{path!r} lacks the entries {sorted(missing)}.")
+    if set(names) != set(meta["arrays"]):
+        raise ModelFileError(f"{path!r}: the entries disagree with the declared ones.")
+
+
+def _check_arrays(meta, arrays, path):
+    expected = _expected_arrays(meta, path)
+    for name, a in arrays.items():
+        declared = meta["arrays"][name]
+        if a.dtype.str != declared.get("dtype") or list(a.shape) != declared.get("shape"):
+            raise ModelFileError(
+                f"{path!r}: entry {name} has dtype {a.dtype.str} and shape {list(a.shape)}, "
+                f"but the file declares {declared.get('dtype')} and {declared.get('shape')}."
+            )
+        if name in expected and a.shape != expected[name]:
+            raise ModelFileError(
+                f"{path!r}: entry {name} has shape {a.shape}, but the architecture "
+                f"implies {expected[name]}."
+            )
+    dtypes = {arrays[n].dtype for n in expected if n != "hash_seeds_"}
+    if len(dtypes) != 1 or dtypes.pop() not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ModelFileError(f"{path!r}: parameters must all be float32 or all float64.")
+    if arrays["hash_seeds_"].dtype != np.uint32:
+        raise ModelFileError(f"{path!r}: hash_seeds_ must be uint32.")
+    if meta.get("sha256") != _digest(arrays):
+        raise ModelFileError(
+            f"{path!r}: the arrays' checksum does not match the one recorded: the file "
+            "was modified or corrupted after it was written."
+        )
+    if not all(np.isfinite(arrays[n]).all() for n in expected if n != "hash_seeds_"):
+        raise ModelFileError(f"{path!r}: the parameters hold NaN or infinity.")
+
+
+def _build_model(meta, arrays, path):
+    cls = _ESTIMATORS[meta["estimator"]]
+    params = dict(meta["params"])
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    try:
+        model = cls(**params)
+        model._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path!r}: invalid estimator parameters: {exc}") from exc
+
+    fitted = meta["fitted"]
+    n_layers = len(fitted["_layer_units_"]) - 1
+    for name in _SCALARS + _LISTS:
+        if name in fitted:
+            setattr(model, name, fitted[name])
+    model._no_improvement_count = fitted.get("_no_improvement_count", 0)
+    model.hash_seeds_ = arrays["hash_seeds_"]
+    model.bucket_weights_ = [arrays[f"bucket_weights_{i}"] for i in range(n_layers)]
+    model.intercepts_ = [arrays[f"intercepts_{i}"] for i in range(n_layers)]
+    model._best_bucket_weights = [w.copy() for w in model.bucket_weights_]
+    model._best_intercepts = [b.copy() for b in model.intercepts_]
+    object_arrays = meta.get("object_arrays", [])
+    if not isinstance(object_arrays, list):
+        raise ModelFileError(f"{path!r}: object_arrays must be a list.")
+    for name in ("classes_", "feature_names_in_"):
+        if name in arrays and name in object_arrays:
+            arrays[name] = arrays[name].astype(object)
+    if "feature_names_in_" in arrays:
+        model.feature_names_in_ = arrays["feature_names_in_"]
+
+    if cls is HashedMLPClassifier:
+        if "classes_" not in arrays or "y_type" not in fitted:
+            raise ModelFileError(f"{path!r}: a classifier file needs classes_ and y_type.")
+        model._label_binarizer = _label_binarizer(arrays["classes_"], fitted["y_type"], path)
+        model.classes_ = model._label_binarizer.classes_
+        multilabel = fitted["y_type"] == "multilabel-indicator"
+        n_expected = len(model.classes_) if multilabel or len(model.classes_) > 2 else 1
+        if model.n_outputs_ != n_expected:
+            raise ModelFileError(f"{path!r}: classes_ and n_outputs_ disagree.")
+
+    optimizer = meta.get("optimizer")
+    if optimizer is not None:
+        params_list = model.bucket_weights_ + model.intercepts_
+        count = len(params_list)
+        if optimizer["kind"] == "adam":
+            opt = AdamOptimizer(
+                params_list, model.learning_rate_init, model.beta_1, model.beta_2, model.epsilon
+            )
+            opt.ms = [arrays[f"optimizer_m_{k}"] for k in range(count)]
+            opt.vs = [arrays[f"optimizer_v_{k}"] for k in range(count)]
+            opt.t = int(optimizer["t"])
+        else:
+            opt = SGDOptimizer(
+                params_list,
+                model.learning_rate_init,
+                model.learning_rate,
+                model.momentum,
+                model.nesterovs_momentum,
+                model.power_t,
+            )
+            opt.velocities = [arrays[f"optimizer_velocity_{k}"] for k in range(count)]
+        opt.learning_rate = float(optimizer["learning_rate"])
+        model._optimizer = opt
+    return model
+
+
+def _label_binarizer(classes, y_type, path):
+    if y_type == "multilabel-indicator":
+        binarizer = LabelBinarizer().fit(np.eye(len(classes), dtype=int))
+    elif y_type in ("binary", "multiclass"):
+        binarizer = LabelBinarizer().fit(classes)
+    else:
+        raise ModelFileError(f"{path!r}: unknown target type {y_type!r}.")
+    if binarizer.y_type_ != y_type or not np.array_equal(binarizer.classes_, classes):
+        raise ModelFileError(f"{path!r}: classes_ do not match the target type {y_type!r}.")
+    return binarizer
