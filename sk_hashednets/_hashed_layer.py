@@ -1,8 +1,8 @@
 """One hashed layer's virtual matrix, used in row tiles.
 
-No virtual matrix is ever held whole unless it fits in one tile: products with
-``W`` and ``W.T`` and the bucket gradient walk over row tiles of at most
-``tile_bytes`` bytes, materialised by the backend into one reused buffer.
+No virtual matrix is ever held whole unless it fits in one tile: ``A @ W`` walks
+over column tiles, ``D @ W.T`` and the bucket gradient over row tiles, each of
+at most ``tile_bytes`` bytes, materialised by the backend into one reused buffer.
 """
 
 import numpy as np
@@ -42,13 +42,15 @@ class HashedLayer:
         self.sign_seed = sign_seed(seed)
         self.sign_hash = bool(sign_hash)
         self.dtype = np.dtype(dtype)
-        row_bytes = n_out * self.dtype.itemsize
-        self.rows_per_tile = int(max(1, min(n_in, tile_bytes // row_bytes)))
-        self.tiles = [
-            (start, min(start + self.rows_per_tile, n_in))
-            for start in range(0, n_in, self.rows_per_tile)
-        ]
-        self._weight_tile = None
+        itemsize = self.dtype.itemsize
+        # Row tiles for D @ W.T and for the gradient, column tiles for A @ W:
+        # each output entry is then one whole dot product, never a sum of
+        # per-tile partial products, so the tile size cannot change a result.
+        self.rows_per_tile = int(max(1, min(n_in, tile_bytes // (n_out * itemsize))))
+        self.cols_per_tile = int(max(1, min(n_out, tile_bytes // (n_in * itemsize))))
+        self.tiles = _ranges(n_in, self.rows_per_tile)
+        self.column_tiles = _ranges(n_out, self.cols_per_tile)
+        self._weight_buffer = None
         self._grad_tile = None
         self._bucket_index_tile = None
 
@@ -57,18 +59,30 @@ class HashedLayer:
         """Whether the whole virtual matrix fits in one tile."""
         return len(self.tiles) == 1
 
+    def _weight_tile(self, shape):
+        if self._weight_buffer is None:
+            size = max(self.rows_per_tile * self.n_out, self.n_in * self.cols_per_tile)
+            self._weight_buffer = self.backend.empty(size, self.dtype)
+        return self._weight_buffer[: shape[0] * shape[1]].reshape(shape)
+
     def materialize_tile(self, bucket_weights, start, stop):
         """Rows ``start:stop`` of the virtual matrix, in the reused tile buffer."""
-        if self._weight_tile is None:
-            self._weight_tile = self.backend.empty((self.rows_per_tile, self.n_out), self.dtype)
-        tile = self._weight_tile[: stop - start]
+        tile = self._weight_tile((stop - start, self.n_out))
         self.backend.materialize_tile(
             bucket_weights, self.seed, self.sign_seed, self.sign_hash, start, tile
         )
         return tile
 
+    def materialize_columns(self, bucket_weights, start, stop):
+        """Columns ``start:stop`` of the virtual matrix, in the reused tile buffer."""
+        tile = self._weight_tile((self.n_in, stop - start))
+        self.backend.materialize_tile(
+            bucket_weights, self.seed, self.sign_seed, self.sign_hash, 0, tile, start
+        )
+        return tile
+
     def dot(self, A, bucket_weights):
-        """``A @ W``, tile by tile.
+        """``A @ W``, column tile by column tile.
 
         Parameters
         ----------
@@ -81,11 +95,10 @@ class HashedLayer:
         """
         if self.single_tile:
             return safe_sparse_dot(A, self.materialize_tile(bucket_weights, 0, self.n_in))
-        A = _column_sliceable(A)
-        Z = self.backend.xp.zeros((A.shape[0], self.n_out), dtype=self.dtype)
-        for start, stop in self.tiles:
-            Z += safe_sparse_dot(
-                A[:, start:stop], self.materialize_tile(bucket_weights, start, stop)
+        Z = self.backend.empty((A.shape[0], self.n_out), self.dtype)
+        for start, stop in self.column_tiles:
+            Z[:, start:stop] = safe_sparse_dot(
+                A, self.materialize_columns(bucket_weights, start, stop)
             )
         return Z
 
@@ -106,8 +119,8 @@ class HashedLayer:
         out : ndarray of shape (n_samples, n_in)
         """
         if self.single_tile:
-            if reuse_tile and self._weight_tile is not None:
-                W = self._weight_tile
+            if reuse_tile and self._weight_buffer is not None:
+                W = self._weight_tile((self.n_in, self.n_out))
             else:
                 W = self.materialize_tile(bucket_weights, 0, self.n_in)
             return D @ W.T
@@ -158,6 +171,11 @@ class HashedLayer:
             out,
             self._bucket_index_tile[: grad.shape[0]],
         )
+
+
+def _ranges(n, step):
+    """``[(0, step), (step, 2 * step), ...]`` covering ``range(n)``."""
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def _column_sliceable(A):

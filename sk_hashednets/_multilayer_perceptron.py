@@ -85,6 +85,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "sign_hash": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -119,6 +120,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         sign_hash,
         dropout,
         device,
+        max_tile_bytes,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -149,6 +151,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.sign_hash = sign_hash
         self.dropout = dropout
         self.device = device
+        self.max_tile_bytes = max_tile_bytes
 
     @abstractmethod
     def _loss_name(self):
@@ -238,7 +241,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 int(self.hash_seeds_[i]),
                 self.sign_hash_,
                 dtype,
-                DEFAULT_TILE_BYTES,
+                self.max_tile_bytes,
             )
             for i in range(self.n_layers_ - 1)
         ]
@@ -992,6 +995,12 @@ _PARAMS_DOC = """
         Where to train. 'auto' picks the best available device (the CPU in
         this version); 'cuda' raises an error, as this version ships no GPU
         backend. ``device_`` records the device used.
+
+    max_tile_bytes : int, default=67108864 (64 MiB)
+        Memory budget of one materialised row tile of a virtual matrix. No
+        virtual matrix is held whole unless it fits; a tile holds at least one
+        row. Training keeps up to three tile-sized buffers per layer (weights,
+        gradient, bucket indices). The results do not depend on it.
 """
 
 _ATTRIBUTES_DOC = """
@@ -1090,7 +1099,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         -----
         Biases are dense: a layer with ``n_out`` units stores ``n_out`` of them.
         No virtual matrix is stored: each is materialised from its buckets, in row
-        tiles of at most 64 MiB, when it is used. Use :meth:`virtual_coefs` to see
+        tiles of at most ``max_tile_bytes``, when it is used. Use :meth:`virtual_coefs` to see
         them.
 
         References
@@ -1145,6 +1154,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         sign_hash=True,
         dropout=0.0,
         device="cpu",
+        max_tile_bytes=DEFAULT_TILE_BYTES,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1176,6 +1186,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             sign_hash=sign_hash,
             dropout=dropout,
             device=device,
+            max_tile_bytes=max_tile_bytes,
         )
 
     def _loss_name(self):
@@ -1344,7 +1355,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         Notes
         -----
         Biases are dense. No virtual matrix is stored: each is materialised from
-        its buckets, in row tiles of at most 64 MiB, when it is used.
+        its buckets, in tiles of at most ``max_tile_bytes``, when it is used.
 
         Examples
         --------
@@ -1395,6 +1406,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         sign_hash=True,
         dropout=0.0,
         device="cpu",
+        max_tile_bytes=DEFAULT_TILE_BYTES,
     ):
         self.loss = loss
         super().__init__(
@@ -1427,6 +1439,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             sign_hash=sign_hash,
             dropout=dropout,
             device=device,
+            max_tile_bytes=max_tile_bytes,
         )
 
     def _loss_name(self):

@@ -459,3 +459,24 @@ def test_model_from_another_hash_specification_is_refused(digits_split):
         clf.predict(X_test)
     with pytest.raises(ValueError, match="hash specification version 2"):
         clf.set_params(warm_start=True).fit(X_train, y_train)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_tile_budget_changes_results_only_by_rounding(digits_split, sparse):
+    """Tiles split the work, not the dot products: each entry of A @ W, D @ W.T
+    and A.T @ D is one BLAS dot product however small the tiles, so results
+    agree to float64 rounding (BLAS kernels differ by tile shape, so not bit
+    for bit)."""
+    X_train, X_test, y_train, _ = digits_split
+    if sparse:
+        X_train, X_test = sp.csr_matrix(X_train), sp.csr_matrix(X_test)
+    kw = dict(hidden_layer_sizes=(37, 23), max_iter=3, random_state=0)
+    untiled = HashedMLPClassifier(**kw).fit(X_train, y_train)
+    tiled = HashedMLPClassifier(max_tile_bytes=600, **kw).fit(X_train, y_train)
+    layers = tiled._hashed_layers(get_backend("cpu"), np.float64)
+    assert all(len(layer.tiles) > 1 and len(layer.column_tiles) > 1 for layer in layers)
+    for a, b in zip(tiled.bucket_weights_, untiled.bucket_weights_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        tiled.predict_proba(X_test), untiled.predict_proba(X_test), rtol=1e-10, atol=1e-12
+    )

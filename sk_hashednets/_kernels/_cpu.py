@@ -26,9 +26,11 @@ class CPUBackend:
         """Uninitialised array on this backend's device."""
         return np.empty(shape, dtype=dtype)
 
-    def materialize_tile(self, bucket_weights, seed, sign_seed, sign_hash, row_start, out):
-        """Write rows ``row_start:row_start + len(out)`` of a virtual matrix into ``out``."""
-        materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out)
+    def materialize_tile(
+        self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0
+    ):
+        """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
+        materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start)
 
     def scatter_bucket_grad(
         self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch

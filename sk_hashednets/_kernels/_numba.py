@@ -12,16 +12,16 @@ from ._hashing import bucket_of, column_key, finish_hash, is_negative, row_state
 
 
 @njit(cache=True)
-def _column_keys(n_cols):
+def _column_keys(col_start, n_cols):
     keys = np.empty(n_cols, dtype=np.uint64)
     for c in range(n_cols):
-        keys[c] = column_key(np.uint64(c))
+        keys[c] = column_key(np.uint64(col_start + c))
     return keys
 
 
 @njit(parallel=True, cache=True)
-def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out):
-    """Write rows ``row_start:row_start + out.shape[0]`` of the virtual matrix.
+def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0):
+    """Write the block of the virtual matrix at ``(row_start, col_start)`` into ``out``.
 
     Parameters
     ----------
@@ -33,12 +33,15 @@ def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out)
         Whether to apply the sign hash.
     row_start : int
         Index of the first row of the tile in the virtual matrix.
-    out : ndarray of shape (n_rows, n_out), C-contiguous
-        Receives the tile, same dtype as ``bucket_weights``.
+    out : ndarray of shape (n_rows, n_cols), C-contiguous
+        Receives rows ``row_start:row_start + n_rows`` and columns
+        ``col_start:col_start + n_cols``, same dtype as ``bucket_weights``.
+    col_start : int, default=0
+        Index of the first column of the tile in the virtual matrix.
     """
     n_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
-    keys = _column_keys(n_cols)
+    keys = _column_keys(col_start, n_cols)
     for r in prange(n_rows):
         i = np.uint64(row_start + r)
         state = row_state(seed, i)
@@ -53,7 +56,7 @@ def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out)
 @njit(parallel=True, cache=True)
 def _hash_and_sign_tile(grad_tile, seed, sign_seed, sign_hash, row_start, n_buckets, buckets):
     n_rows, n_cols = grad_tile.shape
-    keys = _column_keys(n_cols)
+    keys = _column_keys(0, n_cols)
     for r in prange(n_rows):
         i = np.uint64(row_start + r)
         state = row_state(seed, i)
