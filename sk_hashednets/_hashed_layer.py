@@ -32,9 +32,21 @@ class HashedLayer:
         Dtype of the buckets and of the tiles.
     tile_bytes : int, default=DEFAULT_TILE_BYTES
         Memory budget of one materialised tile; a tile holds at least one row.
+    hashing : {"element", "block"}, default="element"
+        The hashing scheme (see ``docs/hashing.md``).
     """
 
-    def __init__(self, backend, n_in, n_out, seed, sign_hash, dtype, tile_bytes=DEFAULT_TILE_BYTES):
+    def __init__(
+        self,
+        backend,
+        n_in,
+        n_out,
+        seed,
+        sign_hash,
+        dtype,
+        tile_bytes=DEFAULT_TILE_BYTES,
+        hashing="element",
+    ):
         self.backend = backend
         self.n_in = n_in
         self.n_out = n_out
@@ -42,6 +54,7 @@ class HashedLayer:
         self.sign_seed = sign_seed(seed)
         self.sign_hash = bool(sign_hash)
         self.dtype = np.dtype(dtype)
+        self.hashing = hashing
         itemsize = self.dtype.itemsize
         # Row tiles for D @ W.T and for the gradient, column tiles for A @ W:
         # each output entry is then one whole dot product, never a sum of
@@ -69,7 +82,13 @@ class HashedLayer:
         """Rows ``start:stop`` of the virtual matrix, in the reused tile buffer."""
         tile = self._weight_tile((stop - start, self.n_out))
         self.backend.materialize_tile(
-            bucket_weights, self.seed, self.sign_seed, self.sign_hash, start, tile
+            bucket_weights,
+            self.seed,
+            self.sign_seed,
+            self.sign_hash,
+            start,
+            tile,
+            hashing=self.hashing,
         )
         return tile
 
@@ -77,7 +96,14 @@ class HashedLayer:
         """Columns ``start:stop`` of the virtual matrix, in the reused tile buffer."""
         tile = self._weight_tile((self.n_in, stop - start))
         self.backend.materialize_tile(
-            bucket_weights, self.seed, self.sign_seed, self.sign_hash, 0, tile, start
+            bucket_weights,
+            self.seed,
+            self.sign_seed,
+            self.sign_hash,
+            0,
+            tile,
+            start,
+            hashing=self.hashing,
         )
         return tile
 
@@ -170,6 +196,7 @@ class HashedLayer:
             start,
             out,
             self._bucket_index_tile[: grad.shape[0]],
+            hashing=self.hashing,
         )
 
 

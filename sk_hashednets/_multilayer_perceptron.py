@@ -35,7 +35,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
-from ._kernels import HASH_SPEC_VERSION, get_backend, resolve_device
+from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
@@ -86,6 +86,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
+        "hashing": [StrOptions(set(HASHINGS))],
     }
 
     @abstractmethod
@@ -121,6 +122,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         dropout,
         device,
         max_tile_bytes,
+        hashing,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -152,6 +154,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.dropout = dropout
         self.device = device
         self.max_tile_bytes = max_tile_bytes
+        self.hashing = hashing
 
     @abstractmethod
     def _loss_name(self):
@@ -242,6 +245,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 self.sign_hash_,
                 dtype,
                 self.max_tile_bytes,
+                self.hashing_,
             )
             for i in range(self.n_layers_ - 1)
         ]
@@ -285,7 +289,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
         coefs = []
         for layer, w in zip(self._hashed_layers(backend, dtype), self.bucket_weights_):
             W = np.empty((layer.n_in, layer.n_out), dtype=dtype)
-            backend.materialize_tile(w, layer.seed, layer.sign_seed, layer.sign_hash, 0, W)
+            backend.materialize_tile(
+                w, layer.seed, layer.sign_seed, layer.sign_hash, 0, W, hashing=layer.hashing
+            )
             coefs.append(W)
         return coefs
 
@@ -461,6 +467,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.n_buckets_ = self._resolve_n_buckets(layer_units)
         self.hash_seeds_ = self._draw_hash_seeds(self.n_layers_ - 1)
         self.sign_hash_ = bool(self.sign_hash)
+        self.hashing_ = self.hashing
         self.hash_spec_version_ = HASH_SPEC_VERSION
 
         self.bucket_weights_ = []
@@ -513,6 +520,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 f"The bucket counts are now {n_buckets}, but the fitted model has "
                 f"{self.n_buckets_}. Set warm_start=False (or call fit instead of "
                 "partial_fit) to train a new network."
+            )
+        if self.hashing != self.hashing_:
+            raise ValueError(
+                f"hashing is now {self.hashing!r}, but the model was fitted with "
+                f"hashing={self.hashing_!r}. Set warm_start=False to train a new network."
             )
         if bool(self.sign_hash) != self.sign_hash_:
             raise ValueError(
@@ -999,8 +1011,16 @@ _PARAMS_DOC = """
     max_tile_bytes : int, default=67108864 (64 MiB)
         Memory budget of one materialised row tile of a virtual matrix. No
         virtual matrix is held whole unless it fits; a tile holds at least one
-        row. Training keeps up to three tile-sized buffers per layer (weights,
-        gradient, bucket indices). The results do not depend on it.
+        row or column. Training keeps up to three tile-sized buffers per layer
+        (weights, gradient, bucket indices). Results depend on it only through
+        floating-point rounding.
+
+    hashing : {'element', 'block'}, default='element'
+        'element' hashes every virtual weight (the paper's scheme). 'block'
+        maps each run of 16 consecutive virtual weights of a row to 16
+        consecutive buckets from a hashed start, each with its own hashed
+        sign: far fewer hash evaluations and contiguous memory access (the
+        idea of ROBE). See ``docs/hashing.md``.
 """
 
 _ATTRIBUTES_DOC = """
@@ -1038,6 +1058,9 @@ _ATTRIBUTES_DOC = """
 
     sign_hash_ : bool
         Whether the fitted virtual weights carry a hashed sign.
+
+    hashing_ : str
+        The hashing scheme the model was fitted with.
 
     hash_spec_version_ : int
         Version of the hash specification the model was trained with.
@@ -1155,6 +1178,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         dropout=0.0,
         device="cpu",
         max_tile_bytes=DEFAULT_TILE_BYTES,
+        hashing="element",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1187,6 +1211,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             dropout=dropout,
             device=device,
             max_tile_bytes=max_tile_bytes,
+            hashing=hashing,
         )
 
     def _loss_name(self):
@@ -1407,6 +1432,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         dropout=0.0,
         device="cpu",
         max_tile_bytes=DEFAULT_TILE_BYTES,
+        hashing="element",
     ):
         self.loss = loss
         super().__init__(
@@ -1440,6 +1466,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             dropout=dropout,
             device=device,
             max_tile_bytes=max_tile_bytes,
+            hashing=hashing,
         )
 
     def _loss_name(self):

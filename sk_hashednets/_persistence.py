@@ -9,7 +9,6 @@ checks everything it reads before it builds the estimator.
 import hashlib
 import json
 import warnings
-import zipfile
 from numbers import Integral, Real
 
 import numpy as np
@@ -33,6 +32,7 @@ _SCALARS = [
     "out_activation_",
     "n_features_in_",
     "sign_hash_",
+    "hashing_",
     "hash_spec_version_",
     "n_virtual_params_",
     "n_stored_params_",
@@ -134,7 +134,7 @@ def load(path):
             arrays = {name: archive[name] for name in sorted(names - {"__meta__"})}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to parse untrusted bytes is a bad file
         raise ModelFileError(
             f"Cannot read {path!r} as an sk_hashednets model file (truncated, corrupted "
             f"or not a file written by sk_hashednets.save): {exc}"

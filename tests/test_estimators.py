@@ -80,17 +80,20 @@ def _loss_and_grad_function(est, X, Y, sample_weight):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "squared_error", "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_gradient_matches_central_differences(activation, kind, weighted):
+@pytest.mark.parametrize("hashing", ["element", "block"])
+def test_gradient_matches_central_differences(activation, kind, weighted, hashing):
     rng = np.random.default_rng(0)
     Estimator, X, y = _problem(kind, rng)
     kwargs = {"loss": "poisson"} if kind == "poisson" else {}
     est = Estimator(
-        hidden_layer_sizes=(6, 4),
+        # Block hashing: rows wider than one block of 16, with a partial last block.
+        hidden_layer_sizes=(6, 4) if hashing == "element" else (20, 18),
         activation=activation,
         solver="lbfgs",
         alpha=0.1,
         max_iter=1,
         compression=0.5,
+        hashing=hashing,
         random_state=1,
         **kwargs,
     )
@@ -114,19 +117,21 @@ def test_gradient_matches_central_differences(activation, kind, weighted):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", ["multiclass", "multilabel", "squared_error", "poisson"])
 @pytest.mark.parametrize("sign_hash", [True, False])
-def test_backprop_matches_numpy_reference(activation, kind, sign_hash):
+@pytest.mark.parametrize("hashing", ["element", "block"])
+def test_backprop_matches_numpy_reference(activation, kind, sign_hash, hashing):
     """The estimator's tiled, Numba-backed step against the dense textbook one."""
     rng = np.random.default_rng(1)
     Estimator, X, y = _problem(kind, rng)
     kwargs = {"loss": "poisson"} if kind == "poisson" else {}
     est = Estimator(
-        hidden_layer_sizes=(7, 5),
+        hidden_layer_sizes=(7, 5) if hashing == "element" else (21, 35),
         activation=activation,
         solver="lbfgs",
         alpha=0.01,
         max_iter=2,
         compression=0.3,
         sign_hash=sign_hash,
+        hashing=hashing,
         random_state=0,
         **kwargs,
     )
@@ -149,6 +154,7 @@ def test_backprop_matches_numpy_reference(activation, kind, sign_hash):
         est.out_activation_,
         loss_name,
         est.alpha,
+        hashing=hashing,
     )
     assert loss == pytest.approx(ref_loss, rel=1e-10)
     np.testing.assert_allclose(
@@ -480,3 +486,19 @@ def test_tile_budget_changes_results_only_by_rounding(digits_split, sparse):
     np.testing.assert_allclose(
         tiled.predict_proba(X_test), untiled.predict_proba(X_test), rtol=1e-10, atol=1e-12
     )
+
+
+def test_block_hashing_learns_digits_and_is_kept_by_warm_start(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    block = HashedMLPClassifier(
+        hidden_layer_sizes=(256,), compression=1 / 8, hashing="block", random_state=0
+    ).fit(X_train, y_train)
+    assert block.hashing_ == "block"
+    assert block.score(X_test, y_test) >= 0.95
+    W = block.virtual_coefs()[0]
+    # Runs of 16 entries of a row read consecutive buckets, up to sign.
+    index = {abs(float(v)): k for k, v in enumerate(block.bucket_weights_[0])}
+    run = [index[abs(float(v))] for v in W[5, 16:32]]
+    assert np.all(np.diff(run) % block.n_buckets_[0] == 1)
+    with pytest.raises(ValueError, match="hashing is now 'element'"):
+        block.set_params(warm_start=True, hashing="element").fit(X_train, y_train)

@@ -23,8 +23,9 @@ from sklearn.datasets import make_classification
 
 from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._hashed_layer import HashedLayer
-from sk_hashednets._kernels import HASH_SPEC_VERSION, get_backend, hash_pairs, sign_seed
+from sk_hashednets._kernels import HASH_SPEC_VERSION, _reference, get_backend, hash_pairs, sign_seed
 from sk_hashednets._kernels._hashing import (
+    BLOCK_SIZE,
     SIGN_SEED_XOR,
     bucket_of,
     column_key,
@@ -32,7 +33,11 @@ from sk_hashednets._kernels._hashing import (
     is_negative,
     row_state,
 )
-from sk_hashednets._kernels._numba import materialize_tile, scatter_bucket_grad
+from sk_hashednets._kernels._numba import (
+    materialize_tile,
+    materialize_tile_block,
+    scatter_bucket_grad,
+)
 from sk_hashednets._kernels._reference import bucket_grad, materialize
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hashing.md"
@@ -532,3 +537,78 @@ def test_hash_seed_fixes_seeds_whatever_random_state(hash_seed):
         assert clf.hash_seeds_.tolist() == expected
     # random_state still changes the initial buckets.
     assert not np.array_equal(fits[0].bucket_weights_[0], fits[1].bucket_weights_[0])
+
+
+BLOCK_TABLE_HEADER = "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
+
+
+def _read_block_vectors():
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    start = lines.index(BLOCK_TABLE_HEADER)
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(tuple(int(c.strip(), 0) for c in line.strip().strip("|").split("|")))
+    return rows
+
+
+BLOCK_VECTORS = _read_block_vectors()
+
+
+def test_block_vectors_cover_edge_cases():
+    assert len(BLOCK_VECTORS) >= 10
+    n_buckets = {v[3] for v in BLOCK_VECTORS}
+    assert {1, MAX_U32} <= n_buckets and any(k < BLOCK_SIZE for k in n_buckets if k > 1)
+    assert any(v[1] == MAX_U32 for v in BLOCK_VECTORS)
+
+
+@pytest.mark.parametrize("vector", BLOCK_VECTORS, ids=[str(v[:4]) for v in BLOCK_VECTORS])
+def test_block_vectors(vector):
+    seed, i, j, n_buckets, block_hash, block_sign_hash, start, bucket, sign = vector
+    got_bucket, got_sign = hash_pairs(seed, [i], [j], n_buckets, hashing="block")
+    assert (got_bucket.tolist(), got_sign.tolist()) == ([bucket], [sign])
+    u64 = np.uint64
+    key = column_key(u64(j // BLOCK_SIZE))
+    assert finish_hash(row_state(u64(seed), u64(i)), key) == block_hash
+    assert finish_hash(row_state(sign_seed(seed), u64(i)), key) == block_sign_hash
+    assert bucket_of(u64(block_hash), u64(n_buckets)) == start
+    mmh3 = pytest.importorskip("mmh3")
+    assert _mmh3_hash(mmh3, seed, i, j // BLOCK_SIZE) == block_hash
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_buckets", [5, 16, 1000])
+@pytest.mark.parametrize("row_start, col_start", [(0, 0), (3, 7), (2**32 - 4, 5)])
+def test_block_materialize_is_bit_identical_to_reference(dtype, n_buckets, row_start, col_start):
+    rng = np.random.default_rng(n_buckets)
+    w = rng.standard_normal(n_buckets).astype(dtype)
+    out = np.empty((4, 45), dtype=dtype)
+    materialize_tile_block(w, np.uint64(9), sign_seed(9), True, row_start, out, col_start)
+    ref = _reference.materialize(
+        w, 9, row_start + 4, col_start + 45, True, row_start=row_start, hashing="block"
+    )[:, col_start:]
+    np.testing.assert_array_equal(out, ref, strict=True)
+
+
+@pytest.mark.parametrize("n_buckets", [5, 1000])
+def test_block_scatter_matches_reference(n_buckets):
+    rng = np.random.default_rng(0)
+    grad = rng.standard_normal((30, 50))
+    out = np.zeros(n_buckets)
+    scratch = np.empty(grad.shape, dtype=np.uint32)
+    scatter_bucket_grad(grad.copy(), np.uint64(4), sign_seed(4), True, 11, out, scratch, "block")
+    ref = _reference.bucket_grad(grad, 4, n_buckets, True, row_start=11, hashing="block")
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_block_buckets_are_uniform_and_runs_consecutive():
+    n_buckets = 4099
+    rows = np.arange(784, dtype=np.uint64)[:, None]
+    cols = np.arange(512, dtype=np.uint64)[None, :]
+    bucket, sign = hash_pairs(3, rows, cols, n_buckets, hashing="block")
+    counts = np.bincount(bucket.ravel(), minlength=n_buckets)
+    assert chisquare(counts).pvalue > ALPHA
+    runs = bucket.reshape(784, 32, BLOCK_SIZE)
+    assert ((np.diff(runs, axis=2) % n_buckets) == 1).all()
+    assert abs((sign == 1).mean() - 0.5) < 0.01

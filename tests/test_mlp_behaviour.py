@@ -40,9 +40,7 @@ _X, _y = load_digits(n_class=2, return_X_y=True)
 X_digits_binary = MinMaxScaler().fit_transform(_X[:200])
 y_digits_binary = _y[:200]
 
-X_reg, y_reg = make_regression(
-    n_samples=200, n_features=10, bias=20.0, noise=100.0, random_state=7
-)
+X_reg, y_reg = make_regression(n_samples=200, n_features=10, bias=20.0, noise=100.0, random_state=7)
 y_reg = scale(y_reg)
 
 X_iris, y_iris = load_iris(return_X_y=True)
@@ -103,8 +101,13 @@ def test_partial_fit_epochs_equal_fit_without_shuffle(Estimator, solver, n_epoch
     # n partial_fit calls over all the data train exactly as fit(max_iter=n).
     X, y = X_small, y_small
     params = dict(
-        hidden_layer_sizes=(32, 16), solver=solver, shuffle=False, batch_size=30, tol=0,
-        learning_rate_init=0.05 if solver == "sgd" else 0.01, random_state=3,
+        hidden_layer_sizes=(32, 16),
+        solver=solver,
+        shuffle=False,
+        batch_size=30,
+        tol=0,
+        learning_rate_init=0.05 if solver == "sgd" else 0.01,
+        random_state=3,
     )
     fitted = _fit_quietly(Estimator(max_iter=n_epochs, **params), X, y)
 
@@ -133,7 +136,10 @@ def test_partial_fit_classification(classification_data):
     # give the same predictions, and both learn the task.
     X, y = classification_data
     params = dict(
-        hidden_layer_sizes=(32,), solver="sgd", random_state=1, alpha=1e-5,
+        hidden_layer_sizes=(32,),
+        solver="sgd",
+        random_state=1,
+        alpha=1e-5,
         learning_rate_init=0.2,
     )
     fitted = _fit_quietly(HashedMLPClassifier(max_iter=40, tol=0, **params), X, y)
@@ -148,8 +154,13 @@ def test_partial_fit_classification(classification_data):
 def test_partial_fit_regression(momentum):
     X, y = X_reg, y_reg
     params = dict(
-        hidden_layer_sizes=(32,), solver="sgd", activation="relu", random_state=1,
-        learning_rate_init=0.01, batch_size=X.shape[0], momentum=momentum,
+        hidden_layer_sizes=(32,),
+        solver="sgd",
+        activation="relu",
+        random_state=1,
+        learning_rate_init=0.01,
+        batch_size=X.shape[0],
+        momentum=momentum,
     )
     fitted = _fit_quietly(HashedMLPRegressor(max_iter=50, tol=0, **params), X, y)
     incremental = HashedMLPRegressor(**params)
@@ -223,7 +234,8 @@ def test_partial_fit_with_early_stopping_raises(Estimator):
     # After a fit with early stopping too (sklearn gh-25693).
     est = _fit_quietly(
         Estimator(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5, random_state=0),
-        X_iris, y_iris,
+        X_iris,
+        y_iris,
     )
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         est.partial_fit(X_iris, y_iris)
@@ -232,8 +244,13 @@ def test_partial_fit_with_early_stopping_raises(Estimator):
 def test_partial_fit_multilabel(multilabel_data):
     X, Y = multilabel_data
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(32,), solver="sgd", random_state=0, activation="logistic",
-        alpha=1e-5, learning_rate_init=0.2, compression=0.5,
+        hidden_layer_sizes=(32,),
+        solver="sgd",
+        random_state=0,
+        activation="logistic",
+        alpha=1e-5,
+        learning_rate_init=0.2,
+        compression=0.5,
     )
     for _ in range(100):
         clf.partial_fit(X, Y, classes=[0, 1, 2, 3, 4])
@@ -268,8 +285,14 @@ def test_warm_start_continues_from_previous_solution(Estimator):
     # fits of 3 epochs are exactly one fit of 6.
     X, y = X_small, y_small
     params = dict(
-        hidden_layer_sizes=(16,), solver="sgd", momentum=0, learning_rate_init=0.1,
-        shuffle=False, batch_size=25, tol=0, random_state=0,
+        hidden_layer_sizes=(16,),
+        solver="sgd",
+        momentum=0,
+        learning_rate_init=0.1,
+        shuffle=False,
+        batch_size=25,
+        tol=0,
+        random_state=0,
     )
     warm = Estimator(warm_start=True, max_iter=3, **params)
     _fit_quietly(warm, X, y)
@@ -295,7 +318,11 @@ def test_warm_start_continues_from_previous_solution(Estimator):
 def test_warm_start_lowers_the_loss(solver):
     X, y = X_digits_multi, y_digits_multi
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(32,), solver=solver, warm_start=True, max_iter=5, random_state=0,
+        hidden_layer_sizes=(32,),
+        solver=solver,
+        warm_start=True,
+        max_iter=5,
+        random_state=0,
         learning_rate_init=0.01,
     )
     _fit_quietly(clf, X, y)
@@ -312,8 +339,13 @@ def test_learning_rate_warmstart():
     y = [1, 1, 1, 0]
     for learning_rate in ["invscaling", "constant"]:
         clf = HashedMLPClassifier(
-            hidden_layer_sizes=(4,), solver="sgd", learning_rate=learning_rate, max_iter=1,
-            power_t=0.25, warm_start=True, random_state=0,
+            hidden_layer_sizes=(4,),
+            solver="sgd",
+            learning_rate=learning_rate,
+            max_iter=1,
+            power_t=0.25,
+            warm_start=True,
+            random_state=0,
         )
         _fit_quietly(clf, X, y)
         prev_eta = clf._optimizer.learning_rate
@@ -335,7 +367,11 @@ def test_warm_start_with_different_classes_raises():
     y_4classes = np.array([0] * 37 + [1] * 37 + [2] * 38 + [3] * 38)
     y_5classes = np.array([0] * 30 + [1] * 30 + [2] * 30 + [3] * 30 + [4] * 30)
     params = dict(
-        hidden_layer_sizes=(2,), solver="lbfgs", warm_start=True, random_state=42, tol=1e-2,
+        hidden_layer_sizes=(2,),
+        solver="lbfgs",
+        warm_start=True,
+        random_state=42,
+        tol=1e-2,
         max_iter=20,
     )
 
@@ -417,8 +453,13 @@ def test_warm_start_full_iteration(Estimator):
 def test_warm_start_no_convergence(Estimator, solver):
     # n_iter_ counts the epochs of the last fit and stops at max_iter (sklearn #24764).
     est = Estimator(
-        hidden_layer_sizes=(16,), solver=solver, warm_start=True, early_stopping=False,
-        max_iter=10, n_iter_no_change=np.inf, random_state=0,
+        hidden_layer_sizes=(16,),
+        solver=solver,
+        warm_start=True,
+        early_stopping=False,
+        max_iter=10,
+        n_iter_no_change=np.inf,
+        random_state=0,
     )
     with pytest.warns(ConvergenceWarning):
         est.fit(X_iris, y_iris)
@@ -433,7 +474,10 @@ def test_warm_start_no_convergence(Estimator, solver):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_warm_start_with_early_stopping(Estimator):
     est = Estimator(
-        hidden_layer_sizes=(8,), max_iter=10, random_state=0, warm_start=True,
+        hidden_layer_sizes=(8,),
+        max_iter=10,
+        random_state=0,
+        warm_start=True,
         early_stopping=True,
     )
     _fit_quietly(est, X_iris, y_iris)
@@ -464,8 +508,12 @@ def test_n_iter_no_change(n_iter_no_change):
     X, y = X_digits_binary[:100], y_digits_binary[:100]
     max_iter = 3000
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(16,), tol=0.01, max_iter=max_iter, solver="sgd",
-        n_iter_no_change=n_iter_no_change, random_state=0,
+        hidden_layer_sizes=(16,),
+        tol=0.01,
+        max_iter=max_iter,
+        solver="sgd",
+        n_iter_no_change=n_iter_no_change,
+        random_state=0,
     )
     clf.fit(X, y)
     assert clf._no_improvement_count == n_iter_no_change + 1
@@ -482,8 +530,12 @@ def test_n_iter_no_change_inf():
     X, y = X_digits_binary[:100], y_digits_binary[:100]
     max_iter = 300
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(16,), tol=1e9, max_iter=max_iter, solver="sgd",
-        n_iter_no_change=np.inf, random_state=0,
+        hidden_layer_sizes=(16,),
+        tol=1e9,
+        max_iter=max_iter,
+        solver="sgd",
+        n_iter_no_change=np.inf,
+        random_state=0,
     )
     _fit_quietly(clf, X, y)
     assert clf.n_iter_ == max_iter
@@ -494,7 +546,11 @@ def test_n_iter_no_change_inf():
 def test_adaptive_learning_rate():
     X, y = [[3, 2], [1, 6]], [1, 0]
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(16,), tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive",
+        hidden_layer_sizes=(16,),
+        tol=0.5,
+        max_iter=3000,
+        solver="sgd",
+        learning_rate="adaptive",
         random_state=0,
     )
     clf.fit(X, y)
@@ -512,7 +568,11 @@ def test_early_stopping(Estimator):
     X, y = X_digits_binary[:100], y_digits_binary[:100]
     tol = 0.2
     est = Estimator(
-        hidden_layer_sizes=(16,), tol=tol, max_iter=3000, solver="sgd", early_stopping=True,
+        hidden_layer_sizes=(16,),
+        tol=tol,
+        max_iter=3000,
+        solver="sgd",
+        early_stopping=True,
         random_state=0,
     )
     est.fit(X, y)
@@ -532,7 +592,11 @@ def test_early_stopping(Estimator):
 
     # Without early stopping, the validation attributes are None.
     est = Estimator(
-        hidden_layer_sizes=(16,), tol=tol, max_iter=3000, solver="sgd", early_stopping=False,
+        hidden_layer_sizes=(16,),
+        tol=tol,
+        max_iter=3000,
+        solver="sgd",
+        early_stopping=False,
         random_state=0,
     )
     est.fit(X, y)
@@ -570,8 +634,14 @@ def test_early_stopping_restores_the_best_epoch(Estimator, recorded_splits):
         X, y = X_digits_multi, y_digits_multi.astype(float)
         learning_rate_init = 0.05
     est = Estimator(
-        hidden_layer_sizes=(32,), solver="adam", learning_rate_init=learning_rate_init,
-        early_stopping=True, validation_fraction=0.2, n_iter_no_change=5, tol=0, max_iter=200,
+        hidden_layer_sizes=(32,),
+        solver="adam",
+        learning_rate_init=learning_rate_init,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        tol=0,
+        max_iter=200,
         random_state=0,
     )
     _fit_quietly(est, X, y)
@@ -607,7 +677,10 @@ def test_early_stopping_stratified_split_keeps_class_proportions(recorded_splits
     # As in scikit-learn, single-output (binary) targets are split stratified.
     X, y = X_iris, (y_iris == 0).astype(int)
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(8,), early_stopping=True, validation_fraction=0.2, max_iter=5,
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        validation_fraction=0.2,
+        max_iter=5,
         random_state=0,
     )
     _fit_quietly(clf, X, y)
@@ -645,8 +718,13 @@ def test_early_stopping_with_sample_weight():
     # Unit weights follow the weighted split and give the unweighted model.
     X, y = make_regression(n_samples=100, n_features=2, n_informative=2, random_state=42)
     params = dict(
-        hidden_layer_sizes=(10,), solver="adam", early_stopping=True, tol=1e-2,
-        learning_rate_init=0.01, batch_size=10, random_state=42,
+        hidden_layer_sizes=(10,),
+        solver="adam",
+        early_stopping=True,
+        tol=1e-2,
+        learning_rate_init=0.01,
+        batch_size=10,
+        random_state=42,
     )
     weighted = _fit_quietly(HashedMLPRegressor(**params), X, y, sample_weight=np.ones_like(y))
     unweighted = _fit_quietly(HashedMLPRegressor(**params), X, y)
@@ -686,8 +764,14 @@ def test_loss_curve_is_the_objective_at_each_epoch_start(Estimator):
     # parameters left by epoch k - 1, L2 penalty on the buckets included.
     X, y = X_small, y_small
     params = dict(
-        hidden_layer_sizes=(16,), solver="sgd", batch_size=X.shape[0], shuffle=False, tol=0,
-        alpha=0.5, learning_rate_init=0.1, random_state=0,
+        hidden_layer_sizes=(16,),
+        solver="sgd",
+        batch_size=X.shape[0],
+        shuffle=False,
+        tol=0,
+        alpha=0.5,
+        learning_rate_init=0.1,
+        random_state=0,
     )
     two_epochs = _fit_quietly(Estimator(max_iter=2, **params), X, y)
     one_epoch = _fit_quietly(Estimator(max_iter=1, **params), X, y)
@@ -699,9 +783,9 @@ def test_loss_curve_is_the_objective_at_each_epoch_start(Estimator):
 def test_lbfgs_loss_is_the_objective(Estimator):
     X, y = X_small, y_small
     est = _fit_quietly(
-        Estimator(hidden_layer_sizes=(16,), solver="lbfgs", alpha=0.1, max_iter=30,
-                  random_state=0),
-        X, y,
+        Estimator(hidden_layer_sizes=(16,), solver="lbfgs", alpha=0.1, max_iter=30, random_state=0),
+        X,
+        y,
     )
     assert est.loss_ == pytest.approx(_objective(est, X, y), rel=1e-9)
     # As in scikit-learn, L-BFGS keeps no curve of per-epoch losses.
@@ -725,7 +809,11 @@ def test_lbfgs_classification(classification_data):
 
 def test_lbfgs_regression():
     reg = HashedMLPRegressor(
-        hidden_layer_sizes=(32,), solver="lbfgs", max_iter=200, tol=1e-3, random_state=1,
+        hidden_layer_sizes=(32,),
+        solver="lbfgs",
+        max_iter=200,
+        tol=1e-3,
+        random_state=1,
         compression=0.5,
     )
     _fit_quietly(reg, X_reg, y_reg)
@@ -735,7 +823,11 @@ def test_lbfgs_regression():
 def test_multioutput_regression():
     X, y = make_regression(n_samples=100, n_features=10, n_targets=5, random_state=11)
     reg = HashedMLPRegressor(
-        hidden_layer_sizes=(32,), solver="lbfgs", max_iter=100, tol=1e-2, random_state=1,
+        hidden_layer_sizes=(32,),
+        solver="lbfgs",
+        max_iter=100,
+        tol=1e-2,
+        random_state=1,
         compression=0.5,
     )
     _fit_quietly(reg, X, y)
@@ -750,8 +842,13 @@ def test_lbfgs_classification_maxfun(classification_data, activation):
     X, y = classification_data
     max_fun = 10
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(32,), solver="lbfgs", tol=0.0, max_iter=150, max_fun=max_fun,
-        random_state=1, activation=activation,
+        hidden_layer_sizes=(32,),
+        solver="lbfgs",
+        tol=0.0,
+        max_iter=150,
+        max_fun=max_fun,
+        random_state=1,
+        activation=activation,
     )
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
@@ -762,8 +859,13 @@ def test_lbfgs_classification_maxfun(classification_data, activation):
 def test_lbfgs_regression_maxfun(activation):
     max_fun = 10
     reg = HashedMLPRegressor(
-        hidden_layer_sizes=(32,), solver="lbfgs", tol=0.0, max_iter=150, max_fun=max_fun,
-        random_state=1, activation=activation,
+        hidden_layer_sizes=(32,),
+        solver="lbfgs",
+        tol=0.0,
+        max_iter=150,
+        max_fun=max_fun,
+        random_state=1,
+        activation=activation,
     )
     with pytest.warns(ConvergenceWarning):
         reg.fit(X_reg, y_reg)
@@ -920,9 +1022,7 @@ def test_mlp_regressor_dtypes_casting():
     params = dict(alpha=1e-5, hidden_layer_sizes=(16, 8), random_state=1, max_iter=150, tol=1e-3)
     reg_64 = _fit_quietly(HashedMLPRegressor(**params), X[:150], y[:150])
     reg_32 = _fit_quietly(HashedMLPRegressor(**params), X[:150].astype(np.float32), y[:150])
-    assert_allclose(
-        reg_64.predict(X[150:]), reg_32.predict(X[150:].astype(np.float32)), rtol=5e-4
-    )
+    assert_allclose(reg_64.predict(X[150:]), reg_32.predict(X[150:].astype(np.float32)), rtol=5e-4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -932,7 +1032,11 @@ def test_mlp_param_dtypes(dtype, Estimator, solver):
     # The input dtype is the dtype of the buckets, intercepts and predictions.
     X, y = X_digits_multi.astype(dtype), y_digits_multi
     est = Estimator(
-        alpha=1e-5, hidden_layer_sizes=(16, 8), solver=solver, random_state=1, max_iter=20,
+        alpha=1e-5,
+        hidden_layer_sizes=(16, 8),
+        solver=solver,
+        random_state=1,
+        max_iter=20,
         tol=1e-1,
     )
     _fit_quietly(est, X[:150], y[:150])
@@ -950,9 +1054,11 @@ def test_string_and_object_labels():
     names = np.array(["setosa", "versicolor", "virginica"])
     for y in (names[y_iris], names[y_iris].astype(object)):
         clf = _fit_quietly(
-            HashedMLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=50,
-                                random_state=0),
-            X_iris, y,
+            HashedMLPClassifier(
+                hidden_layer_sizes=(16,), solver="lbfgs", max_iter=50, random_state=0
+            ),
+            X_iris,
+            y,
         )
         assert_array_equal(clf.classes_, names)
         pred = clf.predict(X_iris)
@@ -965,7 +1071,8 @@ def test_string_and_object_labels():
     y = np.where(y_digits_binary == 1, "one", "zero")
     clf = _fit_quietly(
         HashedMLPClassifier(hidden_layer_sizes=(16,), max_iter=20, random_state=0),
-        X_digits_binary, y,
+        X_digits_binary,
+        y,
     )
     assert_array_equal(clf.classes_, ["one", "zero"])
     assert set(clf.predict(X_digits_binary)) <= {"one", "zero"}
@@ -980,8 +1087,9 @@ def test_preserve_feature_names(Estimator):
     y = pd.Series(data=np.full(10, 1), name="colname_y")
 
     # Early stopping scores the validation split without a feature-name warning (gh-24846).
-    est = Estimator(hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2,
-                    max_iter=5)
+    est = Estimator(
+        hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2, max_iter=5
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         # ConvergenceWarning is a UserWarning: the later filter comes first.
@@ -1025,8 +1133,14 @@ def test_zero_weights_equal_dropped_samples(Estimator, solver):
     sw[1::4] = 0
     kept = sw > 0
     params = dict(
-        hidden_layer_sizes=(8,), solver=solver, max_iter=30, tol=0, random_state=0,
-        batch_size=X.shape[0], shuffle=False, learning_rate_init=0.01,
+        hidden_layer_sizes=(8,),
+        solver=solver,
+        max_iter=30,
+        tol=0,
+        random_state=0,
+        batch_size=X.shape[0],
+        shuffle=False,
+        learning_rate_init=0.01,
     )
     weighted = _fit_quietly(Estimator(**params), X, y, sample_weight=sw)
     dropped = _fit_quietly(Estimator(**params), X[kept], y[kept])
@@ -1057,8 +1171,12 @@ def test_sample_weight_changes_the_fit(Estimator):
 def test_every_activation_classifies(activation, solver):
     X, y = X_digits_multi, y_digits_multi
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(32, 16), activation=activation, solver=solver, max_iter=30,
-        learning_rate_init=0.01, random_state=0,
+        hidden_layer_sizes=(32, 16),
+        activation=activation,
+        solver=solver,
+        max_iter=30,
+        learning_rate_init=0.01,
+        random_state=0,
     )
     _fit_quietly(clf, X, y)
     proba = clf.predict_proba(X)
@@ -1075,8 +1193,12 @@ def test_every_activation_and_loss_regresses(activation, loss):
     linear = X @ rng.uniform(-1, 1, 6)
     y = rng.poisson(np.exp(linear)).astype(float) if loss == "poisson" else linear
     reg = HashedMLPRegressor(
-        loss=loss, hidden_layer_sizes=(32, 16), activation=activation, max_iter=30,
-        learning_rate_init=0.01, random_state=0,
+        loss=loss,
+        hidden_layer_sizes=(32, 16),
+        activation=activation,
+        max_iter=30,
+        learning_rate_init=0.01,
+        random_state=0,
     )
     _fit_quietly(reg, X, y)
     pred = reg.predict(X)
@@ -1142,9 +1264,11 @@ def test_alpha():
     sums = []
     for alpha in [0, 1]:
         clf = _fit_quietly(
-            HashedMLPClassifier(hidden_layer_sizes=(10,), alpha=alpha, random_state=1,
-                                max_iter=100),
-            X, y,
+            HashedMLPClassifier(
+                hidden_layer_sizes=(10,), alpha=alpha, random_state=1, max_iter=100
+            ),
+            X,
+            y,
         )
         sums.append([np.abs(w).sum() for w in clf.bucket_weights_])
     assert (np.array(sums[0]) > np.array(sums[1])).all()

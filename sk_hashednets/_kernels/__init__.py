@@ -4,9 +4,17 @@ The estimators never import Numba or CuPy: they ask :func:`get_backend` for a
 backend object and call its methods.
 """
 
-from ._hashing import HASH_SPEC_VERSION, hash_pairs, sign_seed
+from ._hashing import BLOCK_SIZE, HASH_SPEC_VERSION, HASHINGS, hash_pairs, sign_seed
 
-__all__ = ["HASH_SPEC_VERSION", "get_backend", "hash_pairs", "resolve_device", "sign_seed"]
+__all__ = [
+    "BLOCK_SIZE",
+    "HASHINGS",
+    "HASH_SPEC_VERSION",
+    "get_backend",
+    "hash_pairs",
+    "resolve_device",
+    "sign_seed",
+]
 
 
 def resolve_device(device):

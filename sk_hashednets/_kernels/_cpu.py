@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._numba import materialize_tile, scatter_bucket_grad
+from ._numba import materialize_tile, materialize_tile_block, scatter_bucket_grad
 
 
 class CPUBackend:
@@ -27,16 +27,35 @@ class CPUBackend:
         return np.empty(shape, dtype=dtype)
 
     def materialize_tile(
-        self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0
+        self,
+        bucket_weights,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        out,
+        col_start=0,
+        hashing="element",
     ):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
-        materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start)
+        kernel = materialize_tile_block if hashing == "block" else materialize_tile
+        kernel(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start)
 
     def scatter_bucket_grad(
-        self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch
+        self,
+        grad_tile,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        bucket_grad,
+        scratch,
+        hashing="element",
     ):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
         ``grad_tile`` is overwritten; ``scratch`` is a uint32 array of its shape.
         """
-        scatter_bucket_grad(grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch)
+        scatter_bucket_grad(
+            grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch, hashing
+        )

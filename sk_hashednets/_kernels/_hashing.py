@@ -185,8 +185,22 @@ def sign_seed(seed):
     return np.uint64((int(seed) ^ SIGN_SEED_XOR) & 0xFFFFFFFF)
 
 
-def hash_pairs(seed, i, j, n_buckets):
+#: Length of a block of consecutive virtual weights under ``hashing="block"``.
+BLOCK_SIZE = 16
+
+#: Hashing schemes, as the estimators' ``hashing`` parameter names them.
+HASHINGS = ("element", "block")
+
+
+def hash_pairs(seed, i, j, n_buckets, hashing="element"):
     """Bucket and sign of the virtual entries (i, j): the specification in NumPy.
+
+    ``hashing="element"`` (the paper's scheme) hashes every entry. Under
+    ``hashing="block"`` the entries ``j = BLOCK_SIZE * b + o`` (``o`` in
+    ``[0, BLOCK_SIZE)``) of row ``i`` read consecutive buckets from a hashed
+    start, ``(bucket_of(H(i, b)) + o) % K``, and take their signs from bit
+    ``o`` of the sign hash ``H'(i, b)``: two hashes per block instead of two
+    per entry.
 
     Parameters
     ----------
@@ -196,6 +210,7 @@ def hash_pairs(seed, i, j, n_buckets):
         Row and column indices, each below 2**32, broadcast together.
     n_buckets : int
         K, with 1 <= K < 2**32.
+    hashing : {"element", "block"}, default="element"
 
     Returns
     -------
@@ -204,14 +219,26 @@ def hash_pairs(seed, i, j, n_buckets):
     sign : ndarray of int8
         +1 or -1.
     """
+    if hashing not in HASHINGS:
+        raise ValueError(f"hashing must be one of {HASHINGS}, got {hashing!r}.")
     i, j = np.broadcast_arrays(np.asarray(i, dtype=np.uint64), np.asarray(j, dtype=np.uint64))
     shape = i.shape
     # 1-D arrays throughout: the helpers these call are compiled, and Numba
     # types array arguments, not the Python ints a 0-d array would become.
     i, j = i.ravel(), j.ravel()
-    key_j = column_key.py_func(j)
+    k = np.uint64(n_buckets)
+    if hashing == "element":
+        key_j = column_key.py_func(j)
+    else:
+        block, offset = j // np.uint64(BLOCK_SIZE), j % np.uint64(BLOCK_SIZE)
+        key_j = column_key.py_func(block)
     h = finish_hash.py_func(row_state.py_func(np.uint64(seed), i), key_j)
-    bucket = bucket_of.py_func(h, np.uint64(n_buckets)).astype(np.int64)
     h_sign = finish_hash.py_func(row_state.py_func(sign_seed(seed), i), key_j)
-    sign = (1 - 2 * is_negative.py_func(h_sign).astype(np.int8)).astype(np.int8)
-    return bucket.reshape(shape), sign.reshape(shape)
+    if hashing == "element":
+        bucket = bucket_of.py_func(h, k)
+        negative = is_negative.py_func(h_sign)
+    else:
+        bucket = (bucket_of.py_func(h, k) + offset) % k
+        negative = (h_sign >> offset) & np.uint64(1)
+    sign = (1 - 2 * negative.astype(np.int8)).astype(np.int8)
+    return bucket.astype(np.int64).reshape(shape), sign.reshape(shape)

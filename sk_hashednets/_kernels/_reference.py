@@ -10,7 +10,16 @@ from scipy.special import expit, xlogy
 from ._hashing import hash_pairs
 
 
-def materialize(bucket_weights, seed, n_in, n_out, sign_hash=True, row_start=0, row_stop=None):
+def materialize(
+    bucket_weights,
+    seed,
+    n_in,
+    n_out,
+    sign_hash=True,
+    row_start=0,
+    row_stop=None,
+    hashing="element",
+):
     """Rows ``row_start:row_stop`` of the virtual matrix ``W[i, j] = s * w[h]``.
 
     Parameters
@@ -22,6 +31,7 @@ def materialize(bucket_weights, seed, n_in, n_out, sign_hash=True, row_start=0, 
     sign_hash : bool, default=True
     row_start, row_stop : int
         Rows to materialise; ``row_stop=None`` means ``n_in``.
+    hashing : {"element", "block"}, default="element"
 
     Returns
     -------
@@ -30,14 +40,14 @@ def materialize(bucket_weights, seed, n_in, n_out, sign_hash=True, row_start=0, 
     row_stop = n_in if row_stop is None else row_stop
     rows = np.arange(row_start, row_stop, dtype=np.uint64)[:, None]
     cols = np.arange(n_out, dtype=np.uint64)[None, :]
-    bucket, sign = hash_pairs(seed, rows, cols, len(bucket_weights))
+    bucket, sign = hash_pairs(seed, rows, cols, len(bucket_weights), hashing)
     W = bucket_weights[bucket]
     if sign_hash:
         W = W * sign.astype(W.dtype)
     return W
 
 
-def bucket_grad(virtual_grad, seed, n_buckets, sign_hash=True, row_start=0):
+def bucket_grad(virtual_grad, seed, n_buckets, sign_hash=True, row_start=0, hashing="element"):
     """Signed sum of virtual-weight gradients per bucket, in float64.
 
     Parameters
@@ -47,6 +57,7 @@ def bucket_grad(virtual_grad, seed, n_buckets, sign_hash=True, row_start=0):
     seed, n_buckets : int
     sign_hash : bool, default=True
     row_start : int, default=0
+    hashing : {"element", "block"}, default="element"
 
     Returns
     -------
@@ -55,7 +66,7 @@ def bucket_grad(virtual_grad, seed, n_buckets, sign_hash=True, row_start=0):
     n_rows, n_out = virtual_grad.shape
     rows = np.arange(row_start, row_start + n_rows, dtype=np.uint64)[:, None]
     cols = np.arange(n_out, dtype=np.uint64)[None, :]
-    bucket, sign = hash_pairs(seed, rows, cols, n_buckets)
+    bucket, sign = hash_pairs(seed, rows, cols, n_buckets, hashing)
     weights = virtual_grad.astype(np.float64)
     if sign_hash:
         weights = weights * sign
@@ -123,6 +134,7 @@ def loss_and_grads(
     loss,
     alpha,
     sample_weight=None,
+    hashing="element",
 ):
     """Regularised loss and its gradients for a hashed MLP, by the textbook.
 
@@ -145,6 +157,7 @@ def loss_and_grads(
         "squared_error", "poisson", "log_loss" or "binary_log_loss".
     alpha : float
     sample_weight : ndarray of shape (n_samples,), default=None
+    hashing : {"element", "block"}, default="element"
 
     Returns
     -------
@@ -156,7 +169,9 @@ def loss_and_grads(
     n_layers = len(bucket_weights)
     sizes = [X.shape[1]] + [len(b) for b in intercepts]
     Ws = [
-        materialize(np.asarray(w, np.float64), s, sizes[k], sizes[k + 1], sign_hash)
+        materialize(
+            np.asarray(w, np.float64), s, sizes[k], sizes[k + 1], sign_hash, hashing=hashing
+        )
         for k, (w, s) in enumerate(zip(bucket_weights, seeds))
     ]
     activations = [X]
@@ -179,7 +194,8 @@ def loss_and_grads(
     for k in range(n_layers - 1, -1, -1):
         dW = activations[k].T @ delta
         bucket_grads[k] = (
-            bucket_grad(dW, seeds[k], len(bucket_weights[k]), sign_hash) + alpha * bucket_weights[k]
+            bucket_grad(dW, seeds[k], len(bucket_weights[k]), sign_hash, hashing=hashing)
+            + alpha * bucket_weights[k]
         ) / sw_sum
         intercept_grads[k] = delta.sum(axis=0) / sw_sum
         if k > 0:
