@@ -43,13 +43,17 @@ def direct_forward(A_T, bucket_weights, seed, sign_seed_, out_T):
     n_in, n_samples = A_T.shape
     n_out = out_T.shape[0]
     n_buckets = np.uint64(bucket_weights.shape[0])
+    states = np.empty(n_in, dtype=np.uint64)
+    sign_states = np.empty(n_in, dtype=np.uint64)
+    for i in range(n_in):
+        states[i] = row_state(seed, np.uint64(i))
+        sign_states[i] = row_state(sign_seed_, np.uint64(i))
     for j in prange(n_out):
         key = column_key(np.uint64(j))
         acc = np.zeros(n_samples, dtype=out_T.dtype)
         for i in range(n_in):
-            ii = np.uint64(i)
-            value = bucket_weights[bucket_of(finish_hash(row_state(seed, ii), key), n_buckets)]
-            if is_negative(finish_hash(row_state(sign_seed_, ii), key)):
+            value = bucket_weights[bucket_of(finish_hash(states[i], key), n_buckets)]
+            if is_negative(finish_hash(sign_states[i], key)):
                 value = -value
             for n in range(n_samples):
                 acc[n] += A_T[i, n] * value

@@ -1,0 +1,634 @@
+"""CPU training speed and memory of HashedMLPClassifier against scikit-learn's MLPClassifier.
+
+Usage::
+
+    python benchmarks/bench_cpu.py [--shapes 784-1000-1000-10 4096-4096-4096-10]
+        [--batch 128 256] [--compression 0.125 0.015625] [--repeats 5] [--epochs 1]
+        [--samples 4096] [--hashing element block] [--max-tile-bytes N]
+        [--quick] [--markdown]
+
+Everything is measured side by side in one run (the machine may be shared and
+noisy): medians of ``--repeats`` and ratios of medians. For each shape
+(``n_in-h1-...-n_classes``), batch size, compression and hashing:
+
+1. **Throughput**: samples/s over whole ``partial_fit`` epochs of
+   ``HashedMLPClassifier`` and of ``MLPClassifier`` with the same virtual
+   architecture and solver settings (adam, same batch size, shuffle, float32
+   random data with ``n_classes`` classes), after one warm-up epoch each (so
+   Numba's JIT compilation is not counted). Repeats alternate which model goes
+   first.
+2. **GEMM floor**: the matrix products alone of one minibatch step (forward
+   ``A @ W``, input gradient ``D @ W.T`` for every layer but the first, weight
+   gradient ``A.T @ D``), float32, NumPy matmul into preallocated outputs.
+3. **Breakdown of one hashed step**, from real ``partial_fit`` epochs with timers
+   wrapped around the backend's ``materialize_tile`` and ``scatter_bucket_grad``,
+   ``HashedLayer.dot`` / ``dot_transposed`` / ``bucket_grad`` and
+   ``AdamOptimizer.update_params``.
+4. **Peak resident memory** (``ru_maxrss``) of a hashed fit and of an
+   ``MLPClassifier`` fit, each in its own child process (this script with
+   ``--child``), with the child's baseline after imports.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from importlib import metadata
+
+import numba
+import numpy as np
+import threadpoolctl
+from sklearn.neural_network import MLPClassifier
+
+import sk_hashednets
+from sk_hashednets import HashedMLPClassifier
+from sk_hashednets._hashed_layer import HashedLayer
+from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._optimizers import AdamOptimizer
+
+DEFAULTS = {
+    "shapes": ["784-1000-1000-10"],
+    "batch": [128],
+    "compression": [0.125],
+    "repeats": 5,
+    "epochs": 1,
+    "samples": 4096,
+}
+QUICK = {
+    "shapes": ["64-128-10"],
+    "batch": [32],
+    "compression": [0.125],
+    "repeats": 2,
+    "epochs": 1,
+    "samples": 256,
+}
+
+BREAKDOWN_METHOD = (
+    "timers wrapped around CPUBackend.materialize_tile and .scatter_bucket_grad, "
+    "HashedLayer.dot, .dot_transposed and .bucket_grad, and AdamOptimizer.update_params "
+    "during real partial_fit epochs (instrumented epochs, run after the throughput ones)"
+)
+
+
+# ----------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------
+
+
+def parse_shape(text):
+    """``"784-1000-10"`` -> ``[784, 1000, 10]``."""
+    try:
+        units = [int(u) for u in text.split("-")]
+    except ValueError:
+        units = []
+    if len(units) < 2 or any(u < 1 for u in units):
+        raise argparse.ArgumentTypeError(
+            f"shape {text!r}: give positive layer sizes joined by '-', e.g. 784-1000-10."
+        )
+    if units[-1] < 2:
+        raise argparse.ArgumentTypeError(f"shape {text!r}: the last size (classes) must be >= 2.")
+    return units
+
+
+def shape_name(units):
+    return "-".join(str(u) for u in units)
+
+
+def hashed_extra_params(hashing, max_tile_bytes):
+    """Keyword arguments for the options given on the command line, checked.
+
+    ``hashing`` and ``max_tile_bytes`` are passed only when asked for, and only if
+    this version of the estimator has them.
+    """
+    supported = HashedMLPClassifier().get_params()
+    extra = {}
+    for name, value in (("hashing", hashing), ("max_tile_bytes", max_tile_bytes)):
+        if value is None:
+            continue
+        if name not in supported:
+            sys.exit(
+                f"--{name.replace('_', '-')} was given, but this version of "
+                f"sk_hashednets ({sk_hashednets.__version__}) has no {name!r} parameter "
+                "in HashedMLPClassifier.get_params(). Leave the option out."
+            )
+        extra[name] = value
+    try:
+        HashedMLPClassifier(**extra)._validate_params()
+    except ValueError as error:
+        sys.exit(f"invalid option: {error}")
+    return extra
+
+
+def make_hashed(units, batch, compression, extra, seed=0):
+    return HashedMLPClassifier(
+        hidden_layer_sizes=tuple(units[1:-1]),
+        compression=compression,
+        solver="adam",
+        batch_size=batch,
+        shuffle=True,
+        random_state=seed,
+        **extra,
+    )
+
+
+def make_mlp(units, batch, seed=0):
+    return MLPClassifier(
+        hidden_layer_sizes=tuple(units[1:-1]),
+        solver="adam",
+        batch_size=batch,
+        shuffle=True,
+        random_state=seed,
+    )
+
+
+def make_data(n_samples, units, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, units[0]), dtype=np.float32)
+    y = rng.integers(0, units[-1], n_samples)
+    return X, y, np.arange(units[-1])
+
+
+# ----------------------------------------------------------------------
+# Machine description
+# ----------------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def version_of(dist):
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_lines():
+    """The machine, the libraries and the command line."""
+    # A tiny fit runs the Numba kernels once, so that the threading layer is chosen.
+    X, y, classes = make_data(16, [4, 8, 2])
+    make_hashed([4, 8, 2], 8, 0.5, {}).partial_fit(X, y, classes=classes)
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "none chosen yet"
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    lines = [
+        f"command: python {shlex.join(sys.argv)}",
+        f"machine: {cpu_model()}, {os.cpu_count()} logical cores ({affinity} usable), "
+        f"load average {load_average()}",
+        f"numba: {numba.__version__}, threading layer {layer}, {numba.get_num_threads()} threads",
+    ]
+    for pool in threadpoolctl.threadpool_info():
+        lines.append(
+            f"{pool['user_api']}: {pool.get('internal_api')} {pool.get('version')}, "
+            f"{pool.get('num_threads')} threads, threading {pool.get('threading_layer', '-')}, "
+            f"arch {pool.get('architecture', '-')} ({os.path.basename(pool['filepath'])})"
+        )
+    lines.append(
+        "versions: "
+        + ", ".join(
+            [f"python {platform.python_version()}"]
+            + [
+                f"{d} {version_of(d)}"
+                for d in ("numpy", "scipy", "scikit-learn", "numba", "threadpoolctl", "tbb")
+            ]
+            + [f"sk_hashednets {sk_hashednets.__version__}"]
+        )
+    )
+    return lines
+
+
+# ----------------------------------------------------------------------
+# Measurements
+# ----------------------------------------------------------------------
+
+
+def time_epochs(model, X, y, classes, epochs):
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.partial_fit(X, y, classes=classes)
+    return time.perf_counter() - start
+
+
+def measure_throughput(hashed, mlp, X, y, classes, args):
+    """Epoch times (s) of both models: warm-up epoch each, then alternating repeats."""
+    time_epochs(hashed, X, y, classes, 1)
+    time_epochs(mlp, X, y, classes, 1)
+    times = {"hashed": [], "mlp": []}
+    for r in range(args.repeats):
+        order = ("hashed", "mlp") if r % 2 == 0 else ("mlp", "hashed")
+        for name in order:
+            model = hashed if name == "hashed" else mlp
+            times[name].append(time_epochs(model, X, y, classes, args.epochs) / args.epochs)
+    return times
+
+
+def measure_gemm_floor(units, batch, n_steps, repeats, seed=0):
+    """Median time (s) of the matrix products of one minibatch step."""
+    rng = np.random.default_rng(seed)
+    shapes = list(zip(units[:-1], units[1:]))
+
+    def rand(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    A = [rand(batch, n_in) for n_in, _ in shapes]
+    W = [rand(n_in, n_out) for n_in, n_out in shapes]
+    D = [rand(batch, n_out) for _, n_out in shapes]
+    Z = [np.empty((batch, n_out), np.float32) for _, n_out in shapes]
+    dA = [np.empty((batch, n_in), np.float32) for n_in, _ in shapes]
+    G = [np.empty((n_in, n_out), np.float32) for n_in, n_out in shapes]
+
+    def step():
+        for i in range(len(shapes)):
+            np.matmul(A[i], W[i], out=Z[i])
+        for i in reversed(range(len(shapes))):
+            np.matmul(A[i].T, D[i], out=G[i])
+            if i > 0:  # backprop needs no gradient with respect to the input X
+                np.matmul(D[i], W[i].T, out=dA[i])
+
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            step()
+        times.append((time.perf_counter() - start) / n_steps)
+    return statistics.median(times)
+
+
+class PieceTimers:
+    """Accumulated wall time of wrapped methods, keyed by a label."""
+
+    def __init__(self):
+        self.totals = defaultdict(float)
+
+    @contextmanager
+    def wrapped(self, targets):
+        """Replace ``owner.name`` by a timed version for each ``(owner, name, label)``."""
+        originals = []
+        try:
+            for owner, name, label in targets:
+                original = owner.__dict__[name]
+                originals.append((owner, name, original))
+                setattr(owner, name, self._timed(original, label))
+            yield self
+        finally:
+            for owner, name, original in reversed(originals):
+                setattr(owner, name, original)
+
+    def _timed(self, function, label):
+        totals = self.totals
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[label] += time.perf_counter() - start
+
+        return timed
+
+
+BREAKDOWN_TARGETS = [
+    (CPUBackend, "materialize_tile", "materialize"),
+    (CPUBackend, "scatter_bucket_grad", "scatter"),
+    (HashedLayer, "dot", "layer"),
+    (HashedLayer, "dot_transposed", "layer"),
+    (HashedLayer, "bucket_grad", "layer"),
+    (AdamOptimizer, "update_params", "optimizer"),
+]
+
+
+def measure_breakdown(hashed, X, y, classes, n_steps, args):
+    """Median per-step time (s) of each piece of a hashed training step."""
+    pieces = defaultdict(list)
+    for _ in range(args.repeats):
+        timers = PieceTimers()
+        with timers.wrapped(BREAKDOWN_TARGETS):
+            total = time_epochs(hashed, X, y, classes, args.epochs)
+        t = {k: v / (n_steps * args.epochs) for k, v in timers.totals.items()}
+        step = total / (n_steps * args.epochs)
+        materialize, scatter = t.get("materialize", 0.0), t.get("scatter", 0.0)
+        # The HashedLayer methods minus the kernels they call: the GEMMs, plus
+        # tile slicing, the output allocation and the zeroing of the bucket gradient.
+        gemm = t.get("layer", 0.0) - materialize - scatter
+        optimizer = t.get("optimizer", 0.0)
+        pieces["step"].append(step)
+        pieces["materialize"].append(materialize)
+        pieces["gemm"].append(gemm)
+        pieces["scatter"].append(scatter)
+        pieces["optimizer"].append(optimizer)
+        pieces["rest"].append(step - materialize - gemm - scatter - optimizer)
+    return {k: statistics.median(v) for k, v in pieces.items()}
+
+
+def maxrss_mib():
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def vmhwm_mib():
+    """Peak RSS of this process image (VmHWM of /proc/self/status), or NaN."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def via_shell(command):
+    """``command`` run by a shell that forks it, so that its ru_maxrss starts afresh.
+
+    Linux carries the RSS high-water mark of the process that calls exec into
+    the new program's ru_maxrss: a child that Python spawns directly would
+    report at least this (large) benchmark process's peak. A child forked by a
+    small shell reports its own. The ``; exit`` stops the shell from exec-ing it.
+    """
+    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
+
+
+def run_child(args):
+    """``--child hashed|mlp``: one fit, then print a JSON line with the memory figures."""
+    baseline = maxrss_mib()
+    units = args.shapes[0]
+    batch, compression = args.batch[0], args.compression[0]
+    hashing = args.hashing[0] if args.hashing else None
+    extra = hashed_extra_params(hashing, args.max_tile_bytes)
+
+    def model_for(shape, batch):
+        if args.child == "hashed":
+            return make_hashed(shape, batch, compression, extra)
+        return make_mlp(shape, batch)
+
+    # A tiny fit first loads the Numba kernels (and LLVM), before any data.
+    Xs, ys, cs = make_data(16, [4, 8, units[-1]])
+    model_for([4, 8, units[-1]], 8).partial_fit(Xs, ys, classes=cs)
+    after_warmup = maxrss_mib()
+
+    X, y, classes = make_data(args.samples, units)
+    model = model_for(units, batch)
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        model.partial_fit(X, y, classes=classes)
+    elapsed = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "baseline_mib": baseline,
+                "after_warmup_mib": after_warmup,
+                "peak_mib": maxrss_mib(),
+                "vmhwm_mib": vmhwm_mib(),
+                "data_mib": X.nbytes / 2**20,
+                "seconds": elapsed,
+            }
+        )
+    )
+
+
+def measure_memory(kind, units, batch, compression, hashing, args):
+    """Run this script with ``--child kind`` and return its JSON report (or an error)."""
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        kind,
+        "--shapes",
+        shape_name(units),
+        "--batch",
+        str(batch),
+        "--compression",
+        repr(compression),
+        "--samples",
+        str(args.samples),
+        "--epochs",
+        str(args.epochs),
+    ]
+    if hashing is not None:
+        command += ["--hashing", hashing]
+    if args.max_tile_bytes is not None:
+        command += ["--max-tile-bytes", str(args.max_tile_bytes)]
+    result = subprocess.run(via_shell(command), capture_output=True, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"child exited {result.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------
+
+
+def print_table(title, header, rows, markdown, n_text=4):
+    """Print rows under header; the first ``n_text`` columns are text, the rest numbers."""
+    print()
+    print(f"## {title}" if markdown else title)
+    print()
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" if i < n_text else "---:" for i in range(len(header))) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+
+
+def ms(seconds):
+    return f"{1e3 * seconds:.2f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", type=parse_shape, nargs="+", default=None)
+    parser.add_argument("--batch", type=int, nargs="+", default=None)
+    parser.add_argument("--compression", type=float, nargs="+", default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per repeat")
+    parser.add_argument("--samples", type=int, default=None, help="samples per epoch")
+    parser.add_argument(
+        "--hashing",
+        nargs="+",
+        default=None,
+        help="hashing schemes to compare; left out, the estimator's default (not passed)",
+    )
+    parser.add_argument("--max-tile-bytes", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument("--child", choices=["hashed", "mlp"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    defaults = QUICK if args.quick else DEFAULTS
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, [parse_shape(s) for s in value] if name == "shapes" else value)
+    for name in ("repeats", "epochs", "samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if min(args.batch) < 1 or any(not 0 < c <= 1 for c in args.compression):
+        parser.error("--batch must be >= 1 and --compression in (0, 1]")
+    if args.samples < max(args.batch):
+        parser.error(f"--samples ({args.samples}) must be at least the largest --batch")
+
+    if args.child:
+        run_child(args)
+        return
+
+    hashings = args.hashing or [None]
+    for hashing in hashings:
+        hashed_extra_params(hashing, args.max_tile_bytes)  # fail early, with a clear message
+
+    for line in machine_lines():
+        print(line)
+    print(
+        f"data: {args.samples} samples of float32 N(0, 1) features, uniform random classes; "
+        f"{args.epochs} epoch(s) per repeat, {args.repeats} repeats, medians; "
+        "solver adam, shuffle=True, random_state=0 for both models"
+    )
+
+    speed_rows, breakdown_rows, memory_rows = [], [], []
+    mlp_memory = {}
+    for units in args.shapes:
+        X, y, classes = make_data(args.samples, units)
+        for batch in args.batch:
+            n_steps = math.ceil(args.samples / batch)
+            floor = measure_gemm_floor(units, batch, n_steps, args.repeats)
+            for compression in args.compression:
+                for hashing in hashings:
+                    extra = hashed_extra_params(hashing, args.max_tile_bytes)
+                    config = [
+                        shape_name(units),
+                        str(batch),
+                        f"{compression:g}",
+                        hashing or "default",
+                    ]
+                    print(f"measuring {' '.join(config)} ...", file=sys.stderr, flush=True)
+                    hashed = make_hashed(units, batch, compression, extra)
+                    mlp = make_mlp(units, batch)
+                    times = measure_throughput(hashed, mlp, X, y, classes, args)
+                    t_hashed = statistics.median(times["hashed"])
+                    t_mlp = statistics.median(times["mlp"])
+                    step_hashed, step_mlp = t_hashed / n_steps, t_mlp / n_steps
+                    speed_rows.append(
+                        config
+                        + [
+                            f"{args.samples / t_hashed:.0f}",
+                            f"{args.samples / t_mlp:.0f}",
+                            f"{t_mlp / t_hashed:.2f}",
+                            ms(step_hashed),
+                            ms(step_mlp),
+                            ms(floor),
+                            f"{step_hashed / floor:.2f}",
+                            f"{step_mlp / floor:.2f}",
+                        ]
+                    )
+
+                    pieces = measure_breakdown(hashed, X, y, classes, n_steps, args)
+                    step = pieces["step"]
+                    breakdown_rows.append(
+                        config
+                        + [ms(step)]
+                        + [
+                            f"{ms(pieces[k])} ({100 * pieces[k] / step:.0f}%)"
+                            for k in ("materialize", "gemm", "scatter", "optimizer", "rest")
+                        ]
+                        + [f"{pieces['gemm'] / floor:.2f}"]
+                    )
+
+                    report = measure_memory("hashed", units, batch, compression, hashing, args)
+                    reports = [("hashed", report)]
+                    if (shape_name(units), batch) not in mlp_memory:
+                        mlp_memory[shape_name(units), batch] = measure_memory(
+                            "mlp", units, batch, compression, None, args
+                        )
+                        reports.append(("MLPClassifier", mlp_memory[shape_name(units), batch]))
+                    for model, report in reports:
+                        if "error" in report:
+                            memory_rows.append(config + [model, report["error"]] + [""] * 5)
+                            continue
+                        memory_rows.append(
+                            config
+                            + [
+                                model,
+                                f"{report['baseline_mib']:.0f}",
+                                f"{report['after_warmup_mib']:.0f}",
+                                f"{report['peak_mib']:.0f}",
+                                f"{report['peak_mib'] - report['baseline_mib']:.0f}",
+                                f"{report['vmhwm_mib']:.0f}",
+                                f"{report['data_mib']:.1f}",
+                            ]
+                        )
+
+    config_header = ["shape", "batch", "compression", "hashing"]
+    print_table(
+        "Training throughput (medians; step = epoch time / minibatches per epoch)",
+        config_header
+        + [
+            "hashed (samples/s)",
+            "MLP (samples/s)",
+            "hashed/MLP",
+            "hashed step (ms)",
+            "MLP step (ms)",
+            "GEMM floor (ms)",
+            "hashed/floor",
+            "MLP/floor",
+        ],
+        speed_rows,
+        args.markdown,
+    )
+    print_table(
+        "Breakdown of one hashed step (ms per step, share of the instrumented step)",
+        config_header
+        + ["step", "materialise", "GEMM", "scatter", "optimizer", "rest", "GEMM/floor"],
+        breakdown_rows,
+        args.markdown,
+    )
+    print()
+    print(f"breakdown method: {BREAKDOWN_METHOD}")
+    print_table(
+        "Peak resident memory (MiB, ru_maxrss, one child process per fit)",
+        config_header
+        + ["model", "baseline", "after warm-up", "peak", "peak - baseline", "VmHWM", "data"],
+        memory_rows,
+        args.markdown,
+        n_text=5,
+    )
+    print()
+    print(f"load average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
