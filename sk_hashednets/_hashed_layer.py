@@ -58,7 +58,8 @@ class HashedLayer:
         itemsize = self.dtype.itemsize
         # Row tiles for D @ W.T and for the gradient, column tiles for A @ W:
         # each output entry is then one whole dot product, never a sum of
-        # per-tile partial products, so the tile size cannot change a result.
+        # per-tile partial products. (BLAS may still round differently for
+        # different tile shapes, e.g. a one-column tile goes to GEMV.)
         self.rows_per_tile = int(max(1, min(n_in, tile_bytes // (n_out * itemsize))))
         self.cols_per_tile = int(max(1, min(n_out, tile_bytes // (n_in * itemsize))))
         self.tiles = _ranges(n_in, self.rows_per_tile)

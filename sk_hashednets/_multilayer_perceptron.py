@@ -6,10 +6,12 @@ read from its bucket vector through the hash (``HashedLayer.dot``), and its
 weight gradient is summed back into the buckets (``HashedLayer.bucket_grad``).
 """
 
+import copy
 import math
 import time
 import warnings
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -31,7 +33,12 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
@@ -42,6 +49,27 @@ _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
 #: Largest bucket count the 32-bit hash can address.
 MAX_BUCKETS = 2**32 - 1
+
+
+@contextmanager
+def _unchanged_on_error(estimator):
+    """Put the estimator's fitted state back as it was if the block raises.
+
+    A failed ``fit``, ``partial_fit`` or warm start leaves a previously fitted
+    model (or an unfitted one) exactly as it was. The state copied is buckets,
+    intercepts and optimizer moments: small, never the virtual matrices.
+    """
+    params = estimator.get_params(deep=False)
+    saved = {
+        name: copy.deepcopy(value) for name, value in vars(estimator).items() if name not in params
+    }
+    try:
+        yield
+    except Exception:
+        for name in [n for n in vars(estimator) if n not in params]:
+            delattr(estimator, name)
+        vars(estimator).update(saved)
+        raise
 
 
 def _pack(bucket_weights, intercepts):
@@ -181,6 +209,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
         """Bucket count of each layer, from ``n_buckets`` or ``compression``."""
         shapes = list(zip(layer_units[:-1], layer_units[1:]))
         n_virtual = [n_in * n_out for n_in, n_out in shapes]
+        if isinstance(self.n_buckets, (bool, np.bool_)):
+            raise ValueError(
+                f"n_buckets must be an int or one int per layer, got {self.n_buckets!r}."
+            )
         if self.n_buckets is None:
             counts = [math.ceil(self.compression * v) for v in n_virtual]
         elif isinstance(self.n_buckets, Integral):
@@ -739,7 +771,6 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 )
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
-        last_good = [p.copy() for p in params]
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -770,17 +801,14 @@ class BaseHashedMLP(BaseEstimator, ABC):
                         layers,
                     )
                     if not np.isfinite(batch_loss):
-                        self._restore_params(params, last_good)
+                        # fit and partial_fit put the model back as it was.
                         raise ValueError(
                             f"Training diverged in epoch {self.n_iter_ + 1}: the loss "
-                            f"became {batch_loss}. The parameters are left as they were "
-                            "at the last minibatch with a finite loss. Lower "
-                            f"learning_rate_init (now {self.learning_rate_init}), scale the "
-                            "input (e.g. with StandardScaler), or raise alpha."
+                            f"became {batch_loss}. The model is left as it was before "
+                            "this call. Lower learning_rate_init (now "
+                            f"{self.learning_rate_init}), scale the input (e.g. with "
+                            "StandardScaler), or raise alpha."
                         )
-                    # These parameters gave a finite loss: the fallback if the
-                    # update below makes training diverge.
-                    self._restore_params(last_good, params)
                     accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
                     self._optimizer.update_params(params, bucket_grads + intercept_grads)
 
@@ -878,7 +906,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        with _unchanged_on_error(self):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -1304,13 +1333,18 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         self : object
             The updated estimator.
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with _unchanged_on_error(self):
+            # NaN among object labels must fail here, clearly, not in type_of_target.
+            check_array(
+                y, ensure_2d=False, ensure_min_samples=0, dtype=None, estimator=self, input_name="y"
+            )
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_log_proba(self, X):
         """Return the log of probability estimates.
@@ -1540,7 +1574,8 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with _unchanged_on_error(self):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
 
 for _estimator in (HashedMLPClassifier, HashedMLPRegressor):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -429,16 +430,23 @@ def test_virtual_coefs_compute_the_predictions(digits_split):
     assert not hasattr(clf, "coefs_")
 
 
-def test_divergence_stops_with_a_message_and_finite_parameters():
+def test_divergence_stops_with_a_message_and_keeps_the_previous_model():
     X, y = make_regression(n_samples=200, n_features=20, noise=1.0, random_state=0)
-    reg = HashedMLPRegressor(
-        solver="sgd", learning_rate_init=1.0, momentum=0.99, max_iter=50, random_state=0
-    )
+    params = dict(solver="sgd", momentum=0.99, max_iter=50, random_state=0)
+    reg = HashedMLPRegressor(learning_rate_init=1.0, **params)
     with pytest.raises(ValueError, match="diverged.*Lower learning_rate_init"):
         reg.fit(X * 100, y * 100)
-    assert all(np.isfinite(w).all() for w in reg.bucket_weights_ + reg.intercepts_)
-    # The kept parameters are the last ones with a finite loss on the data.
-    assert np.isfinite(reg.predict(X * 100)).all()
+    with pytest.raises(NotFittedError):  # no half-trained model, no NaN predictions
+        reg.predict(X)
+    # A fitted model that diverges on a warm start keeps its parameters.
+    reg = HashedMLPRegressor(learning_rate_init=1e-4, **params).fit(X, y)
+    before = [w.copy() for w in reg.bucket_weights_]
+    reg.set_params(warm_start=True, learning_rate_init=1.0)
+    with pytest.raises(ValueError, match="diverged"):
+        reg.fit(X * 100, y * 100)
+    for a, b in zip(reg.bucket_weights_, before):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(reg.predict(X)).all()
 
 
 def test_verbose_reports_time_and_throughput(capsys):
