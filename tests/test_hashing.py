@@ -612,3 +612,23 @@ def test_block_buckets_are_uniform_and_runs_consecutive():
     runs = bucket.reshape(784, 32, BLOCK_SIZE)
     assert ((np.diff(runs, axis=2) % n_buckets) == 1).all()
     assert abs((sign == 1).mean() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize(
+    "n_in, n_out",
+    [(40_000, 60_000), (70_000, 70_000)],
+    ids=["above-2**31-entries", "above-2**32-entries"],
+)
+@pytest.mark.parametrize("hashing", ["element", "block"])
+def test_tile_far_inside_a_huge_virtual_matrix(n_in, n_out, hashing):
+    """The last rows (and a far column tile) of 2.4e9- and 4.9e9-entry matrices."""
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal(n_in * n_out // 1024).astype(np.float32)
+    kernel = materialize_tile_block if hashing == "block" else materialize_tile
+    row_start, col_start = n_in - 3, n_out - 50
+    out = np.empty((3, 50), dtype=np.float32)
+    kernel(w, np.uint64(LAYER_SEED), sign_seed(LAYER_SEED), True, row_start, out, col_start)
+    expected = _reference.materialize(
+        w, LAYER_SEED, n_in, n_out, True, row_start=row_start, hashing=hashing
+    )[:, col_start:]
+    assert_array_equal(out, expected, strict=True)
