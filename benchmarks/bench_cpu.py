@@ -34,7 +34,6 @@ import json
 import math
 import os
 import platform
-import resource
 import shlex
 import statistics
 import subprocess
@@ -47,6 +46,7 @@ from importlib import metadata
 import numba
 import numpy as np
 import threadpoolctl
+from _memory import maxrss_mib, via_shell, vmhwm_mib
 from sklearn.neural_network import MLPClassifier
 
 import sk_hashednets
@@ -346,34 +346,6 @@ def measure_breakdown(hashed, X, y, classes, n_steps, args):
         pieces["optimizer"].append(optimizer)
         pieces["rest"].append(step - materialize - gemm - scatter - optimizer)
     return {k: statistics.median(v) for k, v in pieces.items()}
-
-
-def maxrss_mib():
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def vmhwm_mib():
-    """Peak RSS of this process image (VmHWM of /proc/self/status), or NaN."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def via_shell(command):
-    """``command`` run by a shell that forks it, so that its ru_maxrss starts afresh.
-
-    Linux carries the RSS high-water mark of the process that calls exec into
-    the new program's ru_maxrss: a child that Python spawns directly would
-    report at least this (large) benchmark process's peak. A child forked by a
-    small shell reports its own. The ``; exit`` stops the shell from exec-ing it.
-    """
-    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
 
 
 def run_child(args):

@@ -29,13 +29,13 @@ seconds, with small tiles so that the tiled code paths run.
 import argparse
 import json
 import os
-import resource
 import shlex
 import subprocess
 import sys
 import time
 
 import numpy as np
+from _memory import maxrss_mib, via_shell, vmhwm_mib
 
 GIB = 2**30
 GB = 10**9
@@ -43,34 +43,6 @@ GB = 10**9
 HEADROOM = 2 * GIB
 N_FEATURES = 784
 N_CLASSES = 10
-
-
-def maxrss_mib():
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def vmhwm_mib():
-    """Peak RSS of this process image (VmHWM of /proc/self/status), or NaN."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def via_shell(command):
-    """``command`` run by a shell that forks it, so that its ru_maxrss starts afresh.
-
-    Linux carries the RSS high-water mark of the process that calls exec into
-    the new program's ru_maxrss: a child that Python spawns directly would
-    report at least this process's peak (the hashed fit's). A child forked by a
-    small shell reports its own. The ``; exit`` stops the shell from exec-ing it.
-    """
-    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
 
 
 def mem_available():

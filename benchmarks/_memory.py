@@ -1,0 +1,31 @@
+"""Memory measurement helpers shared by the benchmarks (Linux)."""
+
+import resource
+
+
+def maxrss_mib():
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def vmhwm_mib():
+    """Peak RSS of this process image (VmHWM of /proc/self/status), or NaN."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def via_shell(command):
+    """``command`` run by a shell that forks it, so that its ru_maxrss starts afresh.
+
+    Linux carries the RSS high-water mark of the process that calls exec into
+    the new program's ru_maxrss: a child that Python spawns directly would
+    report at least the calling benchmark process's peak. A child forked by a
+    small shell reports its own. The ``; exit`` stops the shell from exec-ing it.
+    """
+    return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
