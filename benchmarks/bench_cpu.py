@@ -46,7 +46,7 @@ from importlib import metadata
 import numba
 import numpy as np
 import threadpoolctl
-from _memory import maxrss_mib, via_shell, vmhwm_mib
+from _common import hashed_extra_params, maxrss_mib, via_shell, vmhwm_mib
 from sklearn.neural_network import MLPClassifier
 
 import sk_hashednets
@@ -101,31 +101,6 @@ def parse_shape(text):
 
 def shape_name(units):
     return "-".join(str(u) for u in units)
-
-
-def hashed_extra_params(hashing, max_tile_bytes):
-    """Keyword arguments for the options given on the command line, checked.
-
-    ``hashing`` and ``max_tile_bytes`` are passed only when asked for, and only if
-    this version of the estimator has them.
-    """
-    supported = HashedMLPClassifier().get_params()
-    extra = {}
-    for name, value in (("hashing", hashing), ("max_tile_bytes", max_tile_bytes)):
-        if value is None:
-            continue
-        if name not in supported:
-            sys.exit(
-                f"--{name.replace('_', '-')} was given, but this version of "
-                f"sk_hashednets ({sk_hashednets.__version__}) has no {name!r} parameter "
-                "in HashedMLPClassifier.get_params(). Leave the option out."
-            )
-        extra[name] = value
-    try:
-        HashedMLPClassifier(**extra)._validate_params()
-    except ValueError as error:
-        sys.exit(f"invalid option: {error}")
-    return extra
 
 
 def make_hashed(units, batch, compression, extra, seed=0):

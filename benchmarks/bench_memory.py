@@ -35,7 +35,7 @@ import sys
 import time
 
 import numpy as np
-from _memory import maxrss_mib, via_shell, vmhwm_mib
+from _common import hashed_extra_params, maxrss_mib, via_shell, vmhwm_mib
 
 GIB = 2**30
 GB = 10**9
@@ -111,28 +111,6 @@ def run_dense_child(dtype, args):
     return json.loads(lines[-1])
 
 
-def hashed_params(args, HashedMLPClassifier):
-    """Options passed to the estimator only when given, and only if it has them."""
-    supported = HashedMLPClassifier().get_params()
-    extra = {}
-    for name in ("hashing", "max_tile_bytes"):
-        value = getattr(args, name)
-        if value is None:
-            continue
-        if name not in supported:
-            sys.exit(
-                f"--{name.replace('_', '-')} was given, but this version of sk_hashednets "
-                f"has no {name!r} parameter in HashedMLPClassifier.get_params(). "
-                "Leave the option out."
-            )
-        extra[name] = value
-    try:
-        HashedMLPClassifier(**extra)._validate_params()
-    except ValueError as error:
-        sys.exit(f"invalid option: {error}")
-    return extra
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, nargs="+", default=None)
@@ -173,7 +151,7 @@ def main(argv=None):
     from sk_hashednets import HashedMLPClassifier
 
     baseline = maxrss_mib()
-    extra = hashed_params(args, HashedMLPClassifier)
+    extra = hashed_extra_params(args.hashing, args.max_tile_bytes)
     print(f"command: python {shlex.join(sys.argv)}")
     print(
         f"cores: {os.cpu_count()}, MemAvailable: {sizes(mem_available() or 0)}, "

@@ -1,6 +1,7 @@
-"""Memory measurement helpers shared by the benchmarks (Linux)."""
+"""Helpers shared by the benchmarks: estimator options, memory measurement (Linux)."""
 
 import resource
+import sys
 
 
 def maxrss_mib():
@@ -29,3 +30,23 @@ def via_shell(command):
     small shell reports its own. The ``; exit`` stops the shell from exec-ing it.
     """
     return ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
+
+
+def hashed_extra_params(hashing, max_tile_bytes):
+    """Keyword arguments for the hashed estimator from the command line, checked.
+
+    Each is passed only when given, so that the estimator's defaults are
+    measured otherwise; an invalid value stops the benchmark before any work.
+    """
+    from sk_hashednets import HashedMLPClassifier
+
+    extra = {
+        name: value
+        for name, value in (("hashing", hashing), ("max_tile_bytes", max_tile_bytes))
+        if value is not None
+    }
+    try:
+        HashedMLPClassifier(**extra)._validate_params()
+    except ValueError as error:
+        sys.exit(f"invalid option: {error}")
+    return extra
