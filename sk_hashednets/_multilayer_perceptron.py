@@ -331,25 +331,25 @@ class BaseHashedMLP(BaseEstimator, ABC):
     # Forward and backward passes
     # ------------------------------------------------------------------
 
-    def _forward_pass(self, activations, layers, dropout_masks):
+    def _forward_pass(self, activations, layer_inputs, dropout_masks, layers):
         """Forward pass that keeps every layer's activation, for training.
 
-        ``activations[i]`` is layer i's output before dropout;
-        ``dropout_masks[i]`` (or None) the scaled mask applied to it as the next
-        layer's input.
+        ``activations[i]`` is layer i's output before dropout, ``layer_inputs[i]``
+        what layer i multiplies (the activation after dropout), and
+        ``dropout_masks[i]`` (or None) the scaled mask between the two.
         """
         hidden_activation = ACTIVATIONS[self.activation]
         last = self.n_layers_ - 2
-        layer_input = activations[0]
+        layer_inputs[0] = activations[0]
         for i in range(self.n_layers_ - 1):
-            activations[i + 1] = layers[i].dot(layer_input, self.bucket_weights_[i])
+            activations[i + 1] = layers[i].dot(layer_inputs[i], self.bucket_weights_[i])
             activations[i + 1] += self.intercepts_[i]
             if i != last:
                 hidden_activation(activations[i + 1])
-                layer_input = activations[i + 1]
+                layer_inputs[i + 1] = activations[i + 1]
                 if self.dropout > 0:
-                    dropout_masks[i + 1] = self._dropout_mask(layer_input)
-                    layer_input = layer_input * dropout_masks[i + 1]
+                    dropout_masks[i + 1] = self._dropout_mask(activations[i + 1])
+                    layer_inputs[i + 1] = activations[i + 1] * dropout_masks[i + 1]
         ACTIVATIONS[self.out_activation_](activations[-1])
         return activations
 
@@ -357,11 +357,6 @@ class BaseHashedMLP(BaseEstimator, ABC):
         """Inverted-dropout mask: 0 with probability ``dropout``, else 1 / (1 - dropout)."""
         keep = self._random_state.random_sample(A.shape) >= self.dropout
         return keep.astype(A.dtype) / A.dtype.type(1 - self.dropout)
-
-    def _layer_input(self, activations, dropout_masks, i):
-        if dropout_masks[i] is None:
-            return activations[i]
-        return activations[i] * dropout_masks[i]
 
     def _forward_pass_fast(self, X, check_input=True):
         """Forward pass that keeps only the output, for prediction.
@@ -429,8 +424,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
         """
         n_samples = X.shape[0]
         activations[0] = X
+        layer_inputs = [None] * len(activations)
         dropout_masks = [None] * len(activations)
-        activations = self._forward_pass(activations, layers, dropout_masks)
+        activations = self._forward_pass(activations, layer_inputs, dropout_masks, layers)
 
         loss_func_name = self._loss_name()
         if loss_func_name == "log_loss" and self.out_activation_ == "logistic":
@@ -452,7 +448,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self._compute_loss_grad(
             last,
             sw_sum,
-            self._layer_input(activations, dropout_masks, last),
+            layer_inputs[last],
             deltas,
             bucket_grads,
             intercept_grads,
@@ -469,7 +465,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             self._compute_loss_grad(
                 i - 1,
                 sw_sum,
-                self._layer_input(activations, dropout_masks, i - 1),
+                layer_inputs[i - 1],
                 deltas,
                 bucket_grads,
                 intercept_grads,

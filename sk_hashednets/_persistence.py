@@ -89,7 +89,8 @@ def save(model, path):
             "joblib files you trust)."
         )
     check_is_fitted(model)
-    arrays, meta = _model_arrays(model), _model_meta(model)
+    (arrays, object_arrays), meta = _model_arrays(model), _model_meta(model)
+    meta["object_arrays"] = object_arrays
     meta["arrays"] = {
         name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()
     }
@@ -149,13 +150,17 @@ def load(path):
 
 
 def _model_arrays(model):
+    """The model's arrays, and the names of those that were object arrays."""
+    object_arrays = []
     arrays = {"hash_seeds_": np.asarray(model.hash_seeds_, dtype=np.uint32)}
     for i, (w, b) in enumerate(zip(model.bucket_weights_, model.intercepts_)):
         arrays[f"bucket_weights_{i}"] = np.ascontiguousarray(w)
         arrays[f"intercepts_{i}"] = np.ascontiguousarray(b)
     for name in ("classes_", "feature_names_in_"):
         if hasattr(model, name):
-            arrays[name], _ = _plain_array(getattr(model, name), name)
+            arrays[name], was_object = _plain_array(getattr(model, name), name)
+            if was_object:
+                object_arrays.append(name)
     optimizer = getattr(model, "_optimizer", None)
     if isinstance(optimizer, AdamOptimizer):
         state = {"m": optimizer.ms, "v": optimizer.vs}
@@ -166,7 +171,7 @@ def _model_arrays(model):
     for kind, values in state.items():
         for k, value in enumerate(values):
             arrays[f"optimizer_{kind}_{k}"] = np.ascontiguousarray(value)
-    return arrays
+    return arrays, object_arrays
 
 
 def _plain_array(values, name):
@@ -227,11 +232,6 @@ def _model_meta(model):
             if hasattr(model, name)
         },
     }
-    meta["object_arrays"] = [
-        name
-        for name in ("classes_", "feature_names_in_")
-        if hasattr(model, name) and _plain_array(getattr(model, name), name)[1]
-    ]
     if hasattr(model, "_label_binarizer"):
         meta["fitted"]["y_type"] = model._label_binarizer.y_type_
     optimizer = getattr(model, "_optimizer", None)

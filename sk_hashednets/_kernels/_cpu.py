@@ -14,14 +14,6 @@ class CPUBackend:
     name = "cpu"
     xp = np
 
-    def asarray(self, X):
-        """Put an array on this backend's device (a no-op on the CPU)."""
-        return X
-
-    def to_host(self, X):
-        """Return a NumPy array (a no-op on the CPU)."""
-        return X
-
     def empty(self, shape, dtype):
         """Uninitialised array on this backend's device."""
         return np.empty(shape, dtype=dtype)
