@@ -27,6 +27,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, gen_batches, shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -46,6 +47,25 @@ from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
+
+#: Fitted attributes that a dense scikit-learn MLP shares with ours (:meth:`to_sklearn`).
+_EXPORTED_ATTRIBUTES = (
+    "intercepts_",
+    "n_features_in_",
+    "feature_names_in_",
+    "n_layers_",
+    "n_outputs_",
+    "out_activation_",
+    "classes_",
+    "_label_binarizer",
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_iter_",
+    "t_",
+)
 
 #: Largest bucket count the 32-bit hash can address.
 MAX_BUCKETS = 2**32 - 1
@@ -326,6 +346,57 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
             coefs.append(W)
         return coefs
+
+    def to_sklearn(self, max_bytes=2**30):
+        """Export a fitted scikit-learn MLP that computes the same function.
+
+        The dense twin is a :class:`~sklearn.neural_network.MLPClassifier` (or
+        :class:`~sklearn.neural_network.MLPRegressor`) whose ``coefs_`` are the
+        materialised virtual matrices (:meth:`virtual_coefs`) and whose
+        intercepts, classes and training history are copies of this model's.
+        It predicts what this model predicts, to float rounding, for
+        deployments that expect scikit-learn's own class (or ONNX, through
+        ``skl2onnx``). It is dense: it takes ``1 / compression`` times the
+        memory of this model's buckets.
+
+        Parameters
+        ----------
+        max_bytes : int, default=2**30
+            Refuse (``ValueError``) to materialise more than this many bytes
+            of virtual matrices.
+
+        Returns
+        -------
+        mlp : MLPClassifier or MLPRegressor
+            A fitted estimator with this model's architecture, activation and
+            solver settings. The hashing parameters have no counterpart there.
+            Its optimizer state is not exported: further ``partial_fit``
+            calls train the dense matrices with a fresh optimizer.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> mlp = clf.fit(X, y).to_sklearn()
+        >>> type(mlp).__name__
+        'MLPClassifier'
+        >>> bool(np.allclose(mlp.predict_proba(X), clf.predict_proba(X)))
+        True
+        """
+        check_is_fitted(self)
+        dense_class = MLPClassifier if is_classifier(self) else MLPRegressor
+        params = self.get_params(deep=False)
+        mlp = dense_class(
+            **{name: copy.deepcopy(params[name]) for name in dense_class().get_params()}
+        )
+        mlp.coefs_ = self.virtual_coefs(max_bytes=max_bytes)
+        for name in _EXPORTED_ATTRIBUTES:
+            if hasattr(self, name):
+                setattr(mlp, name, copy.deepcopy(getattr(self, name)))
+        return mlp
 
     # ------------------------------------------------------------------
     # Forward and backward passes
