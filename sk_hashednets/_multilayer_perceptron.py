@@ -45,6 +45,8 @@ from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._progress import check_available as check_progress_bar_available
+from ._progress import lbfgs_progress_callback, progress_bar
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
@@ -135,6 +137,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
+        "progress_bar": ["boolean"],
     }
 
     @abstractmethod
@@ -171,6 +174,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         device,
         max_tile_bytes,
         hashing,
+        progress_bar,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -203,6 +207,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.device = device
         self.max_tile_bytes = max_tile_bytes
         self.hashing = hashing
+        self.progress_bar = progress_bar
 
     @abstractmethod
     def _loss_name(self):
@@ -640,6 +645,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
         device = resolve_device(self.device)
         backend = get_backend(device)
+        check_progress_bar_available(self.progress_bar)
 
         first_pass = not hasattr(self, "bucket_weights_") or (
             not self.warm_start and not incremental
@@ -723,14 +729,17 @@ class BaseHashedMLP(BaseEstimator, ABC):
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if iprint > 0:
             options["disp"] = True
-        opt_res = scipy.optimize.minimize(
-            self._loss_grad_lbfgs,
-            packed,
-            method="L-BFGS-B",
-            jac=True,
-            options=options,
-            args=(X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers),
-        )
+        args = (X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers)
+        with progress_bar(self.progress_bar, self.max_iter, "L-BFGS", "iter") as bar:
+            opt_res = scipy.optimize.minimize(
+                self._loss_grad_lbfgs,
+                packed,
+                method="L-BFGS-B",
+                jac=True,
+                options=options,
+                args=args,
+                callback=None if bar is None else lbfgs_progress_callback(bar),
+            )
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         self._unpack(opt_res.x.astype(X.dtype, copy=False))  # float32 stays float32
@@ -846,38 +855,43 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
 
                 accumulated_loss = 0.0
-                for batch_slice in gen_batches(n_samples, batch_size):
-                    if self.shuffle:
-                        batch_idx = sample_idx[batch_slice]
-                        X_batch = _safe_indexing(X_train, batch_idx)
-                    else:
-                        batch_idx = batch_slice
-                        X_batch = X_train[batch_idx]
-                    y_batch = y_train[batch_idx]
-                    sample_weight_batch = (
-                        None if sample_weight is None else sample_weight_train[batch_idx]
-                    )
-                    batch_loss, bucket_grads, intercept_grads = self._backprop(
-                        X_batch,
-                        y_batch,
-                        sample_weight_batch,
-                        activations,
-                        deltas,
-                        bucket_grads,
-                        intercept_grads,
-                        layers,
-                    )
-                    if not np.isfinite(batch_loss):
-                        # fit and partial_fit put the model back as it was.
-                        raise ValueError(
-                            f"Training diverged in epoch {self.n_iter_ + 1}: the loss "
-                            f"became {batch_loss}. The model is left as it was before "
-                            "this call. Lower learning_rate_init (now "
-                            f"{self.learning_rate_init}), scale the input (e.g. with "
-                            "StandardScaler), or raise alpha."
+                desc = "partial_fit" if incremental else f"epoch {self.n_iter_ + 1}/{self.max_iter}"
+                with progress_bar(self.progress_bar, n_samples, desc, "samples") as bar:
+                    for batch_slice in gen_batches(n_samples, batch_size):
+                        if self.shuffle:
+                            batch_idx = sample_idx[batch_slice]
+                            X_batch = _safe_indexing(X_train, batch_idx)
+                        else:
+                            batch_idx = batch_slice
+                            X_batch = X_train[batch_idx]
+                        y_batch = y_train[batch_idx]
+                        sample_weight_batch = (
+                            None if sample_weight is None else sample_weight_train[batch_idx]
                         )
-                    accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
-                    self._optimizer.update_params(params, bucket_grads + intercept_grads)
+                        batch_loss, bucket_grads, intercept_grads = self._backprop(
+                            X_batch,
+                            y_batch,
+                            sample_weight_batch,
+                            activations,
+                            deltas,
+                            bucket_grads,
+                            intercept_grads,
+                            layers,
+                        )
+                        if not np.isfinite(batch_loss):
+                            # fit and partial_fit put the model back as it was.
+                            raise ValueError(
+                                f"Training diverged in epoch {self.n_iter_ + 1}: the loss "
+                                f"became {batch_loss}. The model is left as it was before "
+                                "this call. Lower learning_rate_init (now "
+                                f"{self.learning_rate_init}), scale the input (e.g. with "
+                                "StandardScaler), or raise alpha."
+                            )
+                        accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
+                        self._optimizer.update_params(params, bucket_grads + intercept_grads)
+                        if bar is not None:
+                            bar.update(batch_slice.stop - batch_slice.start)
+                            bar.set_postfix(loss=accumulated_loss / bar.n, refresh=False)
 
                 loss = accumulated_loss / X_train.shape[0]
                 self.n_iter_ += 1
@@ -972,6 +986,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
         -------
         self : object
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(32,), compression=1/4,
+        ...                           solver="lbfgs", random_state=0).fit(X, y)
+        >>> clf.n_buckets_, clf.n_stored_params_, clf.n_virtual_params_
+        ([32, 24], 91, 259)
         """
         with _unchanged_on_error(self):
             return self._fit(X, y, sample_weight=sample_weight, incremental=False)
@@ -1117,6 +1141,13 @@ _PARAMS_DOC = """
         consecutive buckets from a hashed start, each with its own hashed
         sign: far fewer hash evaluations and contiguous memory access (the
         idea of ROBE). See ``docs/hashing.md``.
+
+    progress_bar : bool, default=False
+        Show a progress bar (tqdm) during training: per epoch over its
+        samples, with the running loss and samples/s, for 'sgd' and 'adam';
+        over the iterations, with the loss, for 'lbfgs'. Needs tqdm
+        (``pip install "sk_hashednets[progress]"``). Independent of
+        ``verbose``, whose per-iteration lines it leaves as they are.
 """
 
 _ATTRIBUTES_DOC = """
@@ -1194,51 +1225,51 @@ _ATTRIBUTES_DOC = """
 class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
     """Multi-layer perceptron classifier with hashed weights (HashedNets).
 
-        A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPClassifier`
-        whose layers store only a short vector of bucket weights: entry (i, j) of
-        layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``, with
-        ``h_l`` and ``s_l`` hash functions of the layer's seed (Chen et al., 2015).
-        Training optimizes the log-loss of the buckets and intercepts with L-BFGS,
-        SGD or Adam.
+    A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPClassifier`
+    whose layers store only a short vector of bucket weights: entry (i, j) of
+    layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``, with
+    ``h_l`` and ``s_l`` hash functions of the layer's seed (Chen et al., 2015).
+    Training optimizes the log-loss of the buckets and intercepts with L-BFGS,
+    SGD or Adam.
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {params}
-        Attributes
-        ----------
-        classes_ : ndarray or list of ndarray of shape (n_classes,)
-            Class labels for each output.
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
     {attributes}
-        See Also
-        --------
-        HashedMLPRegressor : Hashed multi-layer perceptron regressor.
-        sklearn.neural_network.MLPClassifier : The dense network it stands for.
+    See Also
+    --------
+    HashedMLPRegressor : Hashed multi-layer perceptron regressor.
+    sklearn.neural_network.MLPClassifier : The dense network it stands for.
 
-        Notes
-        -----
-        Biases are dense: a layer with ``n_out`` units stores ``n_out`` of them.
-        No virtual matrix is stored: each is materialised from its buckets, in row
-        tiles of at most ``max_tile_bytes``, when it is used. Use :meth:`virtual_coefs` to see
-        them.
+    Notes
+    -----
+    Biases are dense: a layer with ``n_out`` units stores ``n_out`` of them.
+    No virtual matrix is stored: each is materialised from its buckets, in row
+    tiles of at most ``max_tile_bytes``, when it is used. Use :meth:`virtual_coefs` to see
+    them.
 
-        References
-        ----------
-        W. Chen, J. Wilson, S. Tyree, K. Weinberger and Y. Chen, "Compressing
-        Neural Networks with the Hashing Trick", ICML 2015.
+    References
+    ----------
+    W. Chen, J. Wilson, S. Tyree, K. Weinberger and Y. Chen, "Compressing
+    Neural Networks with the Hashing Trick", ICML 2015.
 
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> from sklearn.model_selection import train_test_split
-        >>> from sk_hashednets import HashedMLPClassifier
-        >>> X, y = load_digits(return_X_y=True)
-        >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
-        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(64,), compression=1/8,
-        ...                           max_iter=300, random_state=0).fit(X_train, y_train)
-        >>> clf.n_stored_params_ < clf.n_virtual_params_ / 4
-        True
-        >>> clf.score(X_test, y_test) > 0.9
-        True
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sk_hashednets import HashedMLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    >>> clf = HashedMLPClassifier(hidden_layer_sizes=(64,), compression=1/8,
+    ...                           max_iter=300, random_state=0).fit(X_train, y_train)
+    >>> clf.n_stored_params_ < clf.n_virtual_params_ / 4
+    True
+    >>> clf.score(X_test, y_test) > 0.9
+    True
     """
 
     def __init__(
@@ -1275,6 +1306,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         device="cpu",
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
+        progress_bar=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1308,6 +1340,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             device=device,
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
+            progress_bar=progress_bar,
         )
 
     def _loss_name(self):
@@ -1362,6 +1395,16 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         -------
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs",
+        ...                           random_state=0).fit(X, y)
+        >>> clf.predict(X[:3])
+        array([0, 0, 0])
         """
         check_is_fitted(self)
         return self._predict(X)
@@ -1399,6 +1442,18 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         -------
         self : object
             The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(16,), random_state=0)
+        >>> for X_block, y_block in zip(np.array_split(X, 3), np.array_split(y, 3)):
+        ...     clf = clf.partial_fit(X_block, y_block, classes=[0, 1, 2])
+        >>> clf.n_iter_, clf.t_
+        (1, 150)
         """
         with _unchanged_on_error(self):
             # NaN among object labels must fail here, clearly, not in type_of_target.
@@ -1425,6 +1480,17 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
             ``log(predict_proba(X))``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs",
+        ...                           random_state=0).fit(X, y)
+        >>> bool(np.allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X)))
+        True
         """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
@@ -1441,6 +1507,18 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs",
+        ...                           random_state=0).fit(X, y)
+        >>> proba = clf.predict_proba(X[:2])
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1))
+        ((2, 3), True)
         """
         check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
@@ -1459,39 +1537,39 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
 class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
     """Multi-layer perceptron regressor with hashed weights (HashedNets).
 
-        A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPRegressor`
-        whose layers store only a short vector of bucket weights: entry (i, j) of
-        layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``.
+    A drop-in for scikit-learn's :class:`~sklearn.neural_network.MLPRegressor`
+    whose layers store only a short vector of bucket weights: entry (i, j) of
+    layer l's virtual weight matrix is ``s_l(i, j) * w_l[h_l(i, j)]``.
 
-        Parameters
-        ----------
-        loss : {{'squared_error', 'poisson'}}, default='squared_error'
-            The loss to minimize: half the squared error, or half the Poisson
-            deviance (with an exponential output activation), as in
-            :class:`~sklearn.neural_network.MLPRegressor`.
+    Parameters
+    ----------
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        The loss to minimize: half the squared error, or half the Poisson
+        deviance (with an exponential output activation), as in
+        :class:`~sklearn.neural_network.MLPRegressor`.
     {params}
-        Attributes
-        ----------
+    Attributes
+    ----------
     {attributes}
-        See Also
-        --------
-        HashedMLPClassifier : Hashed multi-layer perceptron classifier.
-        sklearn.neural_network.MLPRegressor : The dense network it stands for.
+    See Also
+    --------
+    HashedMLPClassifier : Hashed multi-layer perceptron classifier.
+    sklearn.neural_network.MLPRegressor : The dense network it stands for.
 
-        Notes
-        -----
-        Biases are dense. No virtual matrix is stored: each is materialised from
-        its buckets, in tiles of at most ``max_tile_bytes``, when it is used.
+    Notes
+    -----
+    Biases are dense. No virtual matrix is stored: each is materialised from
+    its buckets, in tiles of at most ``max_tile_bytes``, when it is used.
 
-        Examples
-        --------
-        >>> from sklearn.datasets import make_regression
-        >>> from sk_hashednets import HashedMLPRegressor
-        >>> X, y = make_regression(n_samples=200, n_features=10, noise=1, random_state=0)
-        >>> reg = HashedMLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs",
-        ...                          random_state=0).fit(X, y)
-        >>> reg.predict(X[:2]).shape
-        (2,)
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sk_hashednets import HashedMLPRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=10, noise=1, random_state=0)
+    >>> reg = HashedMLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs",
+    ...                          random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
     """
 
     _parameter_constraints: dict = {
@@ -1534,6 +1612,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         device="cpu",
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
+        progress_bar=False,
     ):
         self.loss = loss
         super().__init__(
@@ -1568,6 +1647,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             device=device,
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
+            progress_bar=progress_bar,
         )
 
     def _loss_name(self):
@@ -1585,6 +1665,16 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sk_hashednets import HashedMLPRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = HashedMLPRegressor(hidden_layer_sizes=(32,), solver="lbfgs", max_iter=500,
+        ...                          random_state=0).fit(X, y / 100)
+        >>> reg.predict(X[:4]).shape
+        (4,)
         """
         check_is_fitted(self)
         return self._predict(X)
@@ -1640,6 +1730,16 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         -------
         self : object
             The updated estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sk_hashednets import HashedMLPRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = HashedMLPRegressor(hidden_layer_sizes=(16,), random_state=0)
+        >>> reg = reg.partial_fit(X[:200], y[:200] / 100).partial_fit(X[200:], y[200:] / 100)
+        >>> reg.t_
+        442
         """
         with _unchanged_on_error(self):
             return self._fit(X, y, sample_weight=sample_weight, incremental=True)

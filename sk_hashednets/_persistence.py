@@ -45,7 +45,20 @@ _LISTS = ["n_buckets_", "_layer_units_", "loss_curve_", "validation_scores_"]
 
 
 class ModelFileError(ValueError):
-    """A model file that :func:`load` refuses: corrupted, tampered or incompatible."""
+    """A model file that :func:`load` refuses: corrupted, tampered or incompatible.
+
+    A subclass of ``ValueError``; its message says what is wrong with the file.
+
+    Examples
+    --------
+    >>> import io
+    >>> from sk_hashednets import ModelFileError, load
+    >>> try:
+    ...     load(io.BytesIO(b"not a model"))
+    ... except ModelFileError as error:
+    ...     print(isinstance(error, ValueError), str(error).startswith("Cannot read"))
+    True True
+    """
 
 
 def save(model, path):
@@ -121,6 +134,21 @@ def load(path):
     See Also
     --------
     save : Write the file.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sk_hashednets import HashedMLPClassifier, save, load
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = HashedMLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+    >>> buffer = io.BytesIO()
+    >>> save(clf.fit(X, y), buffer)
+    >>> _ = buffer.seek(0)
+    >>> model = load(buffer)
+    >>> bool(np.array_equal(model.predict_proba(X), clf.predict_proba(X)))
+    True
     """
     try:
         with np.load(path, allow_pickle=False) as archive:

@@ -1,13 +1,13 @@
 """Bad input, fed to both estimators at fit, partial_fit, predict and predict_proba.
 
-The battery tries 420 bad-input cases (the parametrised test cases of this
+The battery tries 428 bad-input cases (the parametrised test cases of this
 module; ``test_docstring_counts_the_cases`` keeps the number honest): non-finite
 values in X, y, classes and sample weights; wrong, zero and mismatched
 feature counts; no samples, one sample and one class; string, boolean,
 object and categorical labels; DataFrames with matching, renamed, reordered and
 extra columns; every scipy sparse format; Fortran-ordered, strided, read-only
 and memory-mapped arrays; integer, boolean and float16 input; malformed arrays;
-invalid hashing, tiling and architecture parameters; and failed calls on fitted
+invalid hashing, tiling, progress-bar and architecture parameters; and failed calls on fitted
 models, which must leave the model exactly as it was.
 
 Each case either works (finite predictions of the right shape and type, equal to
@@ -782,6 +782,8 @@ INVALID_PARAMETERS = [
     ("max_tile_bytes", 0),
     ("max_tile_bytes", -1),
     ("max_tile_bytes", 1.5),
+    ("progress_bar", 1),
+    ("progress_bar", "yes"),
 ]
 
 INVALID_PARAMETER_CASES = [

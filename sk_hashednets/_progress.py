@@ -1,0 +1,42 @@
+"""Optional progress bars (tqdm) for long fits."""
+
+from contextlib import nullcontext
+
+
+def _tqdm():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise ImportError(
+            'progress_bar=True needs tqdm: pip install "sk_hashednets[progress]", '
+            "or set progress_bar=False."
+        ) from exc
+    return tqdm
+
+
+def check_available(enabled):
+    """Raise the ImportError of :func:`progress_bar` now, before any training."""
+    if enabled:
+        _tqdm()
+
+
+def progress_bar(enabled, total, desc, unit):
+    """A tqdm bar as a context manager, or a null context giving None.
+
+    The bar is removed when closed (``leave=False``), so a fit of many epochs
+    shows one line at a time, and writes to stderr, leaving ``verbose``'s
+    lines on stdout untouched.
+    """
+    if not enabled:
+        return nullcontext()
+    return _tqdm()(total=total, desc=desc, unit=unit, unit_scale=True, leave=False)
+
+
+def lbfgs_progress_callback(bar):
+    """A ``scipy.optimize.minimize`` callback that advances ``bar`` per iteration."""
+
+    def callback(intermediate_result):
+        bar.update()
+        bar.set_postfix(loss=intermediate_result.fun, refresh=False)
+
+    return callback
