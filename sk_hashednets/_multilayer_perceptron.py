@@ -22,15 +22,16 @@ from sklearn.base import (
     ClassifierMixin,
     RegressorMixin,
     _fit_context,
+    clone,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, gen_batches, shuffle
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.optimize import _check_optimize_result
@@ -42,6 +43,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
+from ._distillation import mix_in_teacher, soften
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
@@ -208,6 +210,15 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.max_tile_bytes = max_tile_bytes
         self.hashing = hashing
         self.progress_bar = progress_bar
+
+    def _with_teacher_targets(self, X, y, sample_weight, incremental):
+        """Targets for training: ``y``, plus a teacher's soft targets when distilling.
+
+        With distillation, the columns of the teacher's softened probabilities
+        are appended to those of ``y``, so that minibatches, shuffling and the
+        validation split carry them along; :meth:`_backprop` splits them off.
+        """
+        return y
 
     @abstractmethod
     def _loss_name(self):
@@ -412,7 +423,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
         ``activations[i]`` is layer i's output before dropout, ``layer_inputs[i]``
         what layer i multiplies (the activation after dropout), and
-        ``dropout_masks[i]`` (or None) the scaled mask between the two.
+        ``dropout_masks[i]`` (or None) the scaled mask between the two. The
+        output layer multiplies nothing: ``layer_inputs[-1]`` keeps its logits
+        (the output before the output activation), which distillation needs.
         """
         hidden_activation = ACTIVATIONS[self.activation]
         last = self.n_layers_ - 2
@@ -426,8 +439,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 if self.dropout > 0:
                     dropout_masks[i + 1] = self._dropout_mask(activations[i + 1])
                     layer_inputs[i + 1] = activations[i + 1] * dropout_masks[i + 1]
+        if self._distilling():
+            layer_inputs[-1] = activations[-1].copy()
         ACTIVATIONS[self.out_activation_](activations[-1])
         return activations
+
+    def _distilling(self):
+        return getattr(self, "teacher", None) is not None
 
     def _dropout_mask(self, A):
         """Inverted-dropout mask: 0 with probability ``dropout``, else 1 / (1 - dropout)."""
@@ -504,20 +522,28 @@ class BaseHashedMLP(BaseEstimator, ABC):
         dropout_masks = [None] * len(activations)
         activations = self._forward_pass(activations, layer_inputs, dropout_masks, layers)
 
+        soft_targets = None
+        if y.shape[1] != self.n_outputs_:  # distillation: labels, then the teacher's targets
+            y, soft_targets = y[:, : self.n_outputs_], y[:, self.n_outputs_ :]
+
         loss_func_name = self._loss_name()
         if loss_func_name == "log_loss" and self.out_activation_ == "logistic":
             loss_func_name = "binary_log_loss"
         loss = LOSS_FUNCTIONS[loss_func_name](y, activations[-1], sample_weight)
-        # L2 penalty on the stored buckets, the network's actual parameters.
-        values = sum(float(np.dot(w, w)) for w in self.bucket_weights_)
-        sw_sum = n_samples if sample_weight is None else sample_weight.sum()
-        loss += (0.5 * self.alpha) * values / sw_sum
-
         # Canonical link: d loss / d z_out = act(z_out) - y for softmax with
         # cross-entropy, logistic with binary cross-entropy, identity with
         # squared error and exp with Poisson deviance.
         last = self.n_layers_ - 2
         deltas[last] = activations[-1] - y
+        if soft_targets is not None:
+            loss = self._mix_in_teacher(
+                loss, deltas[last], layer_inputs[-1], soft_targets, loss_func_name, sample_weight
+            )
+
+        # L2 penalty on the stored buckets, the network's actual parameters.
+        values = sum(float(np.dot(w, w)) for w in self.bucket_weights_)
+        sw_sum = n_samples if sample_weight is None else sample_weight.sum()
+        loss += (0.5 * self.alpha) * values / sw_sum
         if sample_weight is not None:
             deltas[last] *= sample_weight.reshape(-1, 1)
 
@@ -672,6 +698,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         else:
             self._check_continuation(layer_units)
         self.device_ = device
+        y = self._with_teacher_targets(X, y, sample_weight, incremental)
 
         layers = self._hashed_layers(backend, X.dtype)
         activations = [X] + [None] * (len(layer_units) - 1)
@@ -802,7 +829,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         early_stopping = self.early_stopping
         if early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
-            stratify = y if should_stratify else None
+            stratify = y[:, : self.n_outputs_] if should_stratify else None
             if sample_weight is None:
                 X_train, X_val, y_train, y_val = train_test_split(
                     X,
@@ -829,7 +856,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     "or the size of your dataset."
                 )
             if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
+                y_val = self._label_binarizer.inverse_transform(y_val[:, : self.n_outputs_])
         else:
             X_train, y_train, sample_weight_train = X, y, sample_weight
             X_val = y_val = sample_weight_val = None
@@ -1235,6 +1262,26 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
     Parameters
     ----------
     {params}
+    teacher : classifier, default=None
+        Knowledge distillation: a classifier with ``predict_proba`` whose
+        probabilities, softened by ``distill_temperature``, the network learns
+        besides the labels. An unfitted teacher is cloned and fitted on the
+        training data inside each ``fit`` (so in a cross-validation each fold's
+        teacher sees only that fold's training data); a fitted one is used as
+        it is, and ``partial_fit`` needs a fitted one. Its classes must be the
+        network's. None trains on the labels alone.
+
+    distill_temperature : float, default=4.0
+        The temperature ``T`` that softens the teacher's and the network's
+        probabilities in the distillation term: ``softmax(logits / T)``.
+        Higher values show more of how the teacher ranks the wrong classes.
+        Unused without a teacher.
+
+    distill_weight : float, default=0.5
+        The teacher's share ``a`` of the loss,
+        ``(1 - a) * CE(y, p) + a * T**2 * CE(q_T, p_T)``; 1 trains on the
+        teacher alone. Unused without a teacher.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -1307,6 +1354,9 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
         progress_bar=False,
+        teacher=None,
+        distill_temperature=4.0,
+        distill_weight=0.5,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1342,9 +1392,87 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             hashing=hashing,
             progress_bar=progress_bar,
         )
+        self.teacher = teacher
+        self.distill_temperature = distill_temperature
+        self.distill_weight = distill_weight
+
+    _parameter_constraints: dict = {
+        **BaseHashedMLP._parameter_constraints,
+        "teacher": [None, HasMethods(["fit", "predict_proba"])],
+        "distill_temperature": [Interval(Real, 0, None, closed="neither")],
+        "distill_weight": [Interval(Real, 0, 1, closed="both")],
+    }
 
     def _loss_name(self):
         return "log_loss"
+
+    def _with_teacher_targets(self, X, y, sample_weight, incremental):
+        if self.teacher is None:
+            return y
+        if isinstance(self.teacher, type):
+            raise ValueError(
+                f"teacher must be a classifier instance, got the class "
+                f"{self.teacher.__name__}: pass {self.teacher.__name__}(...) instead."
+            )
+        if self.out_activation_ not in ("softmax", "logistic"):
+            raise ValueError(f"Cannot distil into a {self.out_activation_} output.")
+        teacher = self._fitted_teacher(X, y, sample_weight, incremental)
+        proba = self._teacher_proba(teacher, X)
+        soft = soften(proba, self.distill_temperature, self.out_activation_)
+        return np.hstack([y.astype(X.dtype), soft.astype(X.dtype)])
+
+    def _fitted_teacher(self, X, y, sample_weight, incremental):
+        """The teacher as given if fitted, else a clone fitted on (X, y)."""
+        try:
+            check_is_fitted(self.teacher)
+            return self.teacher
+        except NotFittedError:
+            if incremental:
+                raise ValueError(
+                    "partial_fit needs a fitted teacher: it sees one block at a time, too "
+                    "little to fit one. Fit the teacher first and pass it fitted."
+                ) from None
+        labels = self._label_binarizer.inverse_transform(y)
+        fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return clone(self.teacher).fit(X, labels, **fit_params)
+
+    def _teacher_proba(self, teacher, X):
+        """The teacher's probabilities, one column per output of the network."""
+        proba = teacher.predict_proba(X)
+        if isinstance(proba, list):  # one (n, 2) array per label (multilabel)
+            proba = np.column_stack([p[:, -1] for p in proba])
+        proba = np.asarray(proba, dtype=np.float64)
+        teacher_classes = getattr(teacher, "classes_", None)
+        if (
+            self._label_binarizer.y_type_ != "multilabel-indicator"
+            and teacher_classes is not None
+            and not np.array_equal(np.asarray(teacher_classes), self.classes_)
+        ):
+            raise ValueError(
+                f"The teacher's classes {teacher_classes} differ from the training data's "
+                f"{self.classes_}: fit the teacher on the same labels, or pass it unfitted."
+            )
+        if self.out_activation_ == "logistic" and self.n_outputs_ == 1:
+            proba = proba[:, -1:]  # binary: the probability of the positive class
+        if proba.shape != (X.shape[0], self.n_outputs_):
+            raise ValueError(
+                f"teacher.predict_proba returned shape {proba.shape}; distillation needs "
+                f"{(X.shape[0], self.n_outputs_)}, one probability per class."
+            )
+        return proba
+
+    def _mix_in_teacher(self, loss, delta, logits, soft_targets, loss_name, sample_weight):
+        return mix_in_teacher(
+            loss,
+            delta,
+            logits,
+            soft_targets,
+            self.distill_temperature,
+            self.distill_weight,
+            self.out_activation_,
+            loss_name,
+            sample_weight,
+        )
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

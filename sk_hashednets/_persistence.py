@@ -238,7 +238,16 @@ def _json_value(value, name):
 def _model_meta(model):
     import sk_hashednets
 
-    params = model.get_params()
+    params = model.get_params(deep=False)
+    if params.get("teacher") is not None:
+        warnings.warn(
+            "teacher is an estimator, which the safe format cannot store: the file records "
+            "teacher=None. The fitted model is saved exactly; the teacher only served in "
+            "training. Pass a teacher again (set_params) to distil further.",
+            UserWarning,
+            stacklevel=3,
+        )
+        params["teacher"] = None
     if params["random_state"] is not None and not isinstance(params["random_state"], Integral):
         warnings.warn(
             "random_state is a random generator, which the safe format cannot store: "
