@@ -10,33 +10,15 @@ accuracy on the 10,000 test images, with fit time, as a markdown table.
 """
 
 import argparse
-import gzip
-import struct
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_hashednets import HashedMLPClassifier
-
-
-def read_idx(path):
-    """Read one gzipped IDX file (images: magic 2051, labels: magic 2049)."""
-    with gzip.open(path, "rb") as f:
-        magic, count = struct.unpack(">II", f.read(8))
-        if magic == 2051:
-            rows, cols = struct.unpack(">II", f.read(8))
-            data = np.frombuffer(f.read(), dtype=np.uint8).reshape(count, rows * cols)
-        elif magic == 2049:
-            data = np.frombuffer(f.read(), dtype=np.uint8)
-        else:
-            raise ValueError(f"{path}: unknown IDX magic number {magic}.")
-    if len(data) != count:
-        raise ValueError(f"{path}: header says {count} items, file holds {len(data)}.")
-    return data
+from sk_hashednets.datasets import load_idx
 
 
 def main():
@@ -47,13 +29,11 @@ def main():
     parser.add_argument("--compression", type=float, nargs="+", default=[1 / 8, 1 / 64])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not (args.mnist / "train-images-idx3-ubyte.gz").exists():
-        sys.exit(f"MNIST not found in {args.mnist}; pass --mnist DIR.")
-
-    X_train = read_idx(args.mnist / "train-images-idx3-ubyte.gz").astype(np.float32) / 255
-    y_train = read_idx(args.mnist / "train-labels-idx1-ubyte.gz")
-    X_test = read_idx(args.mnist / "t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
-    y_test = read_idx(args.mnist / "t10k-labels-idx1-ubyte.gz")
+    try:
+        mnist = load_idx(args.mnist)
+    except (OSError, ValueError) as error:
+        sys.exit(f"MNIST not found or unreadable in {args.mnist} ({error}); pass --mnist DIR.")
+    X_train, y_train, X_test, y_test = mnist.X_train, mnist.y_train, mnist.X_test, mnist.y_test
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     print(f"command: python {' '.join(sys.argv)}")

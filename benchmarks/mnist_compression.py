@@ -1,0 +1,224 @@
+"""MNIST compression study: hashed 784-1000-10 against an equivalent-size dense network.
+
+Usage::
+
+    python benchmarks/mnist_compression.py run [--compressions 1 2 4 8 16 32 64] [--seeds 0 1 2]
+        [--models hashed dense distilled] [--results benchmarks/results/mnist_compression.json]
+    python benchmarks/mnist_compression.py report [--results ...] [--plot docs/mnist.png]
+
+The published setting (Chen et al., 2015): one hidden layer of 1000 ReLU
+units, compression 1, 1/2, ..., 1/64, the 60,000 training images (a held-out
+twelfth of them for early stopping) and the 10,000 test images. For every
+compression and seed, ``run`` trains
+
+- ``hashed``: ``HashedMLPClassifier`` with the settings of ``HASHED`` below;
+- ``dense``: an equivalent-size ``MLPClassifier``, whose hidden width gives the
+  hashed network's number of stored parameters (buckets and biases);
+- ``distilled``: the hashed network with a dense 784-1200-1200-10 teacher
+  (fitted once per seed and cached next to the results).
+
+Each finished model is appended to the results file at once, so a long study
+can run in pieces (and on several machines) and be resumed: ``run`` skips the
+(model, compression, seed) triples already there. ``report`` prints the
+markdown table (mean and standard deviation over seeds) and draws the plot.
+"""
+
+import argparse
+import io
+import json
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+
+import sk_hashednets
+from sk_hashednets import HashedMLPClassifier
+from sk_hashednets.datasets import load_idx
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MNIST = (ROOT / ".." / "shared" / "data" / "mnist").resolve()
+DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "mnist_compression.json"
+
+#: Training settings shared by every model (the documented settings of the study).
+COMMON = {
+    "batch_size": 128,
+    "max_iter": 60,
+    "early_stopping": True,
+    "validation_fraction": 1 / 12,
+    "n_iter_no_change": 8,
+}
+HASHED = {**COMMON, "hidden_layer_sizes": (1000,)}
+TEACHER = {**COMMON, "hidden_layer_sizes": (1200, 1200)}
+DISTILL = {"distill_temperature": 4.0, "distill_weight": 0.5}
+
+
+def equivalent_width(compression):
+    """Hidden width of the dense 784-h-10 network with the hashed one's stored parameters."""
+    # The estimator's rule: ceil(compression * n_in * n_out) buckets per layer, dense biases.
+    n_buckets = [int(np.ceil(compression * 784 * 1000)), int(np.ceil(compression * 1000 * 10))]
+    n_stored = sum(n_buckets) + 1000 + 10
+    return max(1, round((n_stored - 10) / (784 + 1 + 10))), n_stored
+
+
+def _file_size(model):
+    buffer = io.BytesIO()
+    if isinstance(model, HashedMLPClassifier):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # teacher=None is recorded
+            sk_hashednets.save(model, buffer)
+    else:
+        joblib.dump(model, buffer)
+    return buffer.getbuffer().nbytes
+
+
+def _teacher(mnist, seed, cache_dir):
+    path = cache_dir / f"teacher_784-1200-1200-10_seed{seed}.joblib"
+    if path.exists():
+        return joblib.load(path)
+    teacher = MLPClassifier(**TEACHER, random_state=seed)
+    start = time.perf_counter()
+    teacher.fit(mnist.X_train, mnist.y_train)
+    teacher.fit_time_ = time.perf_counter() - start
+    accuracy = 100 * teacher.score(mnist.X_test, mnist.y_test)
+    print(
+        f"teacher seed {seed}: test accuracy {accuracy:.2f}%, {teacher.n_iter_} epochs, "
+        f"{teacher.fit_time_:.0f} s",
+        flush=True,
+    )
+    joblib.dump(teacher, path)
+    return teacher
+
+
+def _train(model_name, compression, seed, mnist, cache_dir):
+    if model_name == "dense":
+        width, _ = equivalent_width(compression)
+        model = MLPClassifier(**{**COMMON, "hidden_layer_sizes": (width,)}, random_state=seed)
+    else:
+        extra = {}
+        if model_name == "distilled":
+            extra = {**DISTILL, "teacher": _teacher(mnist, seed, cache_dir)}
+        model = HashedMLPClassifier(**HASHED, compression=compression, random_state=seed, **extra)
+    start = time.perf_counter()
+    model.fit(mnist.X_train, mnist.y_train)
+    seconds = time.perf_counter() - start
+    if model_name == "dense":
+        n_stored = sum(W.size for W in model.coefs_) + sum(b.size for b in model.intercepts_)
+        hidden = model.hidden_layer_sizes[0]
+    else:
+        n_stored, hidden = model.n_stored_params_, 1000
+    return {
+        "model": model_name,
+        "compression": compression,
+        "seed": seed,
+        "hidden": hidden,
+        "test_accuracy": 100 * model.score(mnist.X_test, mnist.y_test),
+        "stored_params": int(n_stored),
+        "file_bytes": _file_size(model),
+        "fit_seconds": seconds,
+        "epochs": model.n_iter_,
+    }
+
+
+def run(args):
+    mnist = load_idx(args.mnist)
+    results = json.loads(args.results.read_text()) if args.results.exists() else []
+    done = {(r["model"], r["compression"], r["seed"]) for r in results}
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    machine = f"{platform.processor() or platform.machine()}, {sk_hashednets.__version__}"
+    for seed in args.seeds:
+        for ratio in args.compressions:
+            for model_name in args.models:
+                key = (model_name, 1 / ratio, seed)
+                if key in done:
+                    continue
+                result = _train(model_name, 1 / ratio, seed, mnist, args.results.parent)
+                result["machine"] = machine
+                results.append(result)
+                args.results.write_text(json.dumps(results, indent=1))
+                print(json.dumps(result), flush=True)
+
+
+def report(args):
+    results = json.loads(args.results.read_text())
+    groups = {}
+    for r in results:
+        groups.setdefault((r["compression"], r["model"]), []).append(r)
+    print(f"command: python {' '.join(sys.argv)}\n")
+    print(
+        "| compression | model | hidden | stored params | file (KiB) | test accuracy (%) "
+        "| seeds | fit time (s) | epochs |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (compression, model), rows in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        acc = np.array([r["test_accuracy"] for r in rows])
+        print(
+            f"| 1/{round(1 / compression)} | {model} | {rows[0]['hidden']} | "
+            f"{rows[0]['stored_params']} | {rows[0]['file_bytes'] / 1024:.0f} | "
+            f"{acc.mean():.2f} ± {acc.std():.2f} | {len(rows)} | "
+            f"{np.mean([r['fit_seconds'] for r in rows]):.0f} | "
+            f"{np.mean([r['epochs'] for r in rows]):.0f} |"
+        )
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for model in ("hashed", "dense", "distilled"):
+            points = sorted(
+                (rows[0]["stored_params"], np.mean([r["test_accuracy"] for r in rows]),
+                 np.std([r["test_accuracy"] for r in rows]))
+                for (_, m), rows in groups.items()
+                if m == model
+            )
+            if points:
+                x, y, err = zip(*points)
+                ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=model)
+        ax.set_xscale("log")
+        ax.set_xlabel("stored parameters")
+        ax.set_ylabel("MNIST test accuracy (%)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        print(f"\nplot: {args.plot}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="train the models not yet in the results file")
+    run_parser.add_argument("--mnist", type=Path, default=DEFAULT_MNIST)
+    run_parser.add_argument(
+        "--compressions", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64],
+        help="inverse compression ratios",
+    )
+    run_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run_parser.add_argument(
+        "--models", nargs="+", default=["hashed", "dense"],
+        choices=["hashed", "dense", "distilled"],
+    )
+    report_parser = sub.add_parser("report", help="print the table and draw the plot")
+    report_parser.add_argument("--plot", type=Path, default=None)
+    for p in (run_parser, report_parser):
+        p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    args = parser.parse_args()
+    if args.command == "run":
+        if any(c < 1 for c in args.compressions):
+            sys.exit("--compressions takes inverse ratios >= 1 (8 for compression 1/8).")
+        run(args)
+    else:
+        if not args.results.exists():
+            sys.exit(f"No results at {args.results}: run the study first.")
+        report(args)
+
+
+if __name__ == "__main__":
+    main()
