@@ -1207,7 +1207,7 @@ _ATTRIBUTES_DOC = """
     n_buckets_ : list of int
         The number of buckets of each layer.
 
-    hash_seeds_ : ndarray of shape (n_layers_ - 1,), dtype uint32
+    hash_seeds_ : ndarray of shape (`n_layers_` - 1,), dtype uint32
         The seed of each layer's hash functions.
 
     sign_hash_ : bool
