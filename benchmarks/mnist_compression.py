@@ -56,6 +56,8 @@ COMMON = {
 HASHED = {**COMMON, "hidden_layer_sizes": (1000,)}
 TEACHER = {**COMMON, "hidden_layer_sizes": (1200, 1200)}
 DISTILL = {"distill_temperature": 4.0, "distill_weight": 0.5}
+#: Recorded with every result: changing a setting starts a new series instead of mixing.
+SETTINGS = json.loads(json.dumps({"hashed": HASHED, "teacher": TEACHER, "distill": DISTILL}))
 
 
 def equivalent_width(compression):
@@ -128,7 +130,7 @@ def _train(model_name, compression, seed, mnist, cache_dir):
 def run(args):
     mnist = load_idx(args.mnist)
     results = json.loads(args.results.read_text()) if args.results.exists() else []
-    done = {(r["model"], r["compression"], r["seed"]) for r in results}
+    done = {(r["model"], r["compression"], r["seed"]) for r in results if r["settings"] == SETTINGS}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     machine = f"{platform.processor() or platform.machine()}, {sk_hashednets.__version__}"
@@ -140,6 +142,7 @@ def run(args):
                     continue
                 result = _train(model_name, 1 / ratio, seed, mnist, args.results.parent)
                 result["machine"] = machine
+                result["settings"] = SETTINGS
                 results.append(result)
                 args.results.write_text(json.dumps(results, indent=1))
                 print(json.dumps(result), flush=True)
@@ -147,8 +150,13 @@ def run(args):
 
 def report(args):
     results = json.loads(args.results.read_text())
+    stale = [r for r in results if r["settings"] != SETTINGS]
+    if stale:
+        print(f"({len(stale)} results trained with other settings are left out.)")
     groups = {}
     for r in results:
+        if r["settings"] != SETTINGS:
+            continue
         groups.setdefault((r["compression"], r["model"]), []).append(r)
     print(f"command: python {' '.join(sys.argv)}\n")
     print(
