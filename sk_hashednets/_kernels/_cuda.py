@@ -1,0 +1,119 @@
+"""The CUDA backend's kernels: CuPy arrays, the CUDA C++ of ``cuda/hashed_kernels.cu``.
+
+Offers the tile methods of :class:`~sk_hashednets._kernels._cpu.CPUBackend` on
+CuPy arrays. The kernels compile once per device (NVRTC, through
+``cupy.RawModule``) and are looked up per dtype. Importing this module needs
+CuPy; the package imports it only when a CUDA device is asked for.
+
+Status: the kernels compile for sm_90 and their hash is checked bit for bit
+on the CPU in CI (``tests/test_cuda_sources.py``); ``tests/test_gpu_kernels.py``
+checks this class against the CPU backend where a GPU is present. The
+estimators do not use it yet: ``device="cuda"`` still raises.
+"""
+
+import functools
+from pathlib import Path
+
+import cupy as cp
+import numpy as np
+
+SOURCE = Path(__file__).with_name("cuda") / "hashed_kernels.cu"
+
+#: Threads per block of every kernel.
+THREADS = 256
+#: Dynamic shared memory a block may use without opting in (48 KiB on every
+#: architecture since Kepler): bucket vectors up to this size are summed in
+#: shared memory first.
+SHARED_BYTES = 48 * 1024
+
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+
+@functools.cache
+def _module(device_id):
+    with cp.cuda.Device(device_id):
+        return cp.RawModule(code=SOURCE.read_text(), options=("--std=c++17",))
+
+
+def _kernel(name):
+    return _module(cp.cuda.Device().id).get_function(name)
+
+
+def _grid(n):
+    # Grid-stride loops: enough blocks to fill the device, never more than needed.
+    sm_count = cp.cuda.Device().attributes["MultiProcessorCount"]
+    return (max(1, min(-(-n // THREADS), 32 * sm_count)),)
+
+
+class CUDABackend:
+    """Array module and hashed-matrix kernels for an NVIDIA GPU (CuPy)."""
+
+    name = "cuda"
+    xp = cp
+
+    def empty(self, shape, dtype):
+        """Uninitialised array on the current device."""
+        return cp.empty(shape, dtype=dtype)
+
+    def materialize_tile(
+        self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,
+        hashing="element",
+    ):
+        """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
+        n_rows, n_cols = out.shape
+        if not out.flags.c_contiguous or out.dtype != bucket_weights.dtype:
+            raise ValueError("out must be C-contiguous, of the buckets' dtype.")
+        kernel = _kernel(f"materialize_tile_{_SUFFIX[out.dtype]}")
+        kernel(
+            _grid(n_rows * n_cols),
+            (THREADS,),
+            (
+                bucket_weights, np.uint32(bucket_weights.size), np.uint32(seed),
+                np.uint32(sign_seed), np.int32(bool(sign_hash)), np.int32(hashing == "block"),
+                np.uint64(row_start), np.uint64(col_start), np.int64(n_rows), np.int64(n_cols),
+                out,
+            ),
+        )
+
+    def scatter_bucket_grad(
+        self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch=None,
+        hashing="element",
+    ):
+        """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
+
+        Atomic additions, so the order of the sum, and its last bits, may
+        change from run to run; ``grad_tile`` is left as it is and ``scratch``
+        (the CPU backend's) is not needed.
+        """
+        n_rows, n_cols = grad_tile.shape
+        if not grad_tile.flags.c_contiguous or grad_tile.dtype != bucket_grad.dtype:
+            raise ValueError("grad_tile must be C-contiguous, of the bucket gradient's dtype.")
+        shared_bytes = bucket_grad.size * bucket_grad.itemsize
+        shared = shared_bytes <= SHARED_BYTES
+        kernel = _kernel(f"scatter_{'shared' if shared else 'global'}_{_SUFFIX[grad_tile.dtype]}")
+        kernel(
+            _grid(n_rows * n_cols),
+            (THREADS,),
+            (
+                grad_tile, np.uint32(bucket_grad.size), np.uint32(seed), np.uint32(sign_seed),
+                np.int32(bool(sign_hash)), np.int32(hashing == "block"), np.uint64(row_start),
+                np.int64(n_rows), np.int64(n_cols), bucket_grad,
+            ),
+            shared_mem=shared_bytes if shared else 0,
+        )
+
+    def hash_pairs(self, seed, sign_seed, i, j, n_buckets, hashing="element"):
+        """Bucket (uint32) and sign (int8) of index pairs, computed on the device."""
+        i = cp.ascontiguousarray(i, dtype=cp.uint32)
+        j = cp.ascontiguousarray(j, dtype=cp.uint32)
+        bucket = cp.empty(i.size, dtype=cp.uint32)
+        sign = cp.empty(i.size, dtype=cp.int8)
+        _kernel("hash_pairs")(
+            _grid(i.size),
+            (THREADS,),
+            (
+                i, j, np.int64(i.size), np.uint32(seed), np.uint32(sign_seed),
+                np.uint32(n_buckets), np.int32(hashing == "block"), bucket, sign,
+            ),
+        )
+        return bucket, sign
