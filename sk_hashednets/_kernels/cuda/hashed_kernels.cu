@@ -118,6 +118,19 @@ __device__ void materialize_tile(const T *w, u32 n_buckets, u32 seed, u32 sign_s
     }
 }
 
+// The bucket of gradient-tile entry t (row row_start + r, column c of a full-width
+// tile) and the gradient with its sign applied.
+template <typename T>
+__device__ __forceinline__ T signed_gradient(const T *grad, i64 t, i64 n_cols, u32 n_buckets,
+                                             u32 seed, u32 sign_seed, int sign_hash, int block,
+                                             u64 row_start, u32 *bucket) {
+    i64 r = t / n_cols, c = t - r * n_cols;
+    u32 neg;
+    sk_hash(block, seed, sign_seed, (u32)(row_start + r), (u32)c, n_buckets, bucket, &neg);
+    T g = grad[t];
+    return (sign_hash && neg) ? -g : g;
+}
+
 // bucket_grad[h(i, j)] += s(i, j) * grad[r, c], with global atomics: for
 // bucket vectors too large for shared memory.
 template <typename T>
@@ -127,11 +140,10 @@ __device__ void scatter_global(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     i64 n = n_rows * n_cols;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n;
          t += (i64)gridDim.x * blockDim.x) {
-        i64 r = t / n_cols, c = t - r * n_cols;
-        u32 b, neg;
-        sk_hash(block, seed, sign_seed, (u32)(row_start + r), (u32)c, n_buckets, &b, &neg);
-        T g = grad[t];
-        atomicAdd(bucket_grad + b, (sign_hash && neg) ? -g : g);
+        u32 b;
+        T g = signed_gradient(grad, t, n_cols, n_buckets, seed, sign_seed, sign_hash, block,
+                              row_start, &b);
+        atomicAdd(bucket_grad + b, g);
     }
 }
 
@@ -149,11 +161,10 @@ __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     i64 n = n_rows * n_cols;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n;
          t += (i64)gridDim.x * blockDim.x) {
-        i64 r = t / n_cols, c = t - r * n_cols;
-        u32 b, neg;
-        sk_hash(block, seed, sign_seed, (u32)(row_start + r), (u32)c, n_buckets, &b, &neg);
-        T g = grad[t];
-        atomicAdd(acc + b, (sign_hash && neg) ? -g : g);
+        u32 b;
+        T g = signed_gradient(grad, t, n_cols, n_buckets, seed, sign_seed, sign_hash, block,
+                              row_start, &b);
+        atomicAdd(acc + b, g);
     }
     __syncthreads();
     for (u32 k = threadIdx.x; k < n_buckets; k += blockDim.x) {
