@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _hash_vectors import BLOCK_VECTORS, ELEMENT_VECTORS
 
 from sk_hashednets._kernels._hashing import SIGN_SEED_XOR, hash_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "sk_hashednets" / "_kernels" / "cuda" / "hashed_kernels.cu"
-DOC = ROOT / "docs" / "hashing.md"
 NVCC = shutil.which("nvcc")
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA compiler) is not on PATH")
 
@@ -84,25 +84,11 @@ def host_hash(tmp_path_factory):
     return host_hash
 
 
-def _doc_table(header):
-    lines = DOC.read_text(encoding="utf-8").splitlines()
-    rows = []
-    for line in lines[lines.index(header) + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([int(cell.strip(), 0) for cell in line.strip().strip("|").split("|")])
-    return rows
-
-
 def test_cuda_hash_reproduces_the_documents_test_vectors(host_hash):
-    element = _doc_table("| seed | i | j | K | hash | sign hash | bucket | sign |")
-    block = _doc_table(
-        "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
-    )
-    assert len(element) >= 12 and len(block) >= 6
-    for seed, i, j, k, *_, bucket, sign in element:
+    assert len(ELEMENT_VECTORS) >= 12 and len(BLOCK_VECTORS) >= 6
+    for seed, i, j, k, *_, bucket, sign in ELEMENT_VECTORS:
         assert host_hash(seed, [i], [j], k, "element") == ([bucket], [sign])
-    for seed, i, j, k, *_, bucket, sign in block:
+    for seed, i, j, k, *_, bucket, sign in BLOCK_VECTORS:
         assert host_hash(seed, [i], [j], k, "block") == ([bucket], [sign])
 
 

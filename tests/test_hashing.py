@@ -12,11 +12,11 @@ import re
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _hash_vectors import BLOCK_VECTORS, DOC, ELEMENT_VECTORS
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import binomtest, chi2_contingency, chisquare
 from sklearn.datasets import make_classification
@@ -40,8 +40,6 @@ from sk_hashednets._kernels._numba import (
 )
 from sk_hashednets._kernels._reference import bucket_grad, materialize
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "hashing.md"
-TABLE_HEADER = "| seed | i | j | K | hash | sign hash | bucket | sign |"
 MAX_U32 = 2**32 - 1
 # p-value below which a statistical test fails. The tests are deterministic
 # (fixed seeds and grids); a sound map gives p-values spread over (0, 1), the
@@ -53,19 +51,7 @@ def _mmh3_hash(mmh3, seed, i, j):
     return mmh3.hash(struct.pack("<II", i, j), seed, signed=False)
 
 
-def _read_doc_vectors():
-    lines = DOC.read_text(encoding="utf-8").splitlines()
-    start = lines.index(TABLE_HEADER)
-    rows = []
-    for line in lines[start + 2 :]:  # skip the header and the |---| line
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        rows.append(tuple(int(cell, 0) for cell in cells))
-    return rows
-
-
-DOC_VECTORS = _read_doc_vectors()
+DOC_VECTORS = ELEMENT_VECTORS
 DOC_VECTOR_IDS = [f"seed={s}-i={i}-j={j}-K={k}" for s, i, j, k, *_ in DOC_VECTORS]
 
 
@@ -539,21 +525,6 @@ def test_hash_seed_fixes_seeds_whatever_random_state(hash_seed):
     assert not np.array_equal(fits[0].bucket_weights_[0], fits[1].bucket_weights_[0])
 
 
-BLOCK_TABLE_HEADER = "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
-
-
-def _read_block_vectors():
-    lines = DOC.read_text(encoding="utf-8").splitlines()
-    start = lines.index(BLOCK_TABLE_HEADER)
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(tuple(int(c.strip(), 0) for c in line.strip().strip("|").split("|")))
-    return rows
-
-
-BLOCK_VECTORS = _read_block_vectors()
 
 
 def test_block_vectors_cover_edge_cases():

@@ -1,0 +1,24 @@
+"""The test vectors of ``docs/hashing.md``, read once for every test that checks them."""
+
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "hashing.md"
+TABLE_HEADER = "| seed | i | j | K | hash | sign hash | bucket | sign |"
+BLOCK_TABLE_HEADER = "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
+
+
+def read_table(header):
+    """Rows of integers of the markdown table under ``header`` in the document."""
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for line in lines[lines.index(header) + 2 :]:  # skip the header and the |---| line
+        if not line.startswith("|"):
+            break
+        rows.append(tuple(int(cell.strip(), 0) for cell in line.strip().strip("|").split("|")))
+    return rows
+
+
+#: Element hashing: (seed, i, j, K, hash, sign hash, bucket, sign).
+ELEMENT_VECTORS = read_table(TABLE_HEADER)
+#: Block hashing: (seed, i, j, K, block hash, block sign hash, start, bucket, sign).
+BLOCK_VECTORS = read_table(BLOCK_TABLE_HEADER)
