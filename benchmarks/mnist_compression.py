@@ -62,8 +62,8 @@ SETTINGS = json.loads(json.dumps({"hashed": HASHED, "teacher": TEACHER, "distill
 
 def equivalent_width(compression):
     """Hidden width of the dense 784-h-10 network with the hashed one's stored parameters."""
-    # The estimator's rule: ceil(compression * n_in * n_out) buckets per layer, dense biases.
-    n_buckets = [int(np.ceil(compression * 784 * 1000)), int(np.ceil(compression * 1000 * 10))]
+    # The estimator's own rule for bucket counts; biases are dense.
+    n_buckets = HashedMLPClassifier(compression=compression)._resolve_n_buckets([784, 1000, 10])
     n_stored = sum(n_buckets) + 1000 + 10
     return max(1, round((n_stored - 10) / (784 + 1 + 10))), n_stored
 

@@ -1414,8 +1414,6 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
                 f"teacher must be a classifier instance, got the class "
                 f"{self.teacher.__name__}: pass {self.teacher.__name__}(...) instead."
             )
-        if self.out_activation_ not in ("softmax", "logistic"):
-            raise ValueError(f"Cannot distil into a {self.out_activation_} output.")
         teacher = self._fitted_teacher(X, y, sample_weight, incremental)
         proba = self._teacher_proba(teacher, X)
         soft = soften(proba, self.distill_temperature, self.out_activation_)

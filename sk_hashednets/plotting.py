@@ -11,6 +11,7 @@ from scipy.stats import binom
 from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import get_backend
+from ._multilayer_perceptron import BaseHashedMLP
 
 __all__ = ["bucket_counts", "plot_bucket_usage", "plot_loss_curve"]
 
@@ -18,14 +19,18 @@ __all__ = ["bucket_counts", "plot_bucket_usage", "plot_loss_curve"]
 _COUNT_TILE_BYTES = 2**25
 
 
-def _check_layer(estimator, layer):
-    """Fitted hashed estimator and a valid layer index, or a clear error."""
-    if not hasattr(estimator, "bucket_weights_") and hasattr(estimator, "get_params"):
-        check_is_fitted(estimator)
-    if not hasattr(estimator, "bucket_weights_"):
+def _check_fitted(estimator):
+    """A fitted hashed estimator, or a clear error."""
+    if not isinstance(estimator, BaseHashedMLP):
         raise TypeError(
             f"Expected a HashedMLPClassifier or HashedMLPRegressor, got {type(estimator).__name__}."
         )
+    check_is_fitted(estimator)
+
+
+def _check_layer(estimator, layer):
+    """Fitted hashed estimator and a valid layer index, or a clear error."""
+    _check_fitted(estimator)
     n_layers = len(estimator.bucket_weights_)
     if not isinstance(layer, Integral) or isinstance(layer, bool) or not 0 <= layer < n_layers:
         raise ValueError(
@@ -179,7 +184,7 @@ def plot_loss_curve(estimator, ax=None):
     >>> len(ax.lines) == 1 and ax.get_xlabel() == "epoch"
     True
     """
-    _check_layer(estimator, 0)
+    _check_fitted(estimator)
     if not hasattr(estimator, "loss_curve_"):
         raise ValueError(
             "loss_curve_ is recorded by the stochastic solvers only; this model was fitted "

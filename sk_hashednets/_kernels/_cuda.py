@@ -39,9 +39,14 @@ def _kernel(name):
     return _module(cp.cuda.Device().id).get_function(name)
 
 
+@functools.cache
+def _sm_count(device_id):
+    return cp.cuda.Device(device_id).attributes["MultiProcessorCount"]
+
+
 def _grid(n):
     # Grid-stride loops: enough blocks to fill the device, never more than needed.
-    sm_count = cp.cuda.Device().attributes["MultiProcessorCount"]
+    sm_count = _sm_count(cp.cuda.Device().id)
     return (max(1, min(-(-n // THREADS), 32 * sm_count)),)
 
 
