@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _gradients import loss_and_grad_function
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -14,7 +15,6 @@ from sklearn.neural_network import MLPClassifier
 import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._distillation import soften
-from sk_hashednets._kernels import get_backend
 from sk_hashednets._multilayer_perceptron import _pack
 
 
@@ -44,17 +44,6 @@ class FixedTeacher(ClassifierMixin, BaseEstimator):
         return p / p.sum(axis=1, keepdims=True) if self.n_outputs > 2 else p
 
 
-def _loss_grad(est, X, Y, sample_weight):
-    layers = est._hashed_layers(get_backend("cpu"), X.dtype)
-    work = ([X] + [None] * (est.n_layers_ - 1), [None] * (est.n_layers_ - 1))
-    grads = ([np.empty(k) for k in est.n_buckets_], [np.empty(n) for n in est._layer_units_[1:]])
-
-    def loss_grad(theta):
-        return est._loss_grad_lbfgs(theta, X, Y, sample_weight, *work, *grads, layers)
-
-    return loss_grad
-
-
 def _fitted(kind, temperature, weight, weighted=False):
     rng = np.random.default_rng(0)
     X, y = _problem(kind, rng)
@@ -77,7 +66,7 @@ def test_distillation_gradient_matches_central_differences(kind, temperature, we
     est, X, Y, sample_weight = _fitted(kind, temperature, 0.3, weighted)
     targets = est._with_teacher_targets(X, Y, sample_weight, incremental=False)
     assert targets.shape == (len(X), 2 * est.n_outputs_)
-    loss_grad = _loss_grad(est, X, targets, sample_weight)
+    loss_grad = loss_and_grad_function(est, X, targets, sample_weight)
     theta = _pack(est.bucket_weights_, est.intercepts_)
     _, grad = loss_grad(theta)
     eps = 1e-6
@@ -94,13 +83,13 @@ def test_at_temperature_one_distillation_is_training_on_mixed_targets():
     targets = est._with_teacher_targets(X, Y, None, incremental=False)
     q = targets[:, 3:]
     theta = _pack(est.bucket_weights_, est.intercepts_)
-    loss, grad = _loss_grad(est, X, targets, None)(theta)
+    loss, grad = loss_and_grad_function(est, X, targets, None)(theta)
     plain = HashedMLPClassifier(**{**est.get_params(deep=False), "teacher": None})
     for name in ("n_outputs_", "n_layers_", "_layer_units_", "n_buckets_", "hash_seeds_",
                  "sign_hash_", "hashing_", "hash_spec_version_", "out_activation_",
                  "bucket_weights_", "intercepts_", "_bucket_indptr", "_intercept_indptr"):
         setattr(plain, name, getattr(est, name))
-    mixed_loss, mixed_grad = _loss_grad(plain, X, 0.7 * Y + 0.3 * q, None)(theta)
+    mixed_loss, mixed_grad = loss_and_grad_function(plain, X, 0.7 * Y + 0.3 * q, None)(theta)
     assert loss == pytest.approx(mixed_loss, rel=1e-12)
     np.testing.assert_allclose(grad, mixed_grad, rtol=1e-10, atol=1e-14)
 

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _gradients import loss_and_grad_function
 from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -55,29 +56,6 @@ def _targets(est, y):
     return y.reshape(len(y), -1).astype(float)
 
 
-def _loss_and_grad_function(est, X, Y, sample_weight):
-    layers = est._hashed_layers(get_backend("cpu"), X.dtype)
-    activations = [X] + [None] * (est.n_layers_ - 1)
-    deltas = [None] * (est.n_layers_ - 1)
-    bucket_grads = [np.empty(k) for k in est.n_buckets_]
-    intercept_grads = [np.empty(n) for n in est._layer_units_[1:]]
-
-    def loss_grad(theta):
-        return est._loss_grad_lbfgs(
-            theta,
-            X,
-            Y,
-            sample_weight,
-            activations,
-            deltas,
-            bucket_grads,
-            intercept_grads,
-            layers,
-        )
-
-    return loss_grad
-
-
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "squared_error", "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
@@ -101,7 +79,7 @@ def test_gradient_matches_central_differences(activation, kind, weighted, hashin
     sample_weight = rng.uniform(0.5, 2.0, len(y)) if weighted else None
     est.fit(X, y, sample_weight=sample_weight)
     Y = _targets(est, y)
-    loss_grad = _loss_and_grad_function(est, X, Y, sample_weight)
+    loss_grad = loss_and_grad_function(est, X, Y, sample_weight)
     theta = _pack(est.bucket_weights_, est.intercepts_)
     _, grad = loss_grad(theta)
 
@@ -139,7 +117,7 @@ def test_backprop_matches_numpy_reference(activation, kind, sign_hash, hashing):
     est.fit(X, y)
     Y = _targets(est, y)
     theta = _pack(est.bucket_weights_, est.intercepts_)
-    loss, grad = _loss_and_grad_function(est, X, Y, None)(theta)
+    loss, grad = loss_and_grad_function(est, X, Y, None)(theta)
 
     loss_name = est._loss_name()
     if loss_name == "log_loss" and est.out_activation_ == "logistic":
