@@ -85,11 +85,13 @@ numpydoc_attributes_as_param_list = True
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    # Executed (so their figures are made at build time): plot_*.py only.
+    # Executed (so their figures are made at build time): plot_*.py only, less
+    # plot_mnist_compression.py, which needs the MNIST files and an hour (its
+    # figures come from benchmarks/mnist_compression.py, on docs/results.md).
     # quickstart.py is shown in the gallery as code, not run: it is the
     # README's timing table (10 to 20 s of fits that make no figure), and its
     # output depends on the machine's speed.
-    "filename_pattern": re.escape(os.sep) + r"plot_",
+    "filename_pattern": re.escape(os.sep) + r"plot_(?!mnist_)",
     "ignore_pattern": r"__init__\.py",
     # By title: "A virtual weight matrix...", "Accuracy against...", "Quick start...".
     "within_subsection_order": "ExampleTitleSortKey",

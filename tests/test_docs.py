@@ -95,7 +95,8 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     )
     for page in ["index", "introduction", "compression", "api", "hashing",
                  "auto_examples/plot_virtual_matrix", "auto_examples/plot_compression",
-                 "auto_examples/quickstart", "generated/sk_hashednets.HashedMLPClassifier"]:
+                 "auto_examples/quickstart", "auto_examples/plot_mnist_compression",
+                 "generated/sk_hashednets.HashedMLPClassifier"]:
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
     # Classes list their methods, the inherited ones included.
     api = (html / "generated/sk_hashednets.HashedMLPClassifier.html").read_text(encoding="utf-8")
@@ -105,5 +106,6 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     images = html / "_images"
     assert (images / "sphx_glr_plot_virtual_matrix_001.png").is_file()
     assert (images / "sphx_glr_plot_compression_001.png").is_file()
-    # quickstart.py is shown, not run.
-    assert not list((source / "docs/auto_examples/images").glob("sphx_glr_quickstart_*"))
+    # quickstart.py and the MNIST study are shown, not run.
+    for name in ["quickstart", "plot_mnist_compression"]:
+        assert not list((source / "docs/auto_examples/images").glob(f"sphx_glr_{name}_*"))
