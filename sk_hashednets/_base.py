@@ -28,12 +28,28 @@ def inplace_exp(X):
 
 def inplace_logistic(X):
     """Logistic sigmoid, in place, accurate in relative terms for very negative x."""
-    if array_module(X) is np:
-        expit(X, out=X)
-    else:
-        from cupyx.scipy.special import expit as cupy_expit
+    _expit_function(X)(X, out=X)
 
-        cupy_expit(X, out=X)
+
+def _expit_function(X):
+    # scipy.special.expit is a NumPy ufunc: it does not take CuPy arrays.
+    if array_module(X) is np:
+        return expit
+    from cupyx.scipy.special import expit as cupy_expit
+
+    return cupy_expit
+
+
+def logistic(X):
+    """Logistic sigmoid, in a new array."""
+    return _expit_function(X)(X)
+
+
+def softmax(X):
+    """Row-wise softmax, in a new array: ``scipy.special.softmax(X, axis=1)``, step for step."""
+    xp = array_module(X)
+    exp_shifted = xp.exp(X - xp.max(X, axis=1, keepdims=True))
+    return exp_shifted / xp.sum(exp_shifted, axis=1, keepdims=True)
 
 
 def inplace_tanh(X):
@@ -81,7 +97,13 @@ def inplace_tanh_derivative(Z, delta):
 
 def inplace_relu_derivative(Z, delta):
     """Zero ``delta`` where the ReLU's output ``Z`` is zero."""
-    delta[Z == 0] = 0
+    xp = array_module(Z)
+    if xp is np:
+        delta[Z == 0] = 0
+    else:
+        # CuPy counts the True entries of a boolean-mask assignment on the
+        # host, a synchronisation per layer and step; a masked copy needs none.
+        xp.copyto(delta, 0, where=Z == 0)
 
 
 DERIVATIVES = {

@@ -16,7 +16,7 @@ share of the gradient independent of ``T``.
 import numpy as np
 from scipy.special import expit, softmax
 
-from ._base import LOSS_FUNCTIONS
+from . import _base
 
 
 def soften(proba, temperature, out_activation):
@@ -48,6 +48,8 @@ def mix_in_teacher(
 ):
     """Turn the label loss and its output delta into the distillation ones.
 
+    Takes NumPy or CuPy arrays (the training device's).
+
     Parameters
     ----------
     loss : float
@@ -70,10 +72,10 @@ def mix_in_teacher(
     """
     scaled = logits / logits.dtype.type(temperature)
     if out_activation == "softmax":
-        soft_pred = softmax(scaled, axis=1)
+        soft_pred = _base.softmax(scaled)
     else:
-        soft_pred = expit(scaled)
-    soft_loss = LOSS_FUNCTIONS[loss_name](soft_targets, soft_pred, sample_weight)
+        soft_pred = _base.logistic(scaled)
+    soft_loss = _base.LOSS_FUNCTIONS[loss_name](soft_targets, soft_pred, sample_weight)
     delta *= delta.dtype.type(1 - weight)
     soft_pred -= soft_targets
     soft_pred *= soft_pred.dtype.type(weight * temperature)

@@ -3,6 +3,8 @@
 No virtual matrix is ever held whole unless it fits in one tile: ``A @ W`` walks
 over column tiles, ``D @ W.T`` and the bucket gradient over row tiles, each of
 at most ``tile_bytes`` bytes, materialised by the backend into one reused buffer.
+The arrays are the backend's (NumPy for the CPU, CuPy on a GPU, where the tile
+buffers live on the device too); sparse input is a host-only case.
 """
 
 import numpy as np
@@ -121,12 +123,10 @@ class HashedLayer:
         Z : ndarray of shape (n_samples, n_out)
         """
         if self.single_tile:
-            return safe_sparse_dot(A, self.materialize_tile(bucket_weights, 0, self.n_in))
+            return _matmul(A, self.materialize_tile(bucket_weights, 0, self.n_in))
         Z = self.backend.empty((A.shape[0], self.n_out), self.dtype)
         for start, stop in self.column_tiles:
-            Z[:, start:stop] = safe_sparse_dot(
-                A, self.materialize_columns(bucket_weights, start, stop)
-            )
+            Z[:, start:stop] = _matmul(A, self.materialize_columns(bucket_weights, start, stop))
         return Z
 
     def dot_transposed(self, D, bucket_weights, reuse_tile=False):
@@ -185,10 +185,13 @@ class HashedLayer:
 
     def _scatter(self, grad, start, out):
         """Scatter a gradient tile (overwritten) into the bucket gradient ``out``."""
-        if self._bucket_index_tile is None:
-            self._bucket_index_tile = self.backend.empty(
-                (self.rows_per_tile, self.n_out), np.uint32
-            )
+        scratch = None
+        if self.backend.needs_scatter_scratch:
+            if self._bucket_index_tile is None:
+                self._bucket_index_tile = self.backend.empty(
+                    (self.rows_per_tile, self.n_out), np.uint32
+                )
+            scratch = self._bucket_index_tile[: grad.shape[0]]
         self.backend.scatter_bucket_grad(
             grad,
             self.seed,
@@ -196,9 +199,14 @@ class HashedLayer:
             self.sign_hash,
             start,
             out,
-            self._bucket_index_tile[: grad.shape[0]],
+            scratch,
             hashing=self.hashing,
         )
+
+
+def _matmul(A, W):
+    """``A @ W`` for a sparse or dense (NumPy or CuPy) ``A``."""
+    return safe_sparse_dot(A, W) if sp.issparse(A) else A @ W
 
 
 def _ranges(n, step):

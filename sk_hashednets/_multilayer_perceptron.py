@@ -4,6 +4,13 @@ The training loop is scikit-learn's (``sklearn/neural_network/_multilayer_percep
 step for step and name for name. Only two things differ: a layer's weights are
 read from its bucket vector through the hash (``HashedLayer.dot``), and its
 weight gradient is summed back into the buckets (``HashedLayer.bucket_grad``).
+
+The loop is written once for every device. It computes with the arrays of a
+backend object (``_kernels.get_backend``): NumPy on the CPU, used in place;
+CuPy on a GPU, where a fit copies the training state (buckets, intercepts,
+optimizer moments) to the device when it starts and back to the host when it
+ends, and the data once per fit (``_device_data``). Fitted attributes are
+always NumPy arrays.
 """
 
 import copy
@@ -42,7 +49,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
+from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS, array_module
+from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
 from ._distillation import mix_in_teacher, soften
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
@@ -99,6 +107,21 @@ def _unchanged_on_error(estimator):
 def _pack(bucket_weights, intercepts):
     """Pack the parameters into a single vector."""
     return np.hstack([p.ravel() for p in bucket_weights + intercepts])
+
+
+def _unchanged(value):
+    return value
+
+
+def _to_host_input(data):
+    """A CuPy array or sparse matrix as its NumPy or SciPy copy; anything else as it is.
+
+    Input is validated on the host, whatever the device: CuPy input is copied
+    there first (and a GPU fit copies it back to the device once).
+    """
+    if data is not None and type(data).__module__.split(".")[0] in ("cupy", "cupyx"):
+        return data.get()
+    return data
 
 
 class BaseHashedMLP(BaseEstimator, ABC):
@@ -437,7 +460,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 hidden_activation(activations[i + 1])
                 layer_inputs[i + 1] = activations[i + 1]
                 if self.dropout > 0:
-                    dropout_masks[i + 1] = self._dropout_mask(activations[i + 1])
+                    # Drawn on the host, by the RandomState, as on the CPU.
+                    dropout_masks[i + 1] = layers[i].backend.to_device(
+                        self._dropout_mask(activations[i + 1])
+                    )
                     layer_inputs[i + 1] = activations[i + 1] * dropout_masks[i + 1]
         if self._distilling():
             layer_inputs[-1] = activations[-1].copy()
@@ -464,27 +490,88 @@ class BaseHashedMLP(BaseEstimator, ABC):
         Returns
         -------
         y_pred : ndarray of shape (n_samples, n_outputs)
+            On the host, whatever the device.
         """
         if check_input:
             X = validate_data(
                 self,
-                X,
+                _to_host_input(X),
                 accept_sparse=["csr", "csc"],
                 dtype=(np.float64, np.float32),
                 reset=False,
             )
-        backend = get_backend("cpu")
-        dtype = self.bucket_weights_[0].dtype
-        activation = X
+        backend = get_backend(resolve_device(self.device))
+        layers = self._hashed_layers(backend, self.bucket_weights_[0].dtype)
+        if backend.is_host:
+            return self._forward_layers(X, layers, self.bucket_weights_, self.intercepts_)
+        with self._device_memory_errors(backend):
+            bucket_weights = [backend.to_device(w) for w in self.bucket_weights_]
+            intercepts = [backend.to_device(b) for b in self.intercepts_]
+            # A chunk of rows, its input and the two widest activations, at a time.
+            itemsize = max(X.dtype.itemsize, self.bucket_weights_[0].dtype.itemsize)
+            row_bytes = itemsize * (X.shape[1] + 2 * max(self._layer_units_))
+            step = rows_per_chunk(backend, X.shape[0], row_bytes)
+            parts = [
+                backend.to_host(
+                    self._forward_layers(
+                        to_device_rows(backend, X, slice(start, start + step)),
+                        layers,
+                        bucket_weights,
+                        intercepts,
+                    )
+                )
+                for start in range(0, X.shape[0], step)
+            ]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _forward_layers(self, activation, layers, bucket_weights, intercepts):
+        """The network's output for the input ``activation``, on the layers' device."""
         hidden_activation = ACTIVATIONS[self.activation]
-        layers = self._hashed_layers(backend, dtype)
         for i, layer in enumerate(layers):
-            activation = layer.dot(activation, self.bucket_weights_[i])
-            activation += self.intercepts_[i]
+            activation = layer.dot(activation, bucket_weights[i])
+            activation += intercepts[i]
             if i != self.n_layers_ - 2:
                 hidden_activation(activation)
         ACTIVATIONS[self.out_activation_](activation)
         return activation
+
+    @contextmanager
+    def _device_memory_errors(self, backend):
+        """Re-raise the device's out-of-memory error as a MemoryError that says what to lower."""
+        try:
+            yield
+        except backend.out_of_memory_errors as error:
+            raise MemoryError(
+                f"The {backend.name} device ran out of memory ({error}). Lower "
+                f"max_tile_bytes (now {self.max_tile_bytes}: the size of one materialised "
+                "tile of a virtual matrix, of which each layer keeps up to two on the "
+                f"device) or batch_size (now {self.batch_size!r}), or use device='cpu'."
+            ) from error
+
+    @contextmanager
+    def _training_state_on(self, backend):
+        """Keep the training state on the backend's device during a fit, on the host after.
+
+        The state is the buckets, the intercepts, the optimizer's moments and,
+        with early stopping, the best buckets and intercepts so far. After an
+        error nothing is copied back: ``_unchanged_on_error`` puts back the host
+        state from before the call.
+        """
+        if backend.is_host:
+            yield
+            return
+        self._convert_training_state(backend.to_device)
+        yield
+        self._convert_training_state(backend.to_host)
+
+    def _convert_training_state(self, convert):
+        names = ["bucket_weights_", "intercepts_"]
+        if self.early_stopping:
+            names += ["_best_bucket_weights", "_best_intercepts"]
+        for name in names:
+            setattr(self, name, [convert(a) for a in getattr(self, name)])
+        if getattr(self, "_optimizer", None) is not None:
+            self._optimizer.convert_state(convert)
 
     def _compute_loss_grad(
         self, layer, sw_sum, layer_input, deltas, bucket_grads, intercept_grads, layers
@@ -540,8 +627,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 loss, deltas[last], layer_inputs[-1], soft_targets, loss_func_name, sample_weight
             )
 
-        # L2 penalty on the stored buckets, the network's actual parameters.
-        values = sum(float(np.dot(w, w)) for w in self.bucket_weights_)
+        # L2 penalty on the stored buckets, the network's actual parameters. On a
+        # device the squared norms stay there: float() would wait for it per layer.
+        xp = array_module(self.bucket_weights_[0])
+        to_scalar = float if xp is np else _unchanged
+        values = sum(to_scalar(xp.dot(w, w)) for w in self.bucket_weights_)
         sw_sum = n_samples if sample_weight is None else sample_weight.sum()
         loss += (0.5 * self.alpha) * values / sw_sum
         if sample_weight is not None:
@@ -676,6 +766,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         first_pass = not hasattr(self, "bucket_weights_") or (
             not self.warm_start and not incremental
         )
+        X, y, sample_weight = map(_to_host_input, (X, y, sample_weight))
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X) and X.format != "csr":
             X = X.tocsr()  # row batches of CSR are cheap; CSC is for column tiles
@@ -700,35 +791,36 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.device_ = device
         y = self._with_teacher_targets(X, y, sample_weight, incremental)
 
-        layers = self._hashed_layers(backend, X.dtype)
-        activations = [X] + [None] * (len(layer_units) - 1)
-        deltas = [None] * (len(activations) - 1)
-        bucket_grads = [np.empty(k, dtype=X.dtype) for k in self.n_buckets_]
-        intercept_grads = [np.empty(n, dtype=X.dtype) for n in layer_units[1:]]
+        with self._device_memory_errors(backend), self._training_state_on(backend):
+            layers = self._hashed_layers(backend, X.dtype)
+            activations = [X] + [None] * (len(layer_units) - 1)
+            deltas = [None] * (len(activations) - 1)
+            bucket_grads = [backend.empty(k, X.dtype) for k in self.n_buckets_]
+            intercept_grads = [backend.empty(n, X.dtype) for n in layer_units[1:]]
 
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(
-                X,
-                y,
-                sample_weight,
-                activations,
-                deltas,
-                bucket_grads,
-                intercept_grads,
-                layers,
-                incremental,
-            )
-        else:
-            self._fit_lbfgs(
-                X,
-                y,
-                sample_weight,
-                activations,
-                deltas,
-                bucket_grads,
-                intercept_grads,
-                layers,
-            )
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(
+                    X,
+                    y,
+                    sample_weight,
+                    activations,
+                    deltas,
+                    bucket_grads,
+                    intercept_grads,
+                    layers,
+                    incremental,
+                )
+            else:
+                self._fit_lbfgs(
+                    X,
+                    y,
+                    sample_weight,
+                    activations,
+                    deltas,
+                    bucket_grads,
+                    intercept_grads,
+                    layers,
+                )
 
         if not all(np.isfinite(p).all() for p in self.bucket_weights_ + self.intercepts_):
             raise ValueError(
@@ -741,6 +833,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
     def _fit_lbfgs(
         self, X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers
     ):
+        backend = layers[0].backend  # the layers carry the fit's backend
+        if not backend.is_host:
+            # L-BFGS evaluates the whole training set at every step: copy it once.
+            X, y = to_device_rows(backend, X), to_device_rows(backend, y)
+            if sample_weight is not None:
+                sample_weight = to_device_rows(backend, sample_weight)
         self._bucket_indptr = []
         self._intercept_indptr = []
         start = 0
@@ -751,7 +849,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
             self._intercept_indptr.append((start, start + n))
             start += n
 
-        packed = _pack(self.bucket_weights_, self.intercepts_)
+        packed = _pack(
+            [backend.to_host(w) for w in self.bucket_weights_],
+            [backend.to_host(b) for b in self.intercepts_],
+        )
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if iprint > 0:
@@ -769,14 +870,15 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
-        self._unpack(opt_res.x.astype(X.dtype, copy=False))  # float32 stays float32
+        self._unpack(opt_res.x.astype(X.dtype, copy=False), backend)  # float32 stays float32
 
-    def _unpack(self, packed):
+    def _unpack(self, packed, backend):
+        """Set the parameters, on the backend's device, from the host vector ``packed``."""
         for i in range(self.n_layers_ - 1):
             start, end = self._bucket_indptr[i]
-            self.bucket_weights_[i] = np.ascontiguousarray(packed[start:end])
+            self.bucket_weights_[i] = backend.to_device(np.ascontiguousarray(packed[start:end]))
             start, end = self._intercept_indptr[i]
-            self.intercepts_[i] = packed[start:end]
+            self.intercepts_[i] = backend.to_device(packed[start:end])
 
     def _loss_grad_lbfgs(
         self,
@@ -790,11 +892,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
         intercept_grads,
         layers,
     ):
-        self._unpack(packed.astype(X.dtype, copy=False))
+        backend = layers[0].backend
+        self._unpack(packed.astype(X.dtype, copy=False), backend)
         loss, bucket_grads, intercept_grads = self._backprop(
             X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers
         )
-        return loss, _pack(bucket_grads, intercept_grads).astype(np.float64)
+        grad = _pack(
+            [backend.to_host(g) for g in bucket_grads],
+            [backend.to_host(g) for g in intercept_grads],
+        )
+        return backend.to_host(loss), grad.astype(np.float64)
 
     def _fit_stochastic(
         self,
@@ -873,6 +980,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     stacklevel=4,
                 )
             batch_size = np.clip(self.batch_size, 1, n_samples)
+        backend = layers[0].backend
+        device_batches = None
+        if not backend.is_host:
+            device_batches = DeviceMinibatches(
+                backend, [X_train, y_train, sample_weight_train], batch_size
+            )
 
         try:
             self.n_iter_ = 0
@@ -883,18 +996,14 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
                 accumulated_loss = 0.0
                 desc = "partial_fit" if incremental else f"epoch {self.n_iter_ + 1}/{self.max_iter}"
+                if device_batches is None:
+                    batches = self._host_minibatches(
+                        X_train, y_train, sample_weight_train, sample_idx, batch_size
+                    )
+                else:
+                    batches = device_batches.epoch(sample_idx, batch_size, self.shuffle)
                 with progress_bar(self.progress_bar, n_samples, desc, "samples") as bar:
-                    for batch_slice in gen_batches(n_samples, batch_size):
-                        if self.shuffle:
-                            batch_idx = sample_idx[batch_slice]
-                            X_batch = _safe_indexing(X_train, batch_idx)
-                        else:
-                            batch_idx = batch_slice
-                            X_batch = X_train[batch_idx]
-                        y_batch = y_train[batch_idx]
-                        sample_weight_batch = (
-                            None if sample_weight is None else sample_weight_train[batch_idx]
-                        )
+                    for batch_slice, (X_batch, y_batch, sample_weight_batch) in batches:
                         batch_loss, bucket_grads, intercept_grads = self._backprop(
                             X_batch,
                             y_batch,
@@ -905,6 +1014,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                             intercept_grads,
                             layers,
                         )
+                        batch_loss = backend.to_host(batch_loss)
                         if not np.isfinite(batch_loss):
                             # fit and partial_fit put the model back as it was.
                             raise ValueError(
@@ -965,6 +1075,27 @@ class BaseHashedMLP(BaseEstimator, ABC):
         if early_stopping:
             # Restore the best parameters, in place: the optimizer holds the lists.
             self._restore_params(params, self._best_bucket_weights + self._best_intercepts)
+
+    def _host_minibatches(self, X, y, sample_weight, sample_idx, batch_size):
+        """Minibatches of one epoch on the host, drawn as scikit-learn's MLP draws them.
+
+        Yields
+        ------
+        batch_slice : slice
+            The minibatch's positions in ``sample_idx``.
+        arrays : list
+            The minibatch's rows of ``X``, ``y`` and ``sample_weight`` (or None).
+        """
+        for batch_slice in gen_batches(X.shape[0], batch_size):
+            if self.shuffle:
+                batch_idx = sample_idx[batch_slice]
+                X_batch = _safe_indexing(X, batch_idx)
+            else:
+                batch_idx = batch_slice
+                X_batch = X[batch_idx]
+            y_batch = y[batch_idx]
+            sample_weight_batch = None if sample_weight is None else sample_weight[batch_idx]
+            yield batch_slice, [X_batch, y_batch, sample_weight_batch]
 
     @staticmethod
     def _restore_params(params, saved):
@@ -1151,9 +1282,15 @@ _PARAMS_DOC = """
         dropped at prediction). Needs a stochastic solver.
 
     device : {'cpu', 'cuda', 'auto'}, default='cpu'
-        Where to train. 'auto' picks the best available device (the CPU in
-        this version); 'cuda' raises an error, as this version ships no GPU
-        backend. ``device_`` records the device used.
+        Where to train and predict, read when a fit or a prediction starts.
+        'cuda' uses the current CUDA device through CuPy (``pip install
+        "sk_hashednets[gpu]"``); ``fit`` raises an ImportError without CuPy
+        and a RuntimeError when CuPy sees no GPU. 'auto' picks the GPU when
+        CuPy sees one, else the CPU. Input may be NumPy, SciPy sparse or CuPy
+        arrays; predictions are NumPy arrays and, after a GPU fit, every
+        fitted attribute is a NumPy array again, so the model pickles and,
+        with ``device='cpu'``, predicts and trains on a machine without a
+        GPU. ``device_`` records the device used. See ``docs/devices.md``.
 
     max_tile_bytes : int, default=67108864 (64 MiB)
         Memory budget of one materialised row tile of a virtual matrix. No
@@ -1244,7 +1381,7 @@ _ATTRIBUTES_DOC = """
     out_activation_ : str
         Name of the output activation function.
 
-    device_ : str
+    device_ : {'cpu', 'cuda'}
         The device the model was last trained on.
 """
 
@@ -1582,6 +1719,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         (1, 150)
         """
         with _unchanged_on_error(self):
+            y = _to_host_input(y)
             # NaN among object labels must fail here, clearly, not in type_of_target.
             check_array(
                 y, ensure_2d=False, ensure_min_samples=0, dtype=None, estimator=self, input_name="y"

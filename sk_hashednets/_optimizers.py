@@ -25,6 +25,9 @@ class BaseOptimizer:
     def iteration_ends(self, time_step):
         """Hook called at the end of each epoch with the number of samples seen."""
 
+    def convert_state(self, convert):
+        """Replace every state array ``a`` by ``convert(a)`` (to or from a device)."""
+
     def trigger_stopping(self, msg, verbose):
         """Decide whether to stop after too many epochs without improvement.
 
@@ -66,6 +69,10 @@ class SGDOptimizer(BaseOptimizer):
         self.nesterov = nesterov
         self.power_t = power_t
         self.velocities = [array_module(p).zeros_like(p) for p in params]
+
+    def convert_state(self, convert):
+        """Replace every velocity ``v`` by ``convert(v)`` (to or from a device)."""
+        self.velocities = [convert(v) for v in self.velocities]
 
     def iteration_ends(self, time_step):
         """Apply the inverse-scaling schedule, if chosen."""
@@ -120,6 +127,11 @@ class AdamOptimizer(BaseOptimizer):
         self.t = 0
         self.ms = [array_module(p).zeros_like(p) for p in params]
         self.vs = [array_module(p).zeros_like(p) for p in params]
+
+    def convert_state(self, convert):
+        """Replace every moment array ``a`` by ``convert(a)`` (to or from a device)."""
+        self.ms = [convert(m) for m in self.ms]
+        self.vs = [convert(v) for v in self.vs]
 
     def update_params(self, params, grads):
         """Take one Adam step on every parameter array."""

@@ -371,15 +371,6 @@ def test_bad_parameters_are_named(params, match):
         HashedMLPClassifier(**params).fit(X, y)
 
 
-def test_cuda_device_is_a_clear_error_and_auto_falls_back_to_cpu():
-    X, y = make_classification(n_samples=30, random_state=0)
-    with pytest.raises(ValueError, match="device='cuda' is not available"):
-        HashedMLPClassifier(device="cuda").fit(X, y)
-    clf = HashedMLPClassifier(device="auto", hidden_layer_sizes=(5,), max_iter=2).fit(X, y)
-    assert clf.device_ == "cpu"
-    assert clf.device == "auto"  # the constructor argument is not rewritten
-
-
 def test_sign_hash_changes_the_virtual_matrix():
     X, y = make_classification(n_samples=30, n_features=8, random_state=0)
     kw = dict(hidden_layer_sizes=(6,), max_iter=1, random_state=0, compression=0.25)

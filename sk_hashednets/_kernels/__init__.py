@@ -1,7 +1,8 @@
 """Hash specification, reference implementation and compute backends.
 
-The estimators never import Numba or CuPy: they ask :func:`get_backend` for a
-backend object and call its methods.
+The estimators never import Numba or CuPy: they ask :func:`resolve_device`
+which device to use and :func:`get_backend` for its backend object, and call
+its methods. This module is the one place that looks for CuPy.
 """
 
 from ._hashing import BLOCK_SIZE, HASH_SPEC_VERSION, HASHINGS, hash_pairs, sign_seed
@@ -16,6 +17,31 @@ __all__ = [
     "sign_seed",
 ]
 
+_INSTALL = 'pip install "sk_hashednets[gpu]"'
+
+
+def _import_cupy():
+    """CuPy, or an ImportError that says how to install it."""
+    try:
+        import cupy
+    except ImportError as error:
+        raise ImportError(
+            f"device='cuda' needs CuPy, which is not installed or failed to import "
+            f"({error}). Install it with {_INSTALL} (CuPy for CUDA 12, with the CUDA "
+            "libraries it needs), or use device='cpu' or device='auto'."
+        ) from error
+    return cupy
+
+
+def _count_cuda_devices(cupy):
+    """Number of CUDA devices CuPy sees, and why none when it sees none."""
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as error:
+        # No driver, a driver older than CuPy's CUDA, or no device at all.
+        return 0, str(error)
+    return count, "the CUDA runtime reports 0 devices"
+
 
 def resolve_device(device):
     """Name of the device that ``device`` designates on this machine.
@@ -26,22 +52,36 @@ def resolve_device(device):
 
     Returns
     -------
-    device : {"cpu"}
-        "auto" resolves to "cpu" until a GPU backend exists.
+    device : {"cpu", "cuda"}
+        "auto" resolves to "cuda" when CuPy imports and sees a CUDA device,
+        else to "cpu".
 
     Raises
     ------
-    ValueError
-        If ``device="cuda"``: this version ships no GPU backend.
+    ImportError
+        If ``device="cuda"`` and CuPy is not installed (or fails to import).
+    RuntimeError
+        If ``device="cuda"`` and CuPy sees no CUDA device.
     """
-    if device == "cuda":
-        raise ValueError(
-            "device='cuda' is not available: this version of sk_hashednets has only "
-            "the CPU backend (the CuPy backend is planned). Use device='cpu' or "
-            "device='auto'."
-        )
-    if device in ("cpu", "auto"):
+    if device == "cpu":
         return "cpu"
+    if device == "auto":
+        try:
+            cupy = _import_cupy()
+        except ImportError:
+            return "cpu"
+        return "cuda" if _count_cuda_devices(cupy)[0] > 0 else "cpu"
+    if device == "cuda":
+        cupy = _import_cupy()
+        count, reason = _count_cuda_devices(cupy)
+        if count == 0:
+            raise RuntimeError(
+                f"device='cuda' found CuPy {cupy.__version__} but no CUDA device it can "
+                f"use ({reason}). Check the NVIDIA driver (nvidia-smi) and "
+                f"CUDA_VISIBLE_DEVICES; if CuPy does not match the driver's CUDA version, "
+                f"reinstall it with {_INSTALL}. Or use device='cpu' or device='auto'."
+            )
+        return "cuda"
     raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}.")
 
 
@@ -50,15 +90,19 @@ def get_backend(device):
 
     Parameters
     ----------
-    device : {"cpu"}
+    device : {"cpu", "cuda"}
         As returned by :func:`resolve_device`.
 
     Returns
     -------
-    backend : CPUBackend
+    backend : CPUBackend or CUDABackend
     """
     if device == "cpu":
         from ._cpu import CPUBackend
 
         return CPUBackend()
+    if device == "cuda":
+        from ._cuda import CUDABackend
+
+        return CUDABackend()
     raise ValueError(f"No backend for device {device!r}.")

@@ -13,10 +13,30 @@ class CPUBackend:
 
     name = "cpu"
     xp = np
+    #: Arrays live in host memory: the estimators move nothing and train the
+    #: fitted arrays in place.
+    is_host = True
+    #: ``scatter_bucket_grad`` takes a uint32 scratch tile of the gradient's shape.
+    needs_scatter_scratch = True
+    #: Exceptions that mean the device ran out of memory: none, a host
+    #: ``MemoryError`` stays what it is.
+    out_of_memory_errors = ()
 
     def empty(self, shape, dtype):
         """Uninitialised array on this backend's device."""
         return np.empty(shape, dtype=dtype)
+
+    def to_device(self, a):
+        """``a`` itself: host arrays are already where this backend computes."""
+        return a
+
+    def to_host(self, a):
+        """``a`` itself: it is already a host array (or scalar)."""
+        return a
+
+    def free_memory(self):
+        """None: host memory is not budgeted (only a device's is)."""
+        return None
 
     def materialize_tile(
         self,

@@ -1,14 +1,15 @@
 """The CUDA backend's kernels: CuPy arrays, the CUDA C++ of ``cuda/hashed_kernels.cu``.
 
-Offers the tile methods of :class:`~sk_hashednets._kernels._cpu.CPUBackend` on
-CuPy arrays. The kernels compile once per device (NVRTC, through
-``cupy.RawModule``) and are looked up per dtype. Importing this module needs
-CuPy; the package imports it only when a CUDA device is asked for.
+Offers the attributes and methods of :class:`~sk_hashednets._kernels._cpu.CPUBackend`
+on CuPy arrays, on the current CuPy device. The kernels compile once per device
+(NVRTC, through ``cupy.RawModule``) and are looked up per dtype. Importing this
+module needs CuPy; the package imports it only when a CUDA device is asked for.
 
 Status: the kernels compile for sm_90 and their hash is checked bit for bit
 on the CPU in CI (``tests/test_cuda_sources.py``); ``tests/test_gpu_kernels.py``
-checks this class against the CPU backend where a GPU is present. The
-estimators do not use it yet: ``device="cuda"`` still raises.
+checks this class against the CPU backend, and ``tests/test_gpu_estimators.py``
+the estimators with ``device="cuda"``, where a GPU is present. Neither has
+run on a GPU yet.
 """
 
 import functools
@@ -55,10 +56,33 @@ class CUDABackend:
 
     name = "cuda"
     xp = cp
+    #: Arrays live in device memory: the estimators move the training state
+    #: here for a fit and back to the host after it.
+    is_host = False
+    #: ``scatter_bucket_grad`` needs no scratch tile.
+    needs_scatter_scratch = False
+    #: What CuPy raises when an allocation fails (a ``MemoryError`` subclass).
+    out_of_memory_errors = (cp.cuda.memory.OutOfMemoryError,)
 
     def empty(self, shape, dtype):
         """Uninitialised array on the current device."""
         return cp.empty(shape, dtype=dtype)
+
+    def to_device(self, a):
+        """``a`` on the current device: copied from the host, or as it is if already there."""
+        return cp.asarray(a)
+
+    def to_host(self, a):
+        """A CuPy array as NumPy (0-d as a NumPy scalar); anything else as it is."""
+        if not isinstance(a, cp.ndarray):
+            return a
+        host = cp.asnumpy(a)
+        return host[()] if host.ndim == 0 else host
+
+    def free_memory(self):
+        """Bytes the current device can still give: free, plus what CuPy's pool holds unused."""
+        free, _ = cp.cuda.runtime.memGetInfo()
+        return free + cp.get_default_memory_pool().free_bytes()
 
     def materialize_tile(
         self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,

@@ -1,0 +1,143 @@
+"""A pretend GPU for the device code path, on the CPU: NumPy plays CuPy.
+
+``DeviceArray`` is a NumPy array that behaves like a CuPy one where it matters
+for the estimators' device path: it refuses to meet a host ``numpy.ndarray``
+in an operation, an index or an assignment (CuPy raises ``TypeError`` there
+too), and reductions give 0-d arrays, not scalars. ``NumPyDeviceBackend`` has
+the attributes and methods of ``CUDABackend``, runs the CPU's Numba kernels on
+the arrays' memory, and counts what crosses between "host" and "device". With
+it, a CPU test drives every line of the estimators' device path: a host array
+that reaches the device unconverted, or a device array left in the fitted
+state, shows up as an error or a wrong type.
+"""
+
+import numpy as np
+
+from sk_hashednets._kernels._cpu import CPUBackend
+
+
+class DeviceOutOfMemoryError(MemoryError):
+    """Plays ``cupy.cuda.memory.OutOfMemoryError`` (also a MemoryError subclass)."""
+
+
+def _is_host_array(x):
+    return isinstance(x, np.ndarray) and not isinstance(x, DeviceArray)
+
+
+def _refuse_host(values, where):
+    for x in values:
+        if isinstance(x, (list, tuple)):
+            _refuse_host(x, where)
+        elif _is_host_array(x):
+            raise TypeError(f"a host numpy.ndarray of shape {x.shape} met device arrays in {where}")
+
+
+def _plain(x):
+    if isinstance(x, DeviceArray):
+        return x.view(np.ndarray)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+def _on_device(result):
+    if isinstance(result, tuple):
+        return tuple(_on_device(r) for r in result)
+    if isinstance(result, (np.ndarray, np.generic)):
+        return np.asarray(result).view(DeviceArray)  # CuPy gives 0-d arrays, not scalars
+    return result
+
+
+class DeviceArray(np.ndarray):
+    """A NumPy array that plays a CuPy array (see the module docstring)."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        _refuse_host(inputs + (out or ()), f"np.{ufunc.__name__}.{method}")
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        result = getattr(ufunc, method)(*_plain(inputs), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _on_device(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        _refuse_host(list(args) + list(kwargs.values()), f"np.{func.__name__}")
+        return _on_device(func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()}))
+
+    def __getitem__(self, key):
+        _refuse_host(key if isinstance(key, tuple) else (key,), "an index")
+        return super().__getitem__(_plain(key))
+
+    def __setitem__(self, key, value):
+        _refuse_host((key if isinstance(key, tuple) else (key,)) + (value,), "an assignment")
+        super().__setitem__(_plain(key), _plain(value))
+
+
+class NumPyDeviceBackend:
+    """``CUDABackend``'s interface on ``DeviceArray``s, with the CPU's kernels.
+
+    Parameters
+    ----------
+    free_memory : int, default=2**40
+        What :meth:`free_memory` reports: small values force chunked data.
+    fail_after : int or None, default=None
+        Raise ``DeviceOutOfMemoryError`` from the ``fail_after``-th tile
+        materialisation on (an out-of-memory error in the middle of a fit).
+    """
+
+    name = "cuda"
+    xp = np
+    is_host = False
+    needs_scatter_scratch = False
+    out_of_memory_errors = (DeviceOutOfMemoryError,)
+
+    def __init__(self, free_memory=2**40, fail_after=None):
+        self._free_memory = free_memory
+        self.fail_after = fail_after
+        self.materialized = 0
+        self.to_device_shapes = []
+        self.to_host_shapes = []
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype=dtype).view(DeviceArray)
+
+    def to_device(self, a):
+        if isinstance(a, DeviceArray):
+            return a
+        a = np.asarray(a)
+        self.to_device_shapes.append(a.shape)
+        return np.array(a, order="C").view(DeviceArray)  # a copy, as a transfer makes
+
+    def to_host(self, a):
+        if not isinstance(a, DeviceArray):
+            return a
+        self.to_host_shapes.append(a.shape)
+        host = np.array(a.view(np.ndarray))
+        return host[()] if host.ndim == 0 else host
+
+    def free_memory(self):
+        return self._free_memory
+
+    def materialize_tile(
+        self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,
+        hashing="element",
+    ):
+        _refuse_host((bucket_weights, out), "materialize_tile")
+        self.materialized += 1
+        if self.fail_after is not None and self.materialized >= self.fail_after:
+            raise DeviceOutOfMemoryError("Out of memory allocating 1,048,576 bytes")
+        CPUBackend().materialize_tile(
+            _plain(bucket_weights), seed, sign_seed, sign_hash, row_start, _plain(out),
+            col_start, hashing,
+        )
+
+    def scatter_bucket_grad(
+        self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch=None,
+        hashing="element",
+    ):
+        assert scratch is None, "the device backend asks for no scratch tile"
+        _refuse_host((grad_tile, bucket_grad), "scatter_bucket_grad")
+        CPUBackend().scatter_bucket_grad(
+            _plain(grad_tile), seed, sign_seed, sign_hash, row_start, _plain(bucket_grad),
+            np.empty(grad_tile.shape, np.uint32), hashing,
+        )
