@@ -5,7 +5,12 @@ which device to use and :func:`get_backend` for its backend object, and call
 its methods. This module is the one place that looks for CuPy.
 """
 
-from ._hashing import BLOCK_SIZE, HASH_SPEC_VERSION, HASHINGS, hash_pairs, sign_seed
+from . import _threading
+
+# Before any Numba kernel runs (see _threading's docstring).
+_threading.configure()
+
+from ._hashing import BLOCK_SIZE, HASH_SPEC_VERSION, HASHINGS, hash_pairs, sign_seed  # noqa: E402
 
 __all__ = [
     "BLOCK_SIZE",
