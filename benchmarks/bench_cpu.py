@@ -21,8 +21,9 @@ noisy): medians of ``--repeats`` and ratios of medians. For each shape
    ``A @ W``, input gradient ``D @ W.T`` for every layer but the first, weight
    gradient ``A.T @ D``), float32, NumPy matmul into preallocated outputs.
 3. **Breakdown of one hashed step**, from real ``partial_fit`` epochs with timers
-   wrapped around the backend's ``materialize_tile`` and ``scatter_bucket_grad``,
-   ``HashedLayer.dot`` / ``dot_transposed`` / ``bucket_grad`` and
+   wrapped around the backend's kernels (``materialize_tile``, ``bucket_index_tile``
+   and ``gather_tile`` for materialising; ``scatter_bucket_grad`` and
+   ``scatter_indexed`` for the scatter), ``HashedLayer.dot`` / ``dot_transposed`` / ``bucket_grad`` and
    ``AdamOptimizer.update_params``.
 4. **Peak resident memory** (``ru_maxrss``) of a hashed fit and of an
    ``MLPClassifier`` fit, each in its own child process (this script with
@@ -73,7 +74,8 @@ QUICK = {
 }
 
 BREAKDOWN_METHOD = (
-    "timers wrapped around CPUBackend.materialize_tile and .scatter_bucket_grad, "
+    "timers wrapped around CPUBackend.materialize_tile, .bucket_index_tile and .gather_tile "
+    "(materialise), .scatter_bucket_grad and .scatter_indexed (scatter), "
     "HashedLayer.dot, .dot_transposed and .bucket_grad, and AdamOptimizer.update_params "
     "during real partial_fit epochs (instrumented epochs, run after the throughput ones)"
 )
@@ -291,8 +293,13 @@ class PieceTimers:
 
 
 BREAKDOWN_TARGETS = [
+    # Materialising: from the hash, or (layers that fit in one tile) from the
+    # bucket index tile, hashed once per fit or partial_fit call.
     (CPUBackend, "materialize_tile", "materialize"),
+    (CPUBackend, "bucket_index_tile", "materialize"),
+    (CPUBackend, "gather_tile", "materialize"),
     (CPUBackend, "scatter_bucket_grad", "scatter"),
+    (CPUBackend, "scatter_indexed", "scatter"),
     (HashedLayer, "dot", "layer"),
     (HashedLayer, "dot_transposed", "layer"),
     (HashedLayer, "bucket_grad", "layer"),

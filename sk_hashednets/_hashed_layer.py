@@ -33,9 +33,20 @@ class HashedLayer:
     dtype : numpy dtype
         Dtype of the buckets and of the tiles.
     tile_bytes : int, default=DEFAULT_TILE_BYTES
-        Memory budget of one materialised tile; a tile holds at least one row.
+        Memory budget of one materialised tile. A row tile holds at least one
+        scatter block of the backend (on the CPU about ``2 * n_buckets``
+        entries) and starts on a block boundary, so that the bucket gradient
+        does not depend on the tiles.
     hashing : {"element", "block"}, default="element"
         The hashing scheme (see ``docs/hashing.md``).
+    n_buckets : int
+        Length of the bucket vectors the layer will be given.
+    keep_index : bool, default=False
+        Keep the hash of every entry as a bucket index tile (4 bytes an entry,
+        no more than the tile of weights it replaces in the hash's work) when
+        the matrix fits in one tile and the backend can: tiles are then
+        gathered and gradients scattered without hashing again. Worth it for
+        training, where the same layer serves thousands of steps.
     """
 
     def __init__(
@@ -48,6 +59,9 @@ class HashedLayer:
         dtype,
         tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
+        *,
+        n_buckets,
+        keep_index=False,
     ):
         self.backend = backend
         self.n_in = n_in
@@ -57,18 +71,30 @@ class HashedLayer:
         self.sign_hash = bool(sign_hash)
         self.dtype = np.dtype(dtype)
         self.hashing = hashing
+        self.n_buckets = int(n_buckets)
         itemsize = self.dtype.itemsize
         # Row tiles for D @ W.T and for the gradient, column tiles for A @ W:
         # each output entry is then one whole dot product, never a sum of
         # per-tile partial products. (BLAS may still round differently for
         # different tile shapes, e.g. a one-column tile goes to GEMV.)
-        self.rows_per_tile = int(max(1, min(n_in, tile_bytes // (n_out * itemsize))))
+        self.scatter_block_rows = backend.scatter_block_rows(n_in, n_out, self.n_buckets)
+        rows = int(max(1, min(n_in, tile_bytes // (n_out * itemsize))))
+        if rows < n_in:  # whole scatter blocks a tile, one at least
+            rows = min(n_in, max(self.scatter_block_rows, rows - rows % self.scatter_block_rows))
+        self.rows_per_tile = rows
         self.cols_per_tile = int(max(1, min(n_out, tile_bytes // (n_in * itemsize))))
         self.tiles = _ranges(n_in, self.rows_per_tile)
         self.column_tiles = _ranges(n_out, self.cols_per_tile)
+        self.keeps_index = bool(
+            keep_index
+            and self.single_tile
+            and backend.indexes_buckets
+            and self.n_buckets <= backend.max_indexed_buckets
+        )
         self._weight_buffer = None
         self._grad_tile = None
-        self._bucket_index_tile = None
+        self._index = None
+        self._scatter_workspace = None
 
     @property
     def single_tile(self):
@@ -81,9 +107,27 @@ class HashedLayer:
             self._weight_buffer = self.backend.empty(size, self.dtype)
         return self._weight_buffer[: shape[0] * shape[1]].reshape(shape)
 
+    def _bucket_index(self):
+        """The bucket index tile of the whole matrix, hashed on first use."""
+        if self._index is None:
+            self._index = self.backend.empty((self.n_in, self.n_out), np.uint32)
+            self.backend.bucket_index_tile(
+                self.seed,
+                self.sign_seed,
+                self.sign_hash,
+                0,
+                self.n_buckets,
+                self._index,
+                self.hashing,
+            )
+        return self._index
+
     def materialize_tile(self, bucket_weights, start, stop):
         """Rows ``start:stop`` of the virtual matrix, in the reused tile buffer."""
         tile = self._weight_tile((stop - start, self.n_out))
+        if self.keeps_index:  # then the tile is the whole matrix
+            self.backend.gather_tile(bucket_weights, self._bucket_index(), tile)
+            return tile
         self.backend.materialize_tile(
             bucket_weights,
             self.seed,
@@ -184,14 +228,15 @@ class HashedLayer:
         return out
 
     def _scatter(self, grad, start, out):
-        """Scatter a gradient tile (overwritten) into the bucket gradient ``out``."""
-        scratch = None
-        if self.backend.needs_scatter_scratch:
-            if self._bucket_index_tile is None:
-                self._bucket_index_tile = self.backend.empty(
-                    (self.rows_per_tile, self.n_out), np.uint32
-                )
-            scratch = self._bucket_index_tile[: grad.shape[0]]
+        """Scatter the gradient tile of rows ``start:`` into the bucket gradient ``out``."""
+        if self._scatter_workspace is None:
+            self._scatter_workspace = self.backend.scatter_workspace(
+                self.rows_per_tile, self.scatter_block_rows, self.n_buckets, self.dtype
+            )
+        scratch = self._scatter_workspace
+        if self.keeps_index:
+            self.backend.scatter_indexed(grad, self._bucket_index(), out, scratch)
+            return
         self.backend.scatter_bucket_grad(
             grad,
             self.seed,

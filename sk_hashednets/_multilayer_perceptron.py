@@ -316,8 +316,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 seeds.append(seed)
         return np.asarray(seeds, dtype=np.uint32)
 
-    def _hashed_layers(self, backend, dtype):
-        """Views of the virtual matrices, built per call (never pickled)."""
+    def _hashed_layers(self, backend, dtype, training=False):
+        """Views of the virtual matrices, built per call (never pickled).
+
+        Layers built for training keep their bucket index tiles when they fit
+        in one tile (``HashedLayer``'s ``keep_index``): a fit hashes each such
+        matrix once, not twice per step.
+        """
         if self.hash_spec_version_ != HASH_SPEC_VERSION:
             # Another specification maps the same buckets to other virtual
             # weights: computing with it would silently give another network.
@@ -337,6 +342,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 dtype,
                 self.max_tile_bytes,
                 self.hashing_,
+                n_buckets=self.n_buckets_[i],
+                keep_index=training,
             )
             for i in range(self.n_layers_ - 1)
         ]
@@ -792,7 +799,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         y = self._with_teacher_targets(X, y, sample_weight, incremental)
 
         with self._device_memory_errors(backend), self._training_state_on(backend):
-            layers = self._hashed_layers(backend, X.dtype)
+            layers = self._hashed_layers(backend, X.dtype, training=True)
             activations = [X] + [None] * (len(layer_units) - 1)
             deltas = [None] * (len(activations) - 1)
             bucket_grads = [backend.empty(k, X.dtype) for k in self.n_buckets_]

@@ -88,7 +88,7 @@ class NumPyDeviceBackend:
     name = "cuda"
     xp = np
     is_host = False
-    needs_scatter_scratch = False
+    indexes_buckets = False
     out_of_memory_errors = (DeviceOutOfMemoryError,)
 
     def __init__(self, free_memory=2**40, fail_after=None):
@@ -118,6 +118,14 @@ class NumPyDeviceBackend:
     def free_memory(self):
         return self._free_memory
 
+    def scatter_block_rows(self, n_in, n_out, n_buckets):
+        # The CPU's, so that the CPU kernels called below see tiles aligned as
+        # on the CPU and sum in the same order.
+        return CPUBackend().scatter_block_rows(n_in, n_out, n_buckets)
+
+    def scatter_workspace(self, rows_per_tile, block_rows, n_buckets, dtype):
+        return None
+
     def materialize_tile(
         self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,
         hashing="element",
@@ -137,7 +145,12 @@ class NumPyDeviceBackend:
     ):
         assert scratch is None, "the device backend asks for no scratch tile"
         _refuse_host((grad_tile, bucket_grad), "scatter_bucket_grad")
-        CPUBackend().scatter_bucket_grad(
+        cpu = CPUBackend()
+        n_rows, n_out = grad_tile.shape
+        # The layer's block rows (a last tile's fewer rows make one block either way).
+        block_rows = cpu.scatter_block_rows(n_rows, n_out, bucket_grad.shape[0])
+        cpu.scatter_bucket_grad(
             _plain(grad_tile), seed, sign_seed, sign_hash, row_start, _plain(bucket_grad),
-            np.empty(grad_tile.shape, np.uint32), hashing,
+            cpu.scatter_workspace(n_rows, block_rows, bucket_grad.shape[0], bucket_grad.dtype),
+            hashing,
         )

@@ -131,7 +131,8 @@ def test_hashed_layer_on_the_gpu_matches_the_cpu(tile_bytes, hashing):
     w = rng.standard_normal(n_buckets).astype(np.float32)
     A = rng.standard_normal((64, n_in)).astype(np.float32)
     D = rng.standard_normal((64, n_out)).astype(np.float32)
-    layers = [HashedLayer(backend, n_in, n_out, 12345, True, np.float32, tile_bytes, hashing)
+    layers = [HashedLayer(backend, n_in, n_out, 12345, True, np.float32, tile_bytes, hashing,
+                          n_buckets=n_buckets)
               for backend in (CPUBackend(), CUDABackend())]
     cpu, gpu = layers
     np.testing.assert_allclose(

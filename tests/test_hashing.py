@@ -302,13 +302,17 @@ def test_materialize_tile_beyond_32bit_linear_index(dtype, sign_hash):
     assert np.mean(got == first_rows) < 0.01
 
 
-def _scatter_numba(grad_tile, seed, n_buckets, sign_hash, row_start, out=None):
-    # The kernel overwrites its gradient tile and needs a uint32 scratch tile.
+def _scatter_numba(
+    grad_tile, seed, n_buckets, sign_hash, row_start, out=None, block_rows=3, hashing="element"
+):
     out = np.zeros(n_buckets, dtype=grad_tile.dtype) if out is None else out
-    scratch = np.empty(grad_tile.shape, dtype=np.uint32)
+    partials = np.empty((2, n_buckets), dtype=grad_tile.dtype)
+    before = grad_tile.copy()
     scatter_bucket_grad(
-        grad_tile.copy(), np.uint64(seed), sign_seed(seed), sign_hash, row_start, out, scratch
+        grad_tile, np.uint64(seed), sign_seed(seed), sign_hash, row_start, out, block_rows,
+        partials, hashing,
     )
+    assert_array_equal(grad_tile, before)  # the gradient tile is left as it was
     return out
 
 
@@ -359,10 +363,11 @@ for n_rows, n_out, row_start, n_buckets in cases:
             for n_threads in thread_counts:
                 numba.set_num_threads(n_threads)
                 out = np.zeros(n_buckets, dtype=dtype)
-                scratch = np.empty((n_rows, n_out), dtype=np.uint32)
+                # Room for two blocks of 3 rows at a time, whatever the threads.
+                partials = np.empty((2, n_buckets), dtype=dtype)
                 scatter_bucket_grad(
-                    grad.copy(), np.uint64(seed), sign_seed(seed), sign_hash, row_start,
-                    out, scratch,
+                    grad, np.uint64(seed), sign_seed(seed), sign_hash, row_start,
+                    out, 3, partials,
                 )
                 key = f"{{n_rows}}-{{n_out}}-{{row_start}}-{{n_buckets}}-{{dtype}}-{{sign_hash}}"
                 results[f"{{key}}-{{n_threads}}"] = out
@@ -393,17 +398,63 @@ def test_scatter_bucket_grad_independent_of_thread_count(tmp_path):
                 assert_array_equal(results[f"{key}-{n_threads}"], first, strict=True)
 
 
+@pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("sign_hash", [True, False])
-def test_scatter_bucket_grad_accumulates_tiles(sign_hash):
-    # Scattering two row tiles one after the other adds every bucket's terms
-    # in the same row-major order as scattering the whole matrix at once.
+def test_scatter_bucket_grad_accumulates_tiles(sign_hash, hashing):
+    # Row tiles that start on scatter-block boundaries add every bucket's terms
+    # in the same order as scattering the whole matrix at once, whatever the
+    # room for partial sums.
     rng = np.random.default_rng(4)
     grad = rng.standard_normal((30, 20)).astype(np.float32)
-    whole = _scatter_numba(grad, LAYER_SEED, 50, sign_hash, 0)
-    tiled = np.zeros(50, dtype=np.float32)
-    for start, stop in [(0, 11), (11, 30)]:
-        _scatter_numba(grad[start:stop], LAYER_SEED, 50, sign_hash, start, out=tiled)
-    assert_array_equal(tiled, whole, strict=True)
+    whole = _scatter_numba(grad, LAYER_SEED, 50, sign_hash, 0, block_rows=5, hashing=hashing)
+    for tiles in ([(0, 10), (10, 30)], [(0, 5), (5, 25), (25, 30)]):
+        tiled = np.zeros(50, dtype=np.float32)
+        for start, stop in tiles:
+            _scatter_numba(
+                grad[start:stop], LAYER_SEED, 50, sign_hash, start, out=tiled, block_rows=5,
+                hashing=hashing,
+            )
+        assert_array_equal(tiled, whole, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sign_hash", [True, False])
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize("n_buckets", [1, 7, 1000])
+def test_bucket_index_tiles_give_the_hashed_results_bit_for_bit(
+    dtype, sign_hash, hashing, n_buckets
+):
+    rng = np.random.default_rng(n_buckets)
+    n_rows, n_cols = 21, 37
+    w = rng.standard_normal(n_buckets).astype(dtype)
+    grad = rng.standard_normal((n_rows, n_cols)).astype(dtype)
+    backend = get_backend("cpu")
+    seed, s_seed = np.uint64(LAYER_SEED), sign_seed(LAYER_SEED)
+    index = np.empty((n_rows, n_cols), dtype=np.uint32)
+    backend.bucket_index_tile(seed, s_seed, sign_hash, 0, n_buckets, index, hashing)
+    bucket, sign = hash_pairs(
+        LAYER_SEED, np.arange(n_rows)[:, None], np.arange(n_cols)[None, :], n_buckets, hashing
+    )
+    assert_array_equal(index & 0x7FFFFFFF, bucket)
+    assert_array_equal(index >> 31, (sign < 0) & sign_hash)
+
+    hashed, gathered = np.empty((n_rows, n_cols), dtype), np.empty((n_rows, n_cols), dtype)
+    backend.materialize_tile(w, seed, s_seed, sign_hash, 0, hashed, hashing=hashing)
+    backend.gather_tile(w, index, gathered)
+    assert_array_equal(gathered, hashed, strict=True)
+
+    block_rows = backend.scatter_block_rows(n_rows, n_cols, n_buckets)
+    scratch = backend.scatter_workspace(n_rows, block_rows, n_buckets, dtype)
+    by_hash, by_index = np.zeros(n_buckets, dtype), np.zeros(n_buckets, dtype)
+    backend.scatter_bucket_grad(grad, seed, s_seed, sign_hash, 0, by_hash, scratch, hashing)
+    backend.scatter_indexed(grad, index, by_index, scratch)
+    assert_array_equal(by_index, by_hash, strict=True)
+    assert_allclose(
+        by_hash,
+        _reference.bucket_grad(grad, LAYER_SEED, n_buckets, sign_hash, hashing=hashing),
+        rtol=1e-4 if dtype == np.float32 else 1e-12,
+        atol=1e-5 if dtype == np.float32 else 1e-12,
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -411,17 +462,24 @@ def test_scatter_bucket_grad_accumulates_tiles(sign_hash):
 # ----------------------------------------------------------------------------
 
 
-def _layers(n_in, n_out, dtype, sign_hash):
+def _layers(n_in, n_out, dtype, sign_hash, n_buckets):
     backend = get_backend("cpu")
-    one_tile = HashedLayer(backend, n_in, n_out, LAYER_SEED, sign_hash, dtype)
-    # 5 rows a tile: 8 tiles, the last one of 2 rows.
+    kw = dict(n_buckets=n_buckets)
+    one_tile = HashedLayer(backend, n_in, n_out, LAYER_SEED, sign_hash, dtype, **kw)
+    indexed = HashedLayer(backend, n_in, n_out, LAYER_SEED, sign_hash, dtype, keep_index=True, **kw)
+    # Row tiles hold whole scatter blocks: two blocks a tile, then the least, one.
+    block_rows = one_tile.scatter_block_rows
     row_bytes = n_out * np.dtype(dtype).itemsize
-    tiled = HashedLayer(backend, n_in, n_out, LAYER_SEED, sign_hash, dtype, 5 * row_bytes + 1)
-    one_row = HashedLayer(backend, n_in, n_out, LAYER_SEED, sign_hash, dtype, 1)
-    assert one_tile.single_tile
-    assert len(tiled.tiles) == 8 and tiled.tiles[-1] == (35, 37)
-    assert len(one_row.tiles) == n_in
-    return [one_tile, tiled, one_row]
+    two_blocks = HashedLayer(
+        backend, n_in, n_out, LAYER_SEED, sign_hash, dtype, 2 * block_rows * row_bytes + 1, **kw
+    )
+    one_block = HashedLayer(backend, n_in, n_out, LAYER_SEED, sign_hash, dtype, 1, **kw)
+    assert one_tile.single_tile and not one_tile.keeps_index and indexed.keeps_index
+    assert 1 < block_rows < n_in // 2
+    assert two_blocks.rows_per_tile == 2 * block_rows and one_block.rows_per_tile == block_rows
+    for layer in (two_blocks, one_block):
+        assert len(layer.tiles) > 2 and all(start % block_rows == 0 for start, _ in layer.tiles)
+    return [one_tile, indexed, two_blocks, one_block]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -445,7 +503,7 @@ def test_hashed_layer_tiles_agree(dtype, sign_hash, sparse_input):
     atol = rtol * 10
 
     dots, dots_t, grads = [], [], []
-    for layer in _layers(n_in, n_out, dtype, sign_hash):
+    for layer in _layers(n_in, n_out, dtype, sign_hash, n_buckets):
         dots.append(layer.dot(A_input, bucket_weights))
         dots_t.append(layer.dot_transposed(D, bucket_weights))
         grads.append(layer.bucket_grad(A_input, D, np.full(n_buckets, np.nan, dtype=dtype)))
@@ -455,11 +513,14 @@ def test_hashed_layer_tiles_agree(dtype, sign_hash, sparse_input):
         assert_allclose(got_dot, expected_dot, rtol=rtol, atol=atol)
         assert_allclose(got_dot_t, expected_dot_t, rtol=rtol, atol=atol)
         assert_allclose(got_grad, expected_grad, rtol=rtol, atol=atol)
+    # The kept bucket index changes nothing, bit for bit.
+    for got in (dots, dots_t, grads):
+        assert_array_equal(got[1], got[0], strict=True)
 
 
 def test_hashed_layer_reuses_tile_of_last_dot():
     rng = np.random.default_rng(6)
-    layer = HashedLayer(get_backend("cpu"), 9, 6, LAYER_SEED, True, np.float64)
+    layer = HashedLayer(get_backend("cpu"), 9, 6, LAYER_SEED, True, np.float64, n_buckets=20)
     bucket_weights = rng.standard_normal(20)
     A, D = rng.standard_normal((4, 9)), rng.standard_normal((4, 6))
     layer.dot(A, bucket_weights)
@@ -566,9 +627,7 @@ def test_block_materialize_is_bit_identical_to_reference(dtype, n_buckets, row_s
 def test_block_scatter_matches_reference(n_buckets):
     rng = np.random.default_rng(0)
     grad = rng.standard_normal((30, 50))
-    out = np.zeros(n_buckets)
-    scratch = np.empty(grad.shape, dtype=np.uint32)
-    scatter_bucket_grad(grad.copy(), np.uint64(4), sign_seed(4), True, 11, out, scratch, "block")
+    out = _scatter_numba(grad, 4, n_buckets, True, 11, hashing="block")
     ref = _reference.bucket_grad(grad, 4, n_buckets, True, row_start=11, hashing="block")
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 

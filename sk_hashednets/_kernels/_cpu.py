@@ -1,8 +1,24 @@
 """The CPU backend: NumPy arrays, Numba kernels, GEMMs through NumPy's BLAS."""
 
+import math
+
+import numba
 import numpy as np
 
-from ._numba import materialize_tile, materialize_tile_block, scatter_bucket_grad
+from ._numba import (
+    SIGN_BIT,
+    bucket_index_tile,
+    gather_tile,
+    materialize_tile,
+    materialize_tile_block,
+    scatter_bucket_grad,
+    scatter_indexed,
+)
+
+#: A scatter block holds about this many entries per bucket: each block costs
+#: one pass over a vector of bucket partial sums (zeroed, then added in), so
+#: blocks of ``2 K`` entries keep that pass small next to the block's own work.
+SCATTER_ENTRIES_PER_BUCKET = 2
 
 
 class CPUBackend:
@@ -16,8 +32,11 @@ class CPUBackend:
     #: Arrays live in host memory: the estimators move nothing and train the
     #: fitted arrays in place.
     is_host = True
-    #: ``scatter_bucket_grad`` takes a uint32 scratch tile of the gradient's shape.
-    needs_scatter_scratch = True
+    #: The hash can be kept as a bucket index tile (``bucket_index_tile``) and
+    #: read by ``gather_tile`` and ``scatter_indexed``.
+    indexes_buckets = True
+    #: Bucket counts above this cannot be kept in an index tile (the top bit is the sign).
+    max_indexed_buckets = SIGN_BIT
     #: Exceptions that mean the device ran out of memory: none, a host
     #: ``MemoryError`` stays what it is.
     out_of_memory_errors = ()
@@ -38,6 +57,26 @@ class CPUBackend:
         """None: host memory is not budgeted (only a device's is)."""
         return None
 
+    def scatter_block_rows(self, n_in, n_out, n_buckets):
+        """Rows of a scatter block; row tiles of the gradient must start on a multiple of it.
+
+        Depends on the layer's shape and bucket count only, so that the bucket
+        gradient is the same bit for bit whatever the tiles and threads.
+        """
+        rows = math.ceil(SCATTER_ENTRIES_PER_BUCKET * n_buckets / n_out)
+        return int(min(max(1, rows), n_in))
+
+    def scatter_workspace(self, rows_per_tile, block_rows, n_buckets, dtype):
+        """Scratch space of ``scatter_bucket_grad`` for tiles of up to ``rows_per_tile`` rows.
+
+        Room for the partial sums of as many scatter blocks as keep every
+        thread busy (twice the Numba threads), at most the blocks of one tile.
+        Its size changes the speed only, never the result.
+        """
+        n_blocks = math.ceil(rows_per_tile / block_rows)
+        n_partials = min(n_blocks, 2 * numba.get_num_threads())
+        return block_rows, np.empty((n_partials, n_buckets), dtype=dtype)
+
     def materialize_tile(
         self,
         bucket_weights,
@@ -51,7 +90,7 @@ class CPUBackend:
     ):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
         kernel = materialize_tile_block if hashing == "block" else materialize_tile
-        kernel(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start)
+        kernel(bucket_weights, *_seeds(seed, sign_seed), sign_hash, row_start, out, col_start)
 
     def scatter_bucket_grad(
         self,
@@ -66,8 +105,36 @@ class CPUBackend:
     ):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
-        ``grad_tile`` is overwritten; ``scratch`` is a uint32 array of its shape.
+        ``scratch`` comes from :meth:`scatter_workspace`; ``grad_tile`` is not modified.
         """
+        block_rows, partials = scratch
         scatter_bucket_grad(
-            grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch, hashing
+            grad_tile,
+            *_seeds(seed, sign_seed),
+            sign_hash,
+            row_start,
+            bucket_grad,
+            block_rows,
+            partials,
+            hashing,
         )
+
+    def bucket_index_tile(self, seed, sign_seed, sign_hash, row_start, n_buckets, out, hashing):
+        """Write the bucket and sign of every entry of rows ``row_start:`` into ``out`` (uint32)."""
+        bucket_index_tile(
+            *_seeds(seed, sign_seed), sign_hash, row_start, n_buckets, out, hashing == "block"
+        )
+
+    def gather_tile(self, bucket_weights, index, out):
+        """Materialise a tile from its bucket index tile."""
+        gather_tile(bucket_weights, index, out)
+
+    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch):
+        """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit."""
+        block_rows, partials = scratch
+        scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
+
+
+def _seeds(seed, sign_seed):
+    """The two seeds as uint64 scalars: the hash's arithmetic must not mix in signed ints."""
+    return np.uint64(seed), np.uint64(sign_seed)

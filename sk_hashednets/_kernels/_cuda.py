@@ -59,8 +59,8 @@ class CUDABackend:
     #: Arrays live in device memory: the estimators move the training state
     #: here for a fit and back to the host after it.
     is_host = False
-    #: ``scatter_bucket_grad`` needs no scratch tile.
-    needs_scatter_scratch = False
+    #: The hash is computed afresh by every kernel: no bucket index tiles.
+    indexes_buckets = False
     #: What CuPy raises when an allocation fails (a ``MemoryError`` subclass).
     out_of_memory_errors = (cp.cuda.memory.OutOfMemoryError,)
 
@@ -83,6 +83,14 @@ class CUDABackend:
         """Bytes the current device can still give: free, plus what CuPy's pool holds unused."""
         free, _ = cp.cuda.runtime.memGetInfo()
         return free + cp.get_default_memory_pool().free_bytes()
+
+    def scatter_block_rows(self, n_in, n_out, n_buckets):
+        """1: the scatter's atomic additions put no constraint on row tiles."""
+        return 1
+
+    def scatter_workspace(self, rows_per_tile, block_rows, n_buckets, dtype):
+        """None: ``scatter_bucket_grad`` needs no scratch space."""
+        return None
 
     def materialize_tile(
         self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,
