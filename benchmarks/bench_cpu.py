@@ -23,8 +23,8 @@ noisy): medians of ``--repeats`` and ratios of medians. For each shape
 3. **Breakdown of one hashed step**, from real ``partial_fit`` epochs with timers
    wrapped around the backend's kernels (``materialize_tile``, ``bucket_index_tile``
    and ``gather_tile`` for materialising; ``scatter_bucket_grad`` and
-   ``scatter_indexed`` for the scatter), ``HashedLayer.dot`` / ``dot_transposed`` / ``bucket_grad`` and
-   ``AdamOptimizer.update_params``.
+   ``scatter_indexed`` for the scatter), ``HashedLayer.dot`` / ``dot_transposed`` /
+   ``bucket_grad`` and ``AdamOptimizer.update_params``.
 4. **Peak resident memory** (``ru_maxrss``) of a hashed fit and of an
    ``MLPClassifier`` fit, each in its own child process (this script with
    ``--child``), with the child's baseline after imports.

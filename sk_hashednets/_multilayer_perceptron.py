@@ -159,6 +159,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "hash_seed": [None, Interval(Integral, 0, 2**32 - 1, closed="both")],
         "sign_hash": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
@@ -196,6 +197,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         hash_seed,
         sign_hash,
         dropout,
+        input_dropout,
         device,
         max_tile_bytes,
         hashing,
@@ -229,6 +231,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.hash_seed = hash_seed
         self.sign_hash = sign_hash
         self.dropout = dropout
+        self.input_dropout = input_dropout
         self.device = device
         self.max_tile_bytes = max_tile_bytes
         self.hashing = hashing
@@ -460,6 +463,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
         hidden_activation = ACTIVATIONS[self.activation]
         last = self.n_layers_ - 2
         layer_inputs[0] = activations[0]
+        if self.input_dropout > 0:
+            mask = self._dropout_mask(activations[0].shape, self.input_dropout, layers[0].dtype)
+            if sp.issparse(activations[0]):
+                layer_inputs[0] = activations[0].multiply(mask).tocsr()
+            else:
+                layer_inputs[0] = activations[0] * layers[0].backend.to_device(mask)
         for i in range(self.n_layers_ - 1):
             activations[i + 1] = layers[i].dot(layer_inputs[i], self.bucket_weights_[i])
             activations[i + 1] += self.intercepts_[i]
@@ -469,7 +478,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 if self.dropout > 0:
                     # Drawn on the host, by the RandomState, as on the CPU.
                     dropout_masks[i + 1] = layers[i].backend.to_device(
-                        self._dropout_mask(activations[i + 1])
+                        self._dropout_mask(activations[i + 1].shape, self.dropout, layers[i].dtype)
                     )
                     layer_inputs[i + 1] = activations[i + 1] * dropout_masks[i + 1]
         if self._distilling():
@@ -480,10 +489,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
     def _distilling(self):
         return getattr(self, "teacher", None) is not None
 
-    def _dropout_mask(self, A):
-        """Inverted-dropout mask: 0 with probability ``dropout``, else 1 / (1 - dropout)."""
-        keep = self._random_state.random_sample(A.shape) >= self.dropout
-        return keep.astype(A.dtype) / A.dtype.type(1 - self.dropout)
+    def _dropout_mask(self, shape, rate, dtype):
+        """Inverted-dropout mask, on the host: 0 with probability ``rate``, else 1 / (1 - rate)."""
+        keep = self._random_state.random_sample(shape) >= rate
+        return keep.astype(dtype) / dtype.type(1 - rate)
 
     def _forward_pass_fast(self, X, check_input=True):
         """Forward pass that keeps only the output, for prediction.
@@ -761,11 +770,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_layer_sizes = self._hidden_layer_sizes_list()
-        if self.dropout > 0 and self.solver == "lbfgs":
-            raise ValueError(
-                "dropout > 0 needs a stochastic solver: L-BFGS cannot minimise a "
-                "randomly changing loss. Use solver='adam' or 'sgd', or dropout=0."
-            )
+        for name in ("dropout", "input_dropout"):
+            if getattr(self, name) > 0 and self.solver == "lbfgs":
+                raise ValueError(
+                    f"{name} > 0 needs a stochastic solver: L-BFGS cannot minimise a "
+                    f"randomly changing loss. Use solver='adam' or 'sgd', or {name}=0."
+                )
         device = resolve_device(self.device)
         backend = get_backend(device)
         check_progress_bar_available(self.progress_bar)
@@ -1288,6 +1298,11 @@ _PARAMS_DOC = """
         dropout: kept units are scaled by ``1 / (1 - dropout)``; nothing is
         dropped at prediction). Needs a stochastic solver.
 
+    input_dropout : float in [0, 1), default=0
+        Probability of dropping each input feature of each training sample,
+        as ``dropout`` does for hidden units (Srivastava et al., 2014, drop
+        20% of MNIST's pixels). Needs a stochastic solver.
+
     device : {'cpu', 'cuda', 'auto'}, default='cpu'
         Where to train and predict, read when a fit or a prediction starts.
         'cuda' uses the current CUDA device through CuPy (``pip install
@@ -1494,6 +1509,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         hash_seed=None,
         sign_hash=True,
         dropout=0.0,
+        input_dropout=0.0,
         device="cpu",
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
@@ -1531,6 +1547,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             hash_seed=hash_seed,
             sign_hash=sign_hash,
             dropout=dropout,
+            input_dropout=input_dropout,
             device=device,
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
@@ -1880,6 +1897,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         hash_seed=None,
         sign_hash=True,
         dropout=0.0,
+        input_dropout=0.0,
         device="cpu",
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
@@ -1915,6 +1933,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             hash_seed=hash_seed,
             sign_hash=sign_hash,
             dropout=dropout,
+            input_dropout=input_dropout,
             device=device,
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,

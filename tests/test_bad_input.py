@@ -1,6 +1,6 @@
 """Bad input, fed to both estimators at fit, partial_fit, predict and predict_proba.
 
-The battery tries 424 bad-input cases (the parametrised test cases of this
+The battery tries 436 bad-input cases (the parametrised test cases of this
 module; ``test_docstring_counts_the_cases`` keeps the number honest): non-finite
 values in X, y, classes and sample weights; wrong, zero and mismatched
 feature counts; no samples, one sample and one class; string, boolean,
@@ -767,6 +767,9 @@ INVALID_PARAMETERS = [
     ("dropout", 1.0),
     ("dropout", -0.1),
     ("dropout", np.nan),
+    ("input_dropout", 1.0),
+    ("input_dropout", -0.1),
+    ("input_dropout", np.nan),
     ("hash_seed", -1),
     ("hash_seed", 2**32),
     ("hash_seed", 2**64),

@@ -224,10 +224,56 @@ def test_dropout_is_training_only(digits_split):
     assert no_dropout.fit(X_train, y_train).loss_ != with_dropout.fit(X_train, y_train).loss_
 
 
-def test_dropout_with_lbfgs_is_refused():
+@pytest.mark.parametrize("name", ["dropout", "input_dropout"])
+def test_dropout_with_lbfgs_is_refused(name):
     X, y = make_classification(n_samples=20, random_state=0)
-    with pytest.raises(ValueError, match="dropout > 0 needs a stochastic solver"):
-        HashedMLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
+    with pytest.raises(ValueError, match=f"{name} > 0 needs a stochastic solver"):
+        HashedMLPClassifier(solver="lbfgs", **{name: 0.2}).fit(X, y)
+
+
+def test_input_dropout_trains_on_the_masked_inputs(monkeypatch):
+    """A step with input dropout is a step without it on ``X * mask``, bit for bit."""
+    X, y = make_classification(n_samples=40, n_features=12, random_state=0)
+    mask = np.random.default_rng(0).binomial(1, 0.7, X.shape) / 0.7
+    params = dict(
+        hidden_layer_sizes=(9,),
+        solver="sgd",
+        batch_size=40,
+        shuffle=False,
+        max_iter=1,
+        random_state=0,
+    )
+    monkeypatch.setattr(
+        HashedMLPClassifier, "_dropout_mask", lambda self, shape, rate, dtype: mask.astype(dtype)
+    )
+    dropped = HashedMLPClassifier(input_dropout=0.3, **params).fit(X, y)
+    masked = HashedMLPClassifier(**params).fit(X * mask, y)
+    for a, b in zip(
+        dropped.bucket_weights_ + dropped.intercepts_, masked.bucket_weights_ + masked.intercepts_
+    ):
+        np.testing.assert_array_equal(a, b)
+    unmasked = HashedMLPClassifier(**params).fit(X, y)
+    assert not np.array_equal(unmasked.bucket_weights_[0], dropped.bucket_weights_[0])
+
+
+def test_input_dropout_is_training_only_and_the_same_for_sparse_input(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    params = dict(hidden_layer_sizes=(128,), input_dropout=0.2, max_iter=60, random_state=0)
+    dense = HashedMLPClassifier(**params).fit(X_train, y_train)
+    np.testing.assert_array_equal(dense.predict_proba(X_test), dense.predict_proba(X_test))
+    assert dense.score(X_test, y_test) > 0.9
+    sparse = HashedMLPClassifier(**params).fit(sp.csr_matrix(X_train), y_train)
+    for a, b in zip(dense.bucket_weights_, sparse.bucket_weights_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+
+
+def test_dropout_masks_drop_at_the_rate_and_rescale():
+    clf = HashedMLPClassifier()
+    clf._random_state = np.random.RandomState(0)
+    mask = clf._dropout_mask((400, 500), 0.2, np.dtype(np.float32))
+    assert mask.dtype == np.float32
+    assert set(np.unique(mask)) == {0, np.float32(1 / 0.8)}
+    assert abs((mask == 0).mean() - 0.2) < 0.005
 
 
 # ----------------------------------------------------------------------------
