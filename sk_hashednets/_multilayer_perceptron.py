@@ -490,9 +490,17 @@ class BaseHashedMLP(BaseEstimator, ABC):
         return getattr(self, "teacher", None) is not None
 
     def _dropout_mask(self, shape, rate, dtype):
-        """Inverted-dropout mask, on the host: 0 with probability ``rate``, else 1 / (1 - rate)."""
-        keep = self._random_state.random_sample(shape) >= rate
-        return keep.astype(dtype) / dtype.type(1 - rate)
+        """Inverted-dropout mask, on the host: 0 with probability ``rate``, else 1 / (1 - rate).
+
+        Drawn from 16 random bits an entry (``RandomState.bytes``: three times
+        as fast as ``random_sample``, which matters once per layer and step), so
+        the rate is rounded to a multiple of 2**-16; the scale uses the rounded
+        rate, which keeps the mask's mean exactly 1.
+        """
+        threshold = round(rate * 2**16)
+        bits = np.frombuffer(self._random_state.bytes(2 * math.prod(shape)), dtype="<u2")
+        keep = bits.reshape(shape) >= threshold
+        return keep.astype(dtype) * dtype.type(2**16 / (2**16 - threshold))
 
     def _forward_pass_fast(self, X, check_input=True):
         """Forward pass that keeps only the output, for prediction.
@@ -1296,7 +1304,9 @@ _PARAMS_DOC = """
     dropout : float in [0, 1), default=0
         Probability of dropping each hidden unit during training (inverted
         dropout: kept units are scaled by ``1 / (1 - dropout)``; nothing is
-        dropped at prediction). Needs a stochastic solver.
+        dropped at prediction). The masks are drawn from 16 random bits an
+        entry, so the rate is rounded to a multiple of 2**-16. Needs a
+        stochastic solver.
 
     input_dropout : float in [0, 1), default=0
         Probability of dropping each input feature of each training sample,

@@ -267,13 +267,19 @@ def test_input_dropout_is_training_only_and_the_same_for_sparse_input(digits_spl
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
 
 
-def test_dropout_masks_drop_at_the_rate_and_rescale():
+@pytest.mark.parametrize("rate", [0.2, 0.5, 0.3])
+def test_dropout_masks_drop_at_the_rate_and_keep_the_mean(rate):
     clf = HashedMLPClassifier()
     clf._random_state = np.random.RandomState(0)
-    mask = clf._dropout_mask((400, 500), 0.2, np.dtype(np.float32))
-    assert mask.dtype == np.float32
-    assert set(np.unique(mask)) == {0, np.float32(1 / 0.8)}
-    assert abs((mask == 0).mean() - 0.2) < 0.005
+    mask = clf._dropout_mask((400, 500), rate, np.dtype(np.float32))
+    assert mask.dtype == np.float32 and mask.shape == (400, 500)
+    kept = np.unique(mask)
+    assert len(kept) == 2 and kept[0] == 0
+    p = round(rate * 2**16) / 2**16  # the rate, to 16 bits
+    assert abs(p - rate) <= 2**-17
+    np.testing.assert_allclose(kept[1], 1 / (1 - p), rtol=1e-7)  # E[mask] = 1
+    assert abs((mask == 0).mean() - rate) < 0.005
+    assert not np.array_equal(mask, clf._dropout_mask((400, 500), rate, np.dtype(np.float32)))
 
 
 # ----------------------------------------------------------------------------
