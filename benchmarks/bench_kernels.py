@@ -1,0 +1,130 @@
+"""The CPU kernels alone: materialise and scatter, from the hash or from a bucket index tile.
+
+Usage::
+
+    python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
+        [--repeats 7] [--markdown]
+
+For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
+
+- materialising the whole virtual matrix: ``materialize_tile`` (hashing every
+  entry) and ``gather_tile`` (reading the bucket index tile that a training
+  layer keeps);
+- scattering a whole gradient tile into the buckets: ``scatter_bucket_grad``
+  (hashing) and ``scatter_indexed`` (the index); both give the same bits;
+- the indexed scatter again, right after the GEMM that produces the gradient
+  in a training step (``A.T @ D``, batch ``--batch``): OpenBLAS's threads spin
+  for a while after each call (``OPENBLAS_THREAD_TIMEOUT``, read when NumPy
+  loads OpenBLAS; the header prints it) and compete with Numba's for the cores.
+
+The layer's choices (``HashedLayer``: index for materialising, and for the
+scatter under element hashing only) follow these figures.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numba
+import numpy as np
+import threadpoolctl
+
+from sk_hashednets._kernels._cpu import CPUBackend
+
+DEFAULT_LAYERS = ["784x1000x98000", "784x1000x12250", "4096x4096x2097152", "4096x4096x262144"]
+
+
+def parse_layer(text):
+    n_in, n_out, n_buckets = (int(v) for v in text.split("x"))
+    return n_in, n_out, n_buckets
+
+
+def median_ms(function, repeats, before=None):
+    function()  # compiles, warms the caches
+    times = []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def measure(n_in, n_out, n_buckets, hashing, batch, repeats):
+    backend = CPUBackend()
+    rng = np.random.default_rng(0)
+    seed, sign_seed = 12345, 67890
+    weights = rng.standard_normal(n_buckets).astype(np.float32)
+    grad = rng.standard_normal((n_in, n_out)).astype(np.float32)
+    index = np.empty((n_in, n_out), dtype=np.uint32)
+    backend.bucket_index_tile(seed, sign_seed, True, 0, n_buckets, index, hashing)
+    tile = np.empty((n_in, n_out), dtype=np.float32)
+    block_rows = backend.scatter_block_rows(n_in, n_out, n_buckets)
+    scratch = backend.scatter_workspace(n_in, block_rows, n_buckets, np.float32)
+    bucket_grad = np.zeros(n_buckets, dtype=np.float32)
+    A = rng.standard_normal((batch, n_in)).astype(np.float32)
+    D = rng.standard_normal((batch, n_out)).astype(np.float32)
+    gemm_out = np.empty((n_in, n_out), dtype=np.float32)
+    return {
+        "hash materialise": median_ms(
+            lambda: backend.materialize_tile(
+                weights, seed, sign_seed, True, 0, tile, hashing=hashing
+            ),
+            repeats,
+        ),
+        "index materialise": median_ms(lambda: backend.gather_tile(weights, index, tile), repeats),
+        "hash scatter": median_ms(
+            lambda: backend.scatter_bucket_grad(
+                grad, seed, sign_seed, True, 0, bucket_grad, scratch, hashing
+            ),
+            repeats,
+        ),
+        "index scatter": median_ms(
+            lambda: backend.scatter_indexed(grad, index, bucket_grad, scratch), repeats
+        ),
+        "index scatter after GEMM": median_ms(
+            lambda: backend.scatter_indexed(grad, index, bucket_grad, scratch),
+            repeats,
+            before=lambda: np.matmul(A.T, D, out=gemm_out),
+        ),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", nargs="+", default=DEFAULT_LAYERS)
+    parser.add_argument("--hashing", nargs="+", default=["element", "block"])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(
+        f"numba {numba.__version__}, {numba.get_num_threads()} threads; "
+        + "; ".join(f"{b['internal_api']} {b['version']} {b['num_threads']} threads" for b in blas)
+        + f"; OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}"
+    )
+    print(f"float32, medians of {args.repeats}, ms per whole matrix\n")
+    columns = [
+        "hash materialise",
+        "index materialise",
+        "hash scatter",
+        "index scatter",
+        "index scatter after GEMM",
+    ]
+    print("| layer | buckets | hashing | " + " | ".join(columns) + " |")
+    print("|---|---:|---|" + "---:|" * len(columns))
+    for text in args.layers:
+        n_in, n_out, n_buckets = parse_layer(text)
+        for hashing in args.hashing:
+            row = measure(n_in, n_out, n_buckets, hashing, args.batch, args.repeats)
+            cells = " | ".join(f"{row[c]:.2f}" for c in columns)
+            print(f"| {n_in}x{n_out} | {n_buckets} | {hashing} | {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
