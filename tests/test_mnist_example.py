@@ -10,6 +10,7 @@ import importlib.util
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -58,3 +59,18 @@ def test_runs_on_a_slice_of_mnist(example, tmp_path):
         assert 70 < acc_hashed <= 100 and 30 < acc_dense <= 100
     example.plot(rows, output)
     assert output.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("dy, dx", [(1, 0), (-1, 0), (0, 1), (0, -1), (2, -3)])
+def test_the_teachers_shifted_images_move_every_pixel(dy, dx):
+    study = _module(ROOT / "benchmarks" / "mnist_compression.py")
+    images = np.arange(2 * 784, dtype=np.float32).reshape(2, 784) + 1
+    moved = study.shifted(images, dy, dx).reshape(2, 28, 28)
+    square = images.reshape(2, 28, 28)
+    for r in range(28):
+        for c in range(28):
+            source = (r - dy, c - dx)
+            expected = square[:, source[0], source[1]] if (
+                0 <= source[0] < 28 and 0 <= source[1] < 28
+            ) else 0
+            np.testing.assert_array_equal(moved[:, r, c], expected)
