@@ -50,3 +50,21 @@ def hashed_extra_params(hashing, max_tile_bytes):
     except ValueError as error:
         sys.exit(f"invalid option: {error}")
     return extra
+
+
+def print_table(title, header, rows, markdown, n_text):
+    """Print rows under header; the first ``n_text`` columns are text, the rest numbers."""
+    print()
+    print(f"## {title}" if markdown else title)
+    print()
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" if i < n_text else "---:" for i in range(len(header))) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))

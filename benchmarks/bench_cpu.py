@@ -47,7 +47,7 @@ from importlib import metadata
 import numba
 import numpy as np
 import threadpoolctl
-from _common import hashed_extra_params, maxrss_mib, via_shell, vmhwm_mib
+from _common import hashed_extra_params, maxrss_mib, print_table, via_shell, vmhwm_mib
 from sklearn.neural_network import MLPClassifier
 
 import sk_hashednets
@@ -403,24 +403,6 @@ def measure_memory(kind, units, batch, compression, hashing, args):
 # ----------------------------------------------------------------------
 
 
-def print_table(title, header, rows, markdown, n_text=4):
-    """Print rows under header; the first ``n_text`` columns are text, the rest numbers."""
-    print()
-    print(f"## {title}" if markdown else title)
-    print()
-    if markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" if i < n_text else "---:" for i in range(len(header))) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
-
-
 def ms(seconds):
     return f"{1e3 * seconds:.2f}"
 
@@ -562,6 +544,7 @@ def main(argv=None):
         ],
         speed_rows,
         args.markdown,
+        n_text=4,
     )
     print_table(
         "Breakdown of one hashed step (ms per step, share of the instrumented step)",
@@ -569,6 +552,7 @@ def main(argv=None):
         + ["step", "materialise", "GEMM", "scatter", "optimizer", "rest", "GEMM/floor"],
         breakdown_rows,
         args.markdown,
+        n_text=4,
     )
     print()
     print(f"breakdown method: {BREAKDOWN_METHOD}")

@@ -51,7 +51,7 @@ import warnings
 from importlib import metadata
 
 import numpy as np
-from _common import hashed_extra_params
+from _common import hashed_extra_params, print_table
 
 import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
@@ -298,23 +298,6 @@ def dense_step_time(cp, units, batch, dtype, n_steps, repeats):
 # ----------------------------------------------------------------------
 
 
-def print_table(title, header, rows, markdown, n_text=3):
-    print()
-    print(f"## {title}" if markdown else title)
-    print()
-    if markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" if i < n_text else "---:" for i in range(len(header))) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
-
-
 def throughput(batch, step):
     return f"{batch / step:.0f}" if isinstance(step, float) else step
 
@@ -418,6 +401,7 @@ def main(argv=None):
          "cuBLAS step (ms)", "hashed GPU fit fixed cost (ms)"],
         rows,
         args.markdown,
+        n_text=3,
     )
 
 

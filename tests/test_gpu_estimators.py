@@ -11,14 +11,9 @@ import sys
 
 import numpy as np
 import pytest
+from _gpu import require_gpu
 
-cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'sk_hashednets[gpu]')")
-try:
-    _N_DEVICES = cp.cuda.runtime.getDeviceCount()
-except cp.cuda.runtime.CUDARuntimeError:
-    _N_DEVICES = 0
-if _N_DEVICES == 0:
-    pytest.skip("no CUDA device is visible", allow_module_level=True)
+cp = require_gpu()
 
 from sklearn.datasets import load_digits, make_regression  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402

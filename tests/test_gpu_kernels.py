@@ -6,14 +6,9 @@ Skipped, with the reason, where CuPy or a CUDA device is missing (as in CI):
 
 import numpy as np
 import pytest
+from _gpu import require_gpu
 
-cp = pytest.importorskip("cupy", reason="CuPy is not installed (pip install 'sk_hashednets[gpu]')")
-try:
-    _N_DEVICES = cp.cuda.runtime.getDeviceCount()
-except cp.cuda.runtime.CUDARuntimeError:
-    _N_DEVICES = 0
-if _N_DEVICES == 0:
-    pytest.skip("no CUDA device is visible", allow_module_level=True)
+cp = require_gpu()
 
 from sk_hashednets._kernels._cpu import CPUBackend  # noqa: E402
 from sk_hashednets._kernels._cuda import CUDABackend  # noqa: E402
