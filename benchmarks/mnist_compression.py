@@ -258,6 +258,7 @@ def report(args):
         )
     if args.plot:
         import matplotlib
+        import matplotlib.ticker
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -272,8 +273,11 @@ def report(args):
             )
             if points:
                 x, y, err = zip(*points)
-                ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=model)
+                # Distilled networks exist at a few compressions only: points, no line.
+                style = {"linestyle": "none"} if model == "distilled" else {}
+                ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=model, **style)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("stored parameters")
         ax.set_ylabel("MNIST test accuracy (%)")
         ax.legend()
