@@ -5,6 +5,15 @@ over column tiles, ``D @ W.T`` and the bucket gradient over row tiles, each of
 at most ``tile_bytes`` bytes, materialised by the backend into one reused buffer.
 The arrays are the backend's (NumPy for the CPU, CuPy on a GPU, where the tile
 buffers live on the device too); sparse input is a host-only case.
+
+Every matrix product is computed panel by panel, on a grid of panels (about
+``PANEL_BYTES`` of the virtual matrix each) fixed by the layer's shape, and a
+tile is a whole number of panels. So the tile budget decides only how many
+panels are materialised at a time, never the shapes handed to BLAS, and the
+results are the same bits for every budget of at least ``PANEL_BYTES``, down
+to the single tile of an untiled layer. (BLAS libraries pick their kernels by
+shape: OpenBLAS sums a 16-column product in another order than a 1000-column
+one.) A smaller budget makes smaller panels: results then agree to rounding.
 """
 
 import numpy as np
@@ -15,6 +24,8 @@ from ._kernels import sign_seed
 
 #: Default memory budget of one materialised tile (and of one gradient tile).
 DEFAULT_TILE_BYTES = 64 * 2**20
+#: Memory of one panel of the virtual matrix, the unit of its matrix products.
+PANEL_BYTES = 16 * 2**20
 
 
 class HashedLayer:
@@ -33,10 +44,12 @@ class HashedLayer:
     dtype : numpy dtype
         Dtype of the buckets and of the tiles.
     tile_bytes : int, default=DEFAULT_TILE_BYTES
-        Memory budget of one materialised tile. A row tile holds at least one
-        scatter block of the backend (on the CPU about ``2 * n_buckets``
-        entries) and starts on a block boundary, so that the bucket gradient
-        does not depend on the tiles.
+        Memory budget of one materialised tile. A tile is a whole number of
+        panels (of ``min(tile_bytes, PANEL_BYTES)`` each) and a row panel a
+        whole number of the backend's scatter blocks (on the CPU about
+        ``2 * n_buckets`` entries), so that neither the products nor the
+        bucket gradient depend on the tiles; a budget below one block or one
+        row or column of the matrix is exceeded by that much.
     hashing : {"element", "block"}, default="element"
         The hashing scheme (see ``docs/hashing.md``).
     n_buckets : int
@@ -75,14 +88,15 @@ class HashedLayer:
         itemsize = self.dtype.itemsize
         # Row tiles for D @ W.T and for the gradient, column tiles for A @ W:
         # each output entry is then one whole dot product, never a sum of
-        # per-tile partial products. (BLAS may still round differently for
-        # different tile shapes, e.g. a one-column tile goes to GEMV.)
+        # per-tile partial products. Row panels are whole scatter blocks, so
+        # that row tiles start on block boundaries (see the module docstring).
         self.scatter_block_rows = backend.scatter_block_rows(n_in, n_out, self.n_buckets)
-        rows = int(max(1, min(n_in, tile_bytes // (n_out * itemsize))))
-        if rows < n_in:  # whole scatter blocks a tile, one at least
-            rows = min(n_in, max(self.scatter_block_rows, rows - rows % self.scatter_block_rows))
-        self.rows_per_tile = rows
-        self.cols_per_tile = int(max(1, min(n_out, tile_bytes // (n_in * itemsize))))
+        panel_bytes = min(tile_bytes, PANEL_BYTES)
+        row_bytes, column_bytes = n_out * itemsize, n_in * itemsize
+        self.rows_per_panel = _whole_units(n_in, panel_bytes // row_bytes, self.scatter_block_rows)
+        self.cols_per_panel = _whole_units(n_out, panel_bytes // column_bytes, 1)
+        self.rows_per_tile = _whole_units(n_in, tile_bytes // row_bytes, self.rows_per_panel)
+        self.cols_per_tile = _whole_units(n_out, tile_bytes // column_bytes, self.cols_per_panel)
         self.tiles = _ranges(n_in, self.rows_per_tile)
         self.column_tiles = _ranges(n_out, self.cols_per_tile)
         self.keeps_index = bool(
@@ -95,6 +109,16 @@ class HashedLayer:
         self._grad_tile = None
         self._index = None
         self._scatter_workspace = None
+
+    @property
+    def row_panels(self):
+        """The ``(start, stop)`` row panels of ``D @ W.T`` and of the gradient."""
+        return _ranges(self.n_in, self.rows_per_panel)
+
+    @property
+    def column_panels(self):
+        """The ``(start, stop)`` column panels of ``A @ W``."""
+        return _ranges(self.n_out, self.cols_per_panel)
 
     @property
     def single_tile(self):
@@ -167,10 +191,15 @@ class HashedLayer:
         Z : ndarray of shape (n_samples, n_out)
         """
         if self.single_tile:
-            return _matmul(A, self.materialize_tile(bucket_weights, 0, self.n_in))
+            W = self.materialize_tile(bucket_weights, 0, self.n_in)
+            if len(self.column_panels) == 1:
+                return _matmul(A, W)
         Z = self.backend.empty((A.shape[0], self.n_out), self.dtype)
         for start, stop in self.column_tiles:
-            Z[:, start:stop] = _matmul(A, self.materialize_columns(bucket_weights, start, stop))
+            if not self.single_tile:
+                W = self.materialize_columns(bucket_weights, start, stop)
+            for panel, in_tile in _panels(start, stop, self.cols_per_panel):
+                _matmul_into(self.backend.xp, A, W[:, in_tile], Z[:, panel])
         return Z
 
     def dot_transposed(self, D, bucket_weights, reuse_tile=False):
@@ -194,10 +223,14 @@ class HashedLayer:
                 W = self._weight_tile((self.n_in, self.n_out))
             else:
                 W = self.materialize_tile(bucket_weights, 0, self.n_in)
-            return D @ W.T
+            if len(self.row_panels) == 1:
+                return D @ W.T
         out = self.backend.empty((D.shape[0], self.n_in), self.dtype)
         for start, stop in self.tiles:
-            out[:, start:stop] = D @ self.materialize_tile(bucket_weights, start, stop).T
+            if not self.single_tile:
+                W = self.materialize_tile(bucket_weights, start, stop)
+            for panel, in_tile in _panels(start, stop, self.rows_per_panel):
+                _matmul_into(self.backend.xp, D, W[in_tile].T, out[:, panel])
         return out
 
     def bucket_grad(self, A, D, out):
@@ -214,16 +247,16 @@ class HashedLayer:
         """
         out[...] = 0
         if sp.issparse(A):
-            A = _column_sliceable(A) if not self.single_tile else A
-            for start, stop in self.tiles:
-                grad = np.ascontiguousarray(safe_sparse_dot(A[:, start:stop].T, D))
-                self._scatter(grad, start, out)
-            return out
-        if self._grad_tile is None:
+            A = _column_sliceable(A) if len(self.row_panels) > 1 else A
+        elif self._grad_tile is None:
             self._grad_tile = self.backend.empty((self.rows_per_tile, self.n_out), self.dtype)
         for start, stop in self.tiles:
-            grad = self._grad_tile[: stop - start]
-            self.backend.xp.matmul(A[:, start:stop].T, D, out=grad)
+            if sp.issparse(A):
+                grad = self.backend.empty((stop - start, self.n_out), self.dtype)
+            else:
+                grad = self._grad_tile[: stop - start]
+            for panel, in_tile in _panels(start, stop, self.rows_per_panel):
+                _matmul_into(self.backend.xp, A[:, panel].T, D, grad[in_tile])
             self._scatter(grad, start, out)
         return out
 
@@ -255,6 +288,31 @@ class HashedLayer:
 def _matmul(A, W):
     """``A @ W`` for a sparse or dense (NumPy or CuPy) ``A``."""
     return safe_sparse_dot(A, W) if sp.issparse(A) else A @ W
+
+
+def _matmul_into(xp, A, B, out):
+    """``out[...] = A @ B``; dense products straight into ``out``, a view or not."""
+    if sp.issparse(A):
+        out[...] = safe_sparse_dot(A, B)
+    else:
+        xp.matmul(A, B, out=out)
+
+
+def _whole_units(n, size, unit):
+    """The largest multiple of ``unit`` up to ``size`` (one ``unit`` at least), or ``n`` if less."""
+    if size >= n:
+        return n
+    return min(n, max(unit, size - size % unit))
+
+
+def _panels(start, stop, step):
+    """The panels of a tile ``start:stop`` (``start`` a multiple of ``step``).
+
+    Returns ``(panel, in_tile)`` pairs of slices: each panel of ``step`` rows
+    or columns, in the matrix and in the tile.
+    """
+    bounds = [(first, min(first + step, stop)) for first in range(start, stop, step)]
+    return [(slice(first, last), slice(first - start, last - start)) for first, last in bounds]
 
 
 def _ranges(n, step):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _gradients import loss_and_grad_function
+from numpy.testing import assert_array_equal
 from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -17,7 +18,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor
+from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor, _hashed_layer
 from sk_hashednets._kernels import get_backend
 from sk_hashednets._kernels._reference import loss_and_grads
 from sk_hashednets._multilayer_perceptron import _pack
@@ -497,11 +498,32 @@ def test_model_from_another_hash_specification_is_refused(digits_split):
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_tile_budget_changes_results_only_by_rounding(digits_split, sparse):
-    """Tiles split the work, not the dot products: each entry of A @ W, D @ W.T
-    and A.T @ D is one BLAS dot product however small the tiles, so results
-    agree to float64 rounding (BLAS kernels differ by tile shape, so not bit
-    for bit)."""
+def test_tile_budget_changes_no_bit_of_a_fit(monkeypatch, digits_split, sparse):
+    """Tiles split the work, not the products: with panels of 600 bytes (16 MiB
+    in the package), fits under budgets of one panel, of a few and of the whole
+    matrix give the same bits, in the buckets and in the predictions."""
+    monkeypatch.setattr(_hashed_layer, "PANEL_BYTES", 600)
+    X_train, X_test, y_train, _ = digits_split
+    if sparse:
+        X_train, X_test = sp.csr_matrix(X_train), sp.csr_matrix(X_test)
+    kw = dict(hidden_layer_sizes=(37, 23), max_iter=3, random_state=0)
+    untiled = HashedMLPClassifier(**kw).fit(X_train, y_train)
+    for tile_bytes in (600, 2500):
+        tiled = HashedMLPClassifier(max_tile_bytes=tile_bytes, **kw).fit(X_train, y_train)
+        layers = tiled._hashed_layers(get_backend("cpu"), np.float64)[:2]
+        assert all(len(layer.tiles) > 1 and len(layer.column_tiles) > 1 for layer in layers)
+        if tile_bytes > 600:  # several panels a tile
+            assert all(len(layer.column_panels) > len(layer.column_tiles) for layer in layers)
+        for a, b in zip(tiled.bucket_weights_, untiled.bucket_weights_):
+            assert_array_equal(a, b, strict=True)
+        assert_array_equal(tiled.predict_proba(X_test), untiled.predict_proba(X_test), strict=True)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_tile_budget_below_a_panel_changes_results_only_by_rounding(digits_split, sparse):
+    """A budget below one panel makes smaller panels: each entry of A @ W,
+    D @ W.T and A.T @ D is still one whole dot product, but BLAS may sum it in
+    another order for another shape, so results agree to float64 rounding."""
     X_train, X_test, y_train, _ = digits_split
     if sparse:
         X_train, X_test = sp.csr_matrix(X_train), sp.csr_matrix(X_test)

@@ -21,7 +21,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import binomtest, chi2_contingency, chisquare
 from sklearn.datasets import make_classification
 
-from sk_hashednets import HashedMLPClassifier
+from sk_hashednets import HashedMLPClassifier, _hashed_layer
 from sk_hashednets._hashed_layer import HashedLayer
 from sk_hashednets._kernels import HASH_SPEC_VERSION, _reference, get_backend, hash_pairs, sign_seed
 from sk_hashednets._kernels._hashing import (
@@ -309,8 +309,15 @@ def _scatter_numba(
     partials = np.empty((2, n_buckets), dtype=grad_tile.dtype)
     before = grad_tile.copy()
     scatter_bucket_grad(
-        grad_tile, np.uint64(seed), sign_seed(seed), sign_hash, row_start, out, block_rows,
-        partials, hashing,
+        grad_tile,
+        np.uint64(seed),
+        sign_seed(seed),
+        sign_hash,
+        row_start,
+        out,
+        block_rows,
+        partials,
+        hashing,
     )
     assert_array_equal(grad_tile, before)  # the gradient tile is left as it was
     return out
@@ -411,7 +418,13 @@ def test_scatter_bucket_grad_accumulates_tiles(sign_hash, hashing):
         tiled = np.zeros(50, dtype=np.float32)
         for start, stop in tiles:
             _scatter_numba(
-                grad[start:stop], LAYER_SEED, 50, sign_hash, start, out=tiled, block_rows=5,
+                grad[start:stop],
+                LAYER_SEED,
+                50,
+                sign_hash,
+                start,
+                out=tiled,
+                block_rows=5,
                 hashing=hashing,
             )
         assert_array_equal(tiled, whole, strict=True)
@@ -518,6 +531,73 @@ def test_hashed_layer_tiles_agree(dtype, sign_hash, sparse_input):
         assert_array_equal(got[1], got[0], strict=True)
 
 
+def _products(layer, A, D, bucket_weights):
+    grad = layer.bucket_grad(A, D, np.full(layer.n_buckets, np.nan, dtype=layer.dtype))
+    return layer.dot(A, bucket_weights), layer.dot_transposed(D, bucket_weights), grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_tile_budget_changes_no_bit(monkeypatch, dtype, hashing, sparse_input):
+    # Panels of 256 bytes (16 MiB in the package) make many panels of a small
+    # layer; budgets of one panel, of a few, and the untiled layer then give
+    # the same bits: the products run panel by panel, whatever the tiles.
+    monkeypatch.setattr(_hashed_layer, "PANEL_BYTES", 256)
+    n_samples, n_in, n_out, n_buckets = 13, 70, 90, 300
+    rng = np.random.default_rng(7)
+    bucket_weights = rng.standard_normal(n_buckets).astype(dtype)
+    A = rng.standard_normal((n_samples, n_in)).astype(dtype)
+    A[rng.random(A.shape) < 0.5] = 0
+    D = rng.standard_normal((n_samples, n_out)).astype(dtype)
+    A_input = sp.csr_matrix(A) if sparse_input else A
+    backend = get_backend("cpu")
+    results = []
+    for tile_bytes in (None, 256, 700, 3000):
+        kw = {} if tile_bytes is None else {"tile_bytes": tile_bytes}
+        layer = HashedLayer(
+            backend,
+            n_in,
+            n_out,
+            LAYER_SEED,
+            True,
+            dtype,
+            hashing=hashing,
+            n_buckets=n_buckets,
+            keep_index=True,
+            **kw,
+        )
+        assert len(layer.row_panels) > 2 and len(layer.column_panels) > 2
+        assert layer.single_tile == (tile_bytes is None)
+        results.append(_products(layer, A_input, D, bucket_weights))
+    assert results[0][0].dtype == dtype
+    for got in results[1:]:
+        for product, expected in zip(got, results[0]):
+            assert_array_equal(product, expected, strict=True)
+
+
+def test_tile_budget_changes_no_bit_at_the_package_panel():
+    # A 32 MiB float32 matrix: two 16 MiB panels each way; tiles of one panel
+    # (budgets of 16 and of 24 MiB) against the untiled matrix.
+    n_samples, n_in, n_out, n_buckets = 8, 2048, 4096, 2**16
+    rng = np.random.default_rng(8)
+    bucket_weights = rng.standard_normal(n_buckets).astype(np.float32)
+    A = rng.standard_normal((n_samples, n_in)).astype(np.float32)
+    D = rng.standard_normal((n_samples, n_out)).astype(np.float32)
+    backend = get_backend("cpu")
+    results = []
+    for tile_bytes in (64 * 2**20, 24 * 2**20, 16 * 2**20):
+        layer = HashedLayer(
+            backend, n_in, n_out, LAYER_SEED, True, np.float32, tile_bytes, n_buckets=n_buckets
+        )
+        assert len(layer.row_panels) == len(layer.column_panels) == 2
+        assert len(layer.tiles) == (1 if tile_bytes == 64 * 2**20 else 2)
+        results.append(_products(layer, A, D, bucket_weights))
+    for got in results[1:]:
+        for product, expected in zip(got, results[0]):
+            assert_array_equal(product, expected, strict=True)
+
+
 def test_hashed_layer_reuses_tile_of_last_dot():
     rng = np.random.default_rng(6)
     layer = HashedLayer(get_backend("cpu"), 9, 6, LAYER_SEED, True, np.float64, n_buckets=20)
@@ -584,8 +664,6 @@ def test_hash_seed_fixes_seeds_whatever_random_state(hash_seed):
         assert clf.hash_seeds_.tolist() == expected
     # random_state still changes the initial buckets.
     assert not np.array_equal(fits[0].bucket_weights_[0], fits[1].bucket_weights_[0])
-
-
 
 
 def test_block_vectors_cover_edge_cases():
