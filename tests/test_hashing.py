@@ -576,6 +576,21 @@ def test_tile_budget_changes_no_bit(monkeypatch, dtype, hashing, sparse_input):
             assert_array_equal(product, expected, strict=True)
 
 
+@pytest.mark.parametrize("n_in, n_out", [(1, 3), (2, 5)])
+def test_one_row_over_the_budget_still_multiplies_by_columns(n_in, n_out):
+    # A row over the budget makes one row tile (the whole matrix) but several
+    # column tiles: A @ W must use the whole matrix's columns, not the tiles'.
+    rng = np.random.default_rng(9)
+    bucket_weights = rng.standard_normal(7)
+    A = rng.standard_normal((4, n_in))
+    layer = HashedLayer(
+        get_backend("cpu"), n_in, n_out, LAYER_SEED, True, np.float64, 8, n_buckets=7
+    )
+    assert layer.single_tile and len(layer.column_tiles) == n_out
+    W = materialize(bucket_weights, LAYER_SEED, n_in, n_out, True)
+    assert_allclose(layer.dot(A, bucket_weights), A @ W, rtol=1e-13)
+
+
 def test_tile_budget_changes_no_bit_at_the_package_panel():
     # A 32 MiB float32 matrix: two 16 MiB panels each way; tiles of one panel
     # (budgets of 16 and of 24 MiB) against the untiled matrix.
