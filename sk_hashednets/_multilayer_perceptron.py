@@ -486,6 +486,21 @@ class BaseHashedMLP(BaseEstimator, ABC):
         ACTIVATIONS[self.out_activation_](activations[-1])
         return activations
 
+    def _divergence_advice(self):
+        """What to change after a diverged fit."""
+        advice = (
+            f"Lower learning_rate_init (now {self.learning_rate_init}), scale the input "
+            "(e.g. with StandardScaler), or raise alpha."
+        )
+        if not self._distilling():
+            return advice
+        # The teacher's term of the output gradient is up to weight * T per logit.
+        return advice + (
+            " With a teacher, the output gradient reaches distill_weight * "
+            f"distill_temperature (now {self.distill_weight} * {self.distill_temperature}) "
+            "per logit: lower learning_rate_init in proportion, or lower either."
+        )
+
     def _distilling(self):
         return getattr(self, "teacher", None) is not None
 
@@ -1045,9 +1060,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                             raise ValueError(
                                 f"Training diverged in epoch {self.n_iter_ + 1}: the loss "
                                 f"became {batch_loss}. The model is left as it was before "
-                                "this call. Lower learning_rate_init (now "
-                                f"{self.learning_rate_init}), scale the input (e.g. with "
-                                "StandardScaler), or raise alpha."
+                                f"this call. {self._divergence_advice()}"
                             )
                         accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
                         self._optimizer.update_params(params, bucket_grads + intercept_grads)

@@ -44,9 +44,7 @@ def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError(
-            'Plotting needs matplotlib: pip install "sk_hashednets[plot]".'
-        ) from exc
+        raise ImportError('Plotting needs matplotlib: pip install "sk_hashednets[plot]".') from exc
     return plt
 
 

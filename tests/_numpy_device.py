@@ -127,7 +127,14 @@ class NumPyDeviceBackend:
         return None
 
     def materialize_tile(
-        self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,
+        self,
+        bucket_weights,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        out,
+        col_start=0,
         hashing="element",
     ):
         _refuse_host((bucket_weights, out), "materialize_tile")
@@ -135,12 +142,25 @@ class NumPyDeviceBackend:
         if self.fail_after is not None and self.materialized >= self.fail_after:
             raise DeviceOutOfMemoryError("Out of memory allocating 1,048,576 bytes")
         CPUBackend().materialize_tile(
-            _plain(bucket_weights), seed, sign_seed, sign_hash, row_start, _plain(out),
-            col_start, hashing,
+            _plain(bucket_weights),
+            seed,
+            sign_seed,
+            sign_hash,
+            row_start,
+            _plain(out),
+            col_start,
+            hashing,
         )
 
     def scatter_bucket_grad(
-        self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch=None,
+        self,
+        grad_tile,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        bucket_grad,
+        scratch=None,
         hashing="element",
     ):
         assert scratch is None, "the device backend asks for no scratch tile"
@@ -150,7 +170,12 @@ class NumPyDeviceBackend:
         # The layer's block rows (a last tile's fewer rows make one block either way).
         block_rows = cpu.scatter_block_rows(n_rows, n_out, bucket_grad.shape[0])
         cpu.scatter_bucket_grad(
-            _plain(grad_tile), seed, sign_seed, sign_hash, row_start, _plain(bucket_grad),
+            _plain(grad_tile),
+            seed,
+            sign_seed,
+            sign_hash,
+            row_start,
+            _plain(bucket_grad),
             cpu.scatter_workspace(n_rows, block_rows, bucket_grad.shape[0], bucket_grad.dtype),
             hashing,
         )

@@ -26,8 +26,11 @@ pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA compiler) i
 
 ENTRIES = [
     "hash_pairs",
-    *(f"{kernel}_{suffix}" for kernel in ("materialize_tile", "scatter_global", "scatter_shared")
-      for suffix in ("f32", "f64")),
+    *(
+        f"{kernel}_{suffix}"
+        for kernel in ("materialize_tile", "scatter_global", "scatter_shared")
+        for suffix in ("f32", "f64")
+    ),
 ]
 
 HARNESS = r"""
@@ -69,8 +72,14 @@ def host_hash(tmp_path_factory):
     lib = ctypes.CDLL(str(library))
     u32_p = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
     lib.host_hash_pairs.argtypes = [
-        u32_p, u32_p, ctypes.c_longlong, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int,
-        u32_p, np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS"),
+        u32_p,
+        u32_p,
+        ctypes.c_longlong,
+        ctypes.c_uint32,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        u32_p,
+        np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS"),
     ]
 
     def host_hash(seed, i, j, n_buckets, hashing):

@@ -10,8 +10,14 @@ import pytest
 from sk_hashednets.datasets import DATA_DIR_ENV, load_idx, read_idx
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-TYPE_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
-              np.float64: 0x0E}
+TYPE_CODES = {
+    np.uint8: 0x08,
+    np.int8: 0x09,
+    np.int16: 0x0B,
+    np.int32: 0x0C,
+    np.float32: 0x0D,
+    np.float64: 0x0E,
+}
 
 
 def _idx_bytes(array, type_code=None):
@@ -126,7 +132,26 @@ def test_real_mnist_matches_its_published_description():
     assert data.image_shape == (28, 28)
     # Label histograms from ../shared/data/README.md.
     assert np.bincount(data.y_train).tolist() == [
-        5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
     ]
-    assert np.bincount(data.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974,
-                                                 1009]
+    assert np.bincount(data.y_test).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]

@@ -197,23 +197,51 @@ BASE = dict(hidden_layer_sizes=(20, 15), random_state=0, max_iter=3, compression
 CONFIGS = {
     "adam-float32": (HashedMLPClassifier, {}, X32, Y_DIGITS, {}),
     "adam-float64": (HashedMLPClassifier, {}, X_DIGITS, Y_DIGITS, {}),
-    "sgd-invscaling": (HashedMLPClassifier, dict(solver="sgd", learning_rate="invscaling"),
-                       X_DIGITS, Y_DIGITS, {}),
+    "sgd-invscaling": (
+        HashedMLPClassifier,
+        dict(solver="sgd", learning_rate="invscaling"),
+        X_DIGITS,
+        Y_DIGITS,
+        {},
+    ),
     "no-shuffle": (HashedMLPClassifier, dict(shuffle=False, batch_size=64), X32, Y_DIGITS, {}),
     "lbfgs": (HashedMLPClassifier, dict(solver="lbfgs", max_iter=10), X_DIGITS, Y_DIGITS, {}),
-    "early-stopping": (HashedMLPClassifier, dict(early_stopping=True, max_iter=4), X32, Y_DIGITS,
-                       {}),
-    "dropout-tanh": (HashedMLPClassifier, dict(dropout=0.3, activation="tanh"), X32, Y_DIGITS,
-                     {}),
-    "logistic-weights": (HashedMLPClassifier, dict(activation="logistic"), X_DIGITS, Y_DIGITS,
-                         {"sample_weight": SAMPLE_WEIGHT}),
-    "block-tiled": (HashedMLPClassifier, dict(hashing="block", max_tile_bytes=400), X32,
-                    Y_DIGITS, {}),
-    "distillation": (HashedMLPClassifier,
-                     dict(teacher=LogisticRegression(max_iter=300).fit(X_DIGITS, Y_DIGITS)),
-                     X_DIGITS, Y_DIGITS, {}),
-    "binary-distillation": (HashedMLPClassifier, dict(teacher=LogisticRegression()), X_DIGITS,
-                            Y_DIGITS % 2, {}),
+    "early-stopping": (
+        HashedMLPClassifier,
+        dict(early_stopping=True, max_iter=4),
+        X32,
+        Y_DIGITS,
+        {},
+    ),
+    "dropout-tanh": (HashedMLPClassifier, dict(dropout=0.3, activation="tanh"), X32, Y_DIGITS, {}),
+    "logistic-weights": (
+        HashedMLPClassifier,
+        dict(activation="logistic"),
+        X_DIGITS,
+        Y_DIGITS,
+        {"sample_weight": SAMPLE_WEIGHT},
+    ),
+    "block-tiled": (
+        HashedMLPClassifier,
+        dict(hashing="block", max_tile_bytes=400),
+        X32,
+        Y_DIGITS,
+        {},
+    ),
+    "distillation": (
+        HashedMLPClassifier,
+        dict(teacher=LogisticRegression(max_iter=300).fit(X_DIGITS, Y_DIGITS)),
+        X_DIGITS,
+        Y_DIGITS,
+        {},
+    ),
+    "binary-distillation": (
+        HashedMLPClassifier,
+        dict(teacher=LogisticRegression()),
+        X_DIGITS,
+        Y_DIGITS % 2,
+        {},
+    ),
     "multilabel": (HashedMLPClassifier, {}, XM, YM, {}),
     "poisson": (HashedMLPRegressor, dict(loss="poisson"), XR / 100, np.abs(YR) / 100, {}),
     "regressor-lbfgs": (HashedMLPRegressor, dict(solver="lbfgs", max_iter=10), XR, YR / 100, {}),
@@ -282,8 +310,9 @@ def test_device_partial_fit_and_warm_start_match_the_cpu(numpy_device):
         model.partial_fit(X32[120:], Y_DIGITS[120:])
         model.fit(X32, Y_DIGITS)  # warm start: continues from the buckets and moments
     _assert_same_fit(device, cpu)
-    for got, expected in zip(device._optimizer.ms + device._optimizer.vs,
-                             cpu._optimizer.ms + cpu._optimizer.vs):
+    for got, expected in zip(
+        device._optimizer.ms + device._optimizer.vs, cpu._optimizer.ms + cpu._optimizer.vs
+    ):
         assert type(got) is np.ndarray
         np.testing.assert_array_equal(got, expected)
 

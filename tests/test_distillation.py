@@ -49,9 +49,16 @@ def _fitted(kind, temperature, weight, weighted=False):
     X, y = _problem(kind, rng)
     teacher = FixedTeacher(n_outputs=2 if kind == "binary" else 3).fit(X, y)
     est = HashedMLPClassifier(
-        hidden_layer_sizes=(6,), activation="tanh", solver="lbfgs", alpha=0.1, max_iter=1,
-        compression=0.5, teacher=teacher, distill_temperature=temperature,
-        distill_weight=weight, random_state=1,
+        hidden_layer_sizes=(6,),
+        activation="tanh",
+        solver="lbfgs",
+        alpha=0.1,
+        max_iter=1,
+        compression=0.5,
+        teacher=teacher,
+        distill_temperature=temperature,
+        distill_weight=weight,
+        random_state=1,
     )
     sample_weight = rng.uniform(0.5, 2.0, len(y)) if weighted else None
     est.fit(X, y, sample_weight=sample_weight)
@@ -70,10 +77,12 @@ def test_distillation_gradient_matches_central_differences(kind, temperature, we
     theta = _pack(est.bucket_weights_, est.intercepts_)
     _, grad = loss_grad(theta)
     eps = 1e-6
-    numerical = np.array([
-        (loss_grad(theta + eps * e)[0] - loss_grad(theta - eps * e)[0]) / (2 * eps)
-        for e in np.eye(len(theta))
-    ])
+    numerical = np.array(
+        [
+            (loss_grad(theta + eps * e)[0] - loss_grad(theta - eps * e)[0]) / (2 * eps)
+            for e in np.eye(len(theta))
+        ]
+    )
     assert np.linalg.norm(grad - numerical) / np.linalg.norm(numerical) < 1e-5
 
 
@@ -85,9 +94,21 @@ def test_at_temperature_one_distillation_is_training_on_mixed_targets():
     theta = _pack(est.bucket_weights_, est.intercepts_)
     loss, grad = loss_and_grad_function(est, X, targets, None)(theta)
     plain = HashedMLPClassifier(**{**est.get_params(deep=False), "teacher": None})
-    for name in ("n_outputs_", "n_layers_", "_layer_units_", "n_buckets_", "hash_seeds_",
-                 "sign_hash_", "hashing_", "hash_spec_version_", "out_activation_",
-                 "bucket_weights_", "intercepts_", "_bucket_indptr", "_intercept_indptr"):
+    for name in (
+        "n_outputs_",
+        "n_layers_",
+        "_layer_units_",
+        "n_buckets_",
+        "hash_seeds_",
+        "sign_hash_",
+        "hashing_",
+        "hash_spec_version_",
+        "out_activation_",
+        "bucket_weights_",
+        "intercepts_",
+        "_bucket_indptr",
+        "_intercept_indptr",
+    ):
         setattr(plain, name, getattr(est, name))
     mixed_loss, mixed_grad = loss_and_grad_function(plain, X, 0.7 * Y + 0.3 * q, None)(theta)
     assert loss == pytest.approx(mixed_loss, rel=1e-12)
@@ -117,12 +138,28 @@ def test_weight_zero_is_training_without_a_teacher(digits):
     X, y = digits
     kwargs = {"hidden_layer_sizes": (16,), "max_iter": 5, "random_state": 0}
     plain = HashedMLPClassifier(**kwargs).fit(X, y)
-    taught = HashedMLPClassifier(**kwargs, teacher=LogisticRegression(), distill_weight=0).fit(
-        X, y
-    )
+    taught = HashedMLPClassifier(**kwargs, teacher=LogisticRegression(), distill_weight=0).fit(X, y)
     for a, b in zip(plain.bucket_weights_, taught.bucket_weights_):
         np.testing.assert_array_equal(a, b)
     assert plain.loss_curve_ == taught.loss_curve_
+
+
+def test_divergence_with_a_teacher_names_the_distillation_settings(digits):
+    X, y = digits
+    student = HashedMLPClassifier(
+        hidden_layer_sizes=(16,),
+        solver="sgd",
+        learning_rate_init=50.0,
+        momentum=0.99,
+        max_iter=20,
+        random_state=0,
+        teacher=LogisticRegression(max_iter=200),
+        distill_temperature=20.0,
+        distill_weight=0.9,
+    )
+    with pytest.raises(ValueError, match=r"diverged.*distill_temperature \(now 0.9 \* 20.0\)"):
+        student.fit(X * 100, y)
+    assert not hasattr(student, "bucket_weights_")
 
 
 def test_unfitted_teacher_is_cloned_and_fitted_a_fitted_one_used_as_is(digits):
@@ -141,8 +178,12 @@ def test_unfitted_teacher_is_cloned_and_fitted_a_fitted_one_used_as_is(digits):
     agree = {}
     for weight in (0.0, 1.0):
         student = HashedMLPClassifier(
-            hidden_layer_sizes=(16,), max_iter=200, teacher=soft_teacher, distill_weight=weight,
-            distill_temperature=1.0, random_state=0,
+            hidden_layer_sizes=(16,),
+            max_iter=200,
+            teacher=soft_teacher,
+            distill_weight=weight,
+            distill_temperature=1.0,
+            random_state=0,
         ).fit(X, y)
         agree[weight] = np.abs(student.predict_proba(X) - soft_teacher.predict_proba(X)).mean()
     assert agree[1.0] < agree[0.0] / 3  # measured: 0.018 against 0.101
@@ -164,8 +205,9 @@ def test_grid_search_refits_the_teacher_on_each_fold_only(digits):
     RecordingTeacher.fits = []
     cv = StratifiedKFold(n_splits=3)
     search = GridSearchCV(
-        HashedMLPClassifier(hidden_layer_sizes=(8,), max_iter=3, teacher=RecordingTeacher(),
-                            random_state=0),
+        HashedMLPClassifier(
+            hidden_layer_sizes=(8,), max_iter=3, teacher=RecordingTeacher(), random_state=0
+        ),
         {"distill_weight": [0.2, 0.8]},
         cv=cv,
     ).fit(X, y)
@@ -178,7 +220,10 @@ def test_grid_search_refits_the_teacher_on_each_fold_only(digits):
 def test_early_stopping_and_sample_weight_with_a_teacher(digits):
     X, y = digits
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(16,), max_iter=10, early_stopping=True, teacher=LogisticRegression(),
+        hidden_layer_sizes=(16,),
+        max_iter=10,
+        early_stopping=True,
+        teacher=LogisticRegression(),
         random_state=0,
     ).fit(X, y, sample_weight=np.full(len(y), 2.0))
     assert len(clf.validation_scores_) == clf.n_iter_
@@ -193,9 +238,14 @@ def test_refusals(digits):
         HashedMLPClassifier(max_iter=2, teacher=other).fit(X, y)
     with pytest.raises(ValueError, match=r"returned shape \(500, 3\)"):
         HashedMLPClassifier(max_iter=2, teacher=_WrongShape()).fit(X, y)
-    for name, value in [("distill_temperature", 0), ("distill_temperature", -1.0),
-                        ("distill_weight", 1.5), ("distill_weight", -0.1), ("teacher", "mlp"),
-                        ("teacher", MLPClassifier)]:
+    for name, value in [
+        ("distill_temperature", 0),
+        ("distill_temperature", -1.0),
+        ("distill_weight", 1.5),
+        ("distill_weight", -0.1),
+        ("teacher", "mlp"),
+        ("teacher", MLPClassifier),
+    ]:
         with pytest.raises(ValueError, match=name):  # InvalidParameterError is one
             HashedMLPClassifier(max_iter=2, **{name: value}).fit(X, y)
 
@@ -206,8 +256,9 @@ class _WrongShape(FixedTeacher):
 
 def test_persistence_keeps_the_student_not_the_teacher(digits):
     X, y = digits
-    clf = HashedMLPClassifier(hidden_layer_sizes=(8,), max_iter=3, teacher=LogisticRegression(),
-                              random_state=0).fit(X, y)
+    clf = HashedMLPClassifier(
+        hidden_layer_sizes=(8,), max_iter=3, teacher=LogisticRegression(), random_state=0
+    ).fit(X, y)
     buffer = io.BytesIO()
     with pytest.warns(UserWarning, match="teacher=None"):
         sk_hashednets.save(clf, buffer)

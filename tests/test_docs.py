@@ -26,8 +26,11 @@ GENERATED = ("_build", "auto_examples", "generated", "sg_execution_times.rst", "
 
 
 def _pages():
-    return sorted(p.relative_to(DOCS).with_suffix("").as_posix() for p in DOCS.rglob("*.md")
-                  if not set(p.relative_to(DOCS).parts) & set(GENERATED))
+    return sorted(
+        p.relative_to(DOCS).with_suffix("").as_posix()
+        for p in DOCS.rglob("*.md")
+        if not set(p.relative_to(DOCS).parts) & set(GENERATED)
+    )
 
 
 def _toctree_entries():
@@ -73,8 +76,14 @@ def test_every_figure_comes_from_a_committed_script():
 
 def test_docs_build_with_warnings_as_errors(tmp_path):
     # pip install ".[docs]" (part of ".[test]") installs them.
-    for module in ["sphinx", "numpydoc", "sphinx_gallery", "myst_parser", "pydata_sphinx_theme",
-                   "matplotlib"]:
+    for module in [
+        "sphinx",
+        "numpydoc",
+        "sphinx_gallery",
+        "myst_parser",
+        "pydata_sphinx_theme",
+        "matplotlib",
+    ]:
         pytest.importorskip(module)
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns(*GENERATED, "*.pyc", ".ipynb_checkpoints")
@@ -85,18 +94,38 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     html = tmp_path / "html"
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
-         str(source / "docs"), str(html)],
-        capture_output=True, text=True, env=env, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-b",
+            "html",
+            str(source / "docs"),
+            str(html),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     assert result.returncode == 0, (
         f"sphinx-build failed ({result.returncode}):\n{result.stderr}\n"
         f"--- last lines of stdout ---\n{result.stdout[-3000:]}"
     )
-    for page in ["index", "introduction", "compression", "api", "hashing",
-                 "auto_examples/plot_virtual_matrix", "auto_examples/plot_compression",
-                 "auto_examples/quickstart", "auto_examples/plot_mnist_compression",
-                 "generated/sk_hashednets.HashedMLPClassifier"]:
+    for page in [
+        "index",
+        "introduction",
+        "compression",
+        "api",
+        "hashing",
+        "auto_examples/plot_virtual_matrix",
+        "auto_examples/plot_compression",
+        "auto_examples/quickstart",
+        "auto_examples/plot_mnist_compression",
+        "generated/sk_hashednets.HashedMLPClassifier",
+    ]:
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
     # Classes list their methods, the inherited ones included.
     api = (html / "generated/sk_hashednets.HashedMLPClassifier.html").read_text(encoding="utf-8")

@@ -22,8 +22,12 @@ def test_classifier_twin_predicts_the_same(digits, hashing, dtype):
     X, y = digits
     X = X.astype(dtype)
     clf = HashedMLPClassifier(
-        hidden_layer_sizes=(32, 16), compression=1 / 8, hashing=hashing, max_iter=20,
-        early_stopping=True, random_state=0,
+        hidden_layer_sizes=(32, 16),
+        compression=1 / 8,
+        hashing=hashing,
+        max_iter=20,
+        early_stopping=True,
+        random_state=0,
     ).fit(X, y)
     mlp = clf.to_sklearn()
     assert type(mlp) is MLPClassifier

@@ -51,8 +51,9 @@ def test_digits_accuracy_matches_the_cpu(solver):
     X_train, X_test, y_train, y_test = train_test_split(
         X_DIGITS, Y_DIGITS, test_size=0.25, random_state=0
     )
-    params = dict(hidden_layer_sizes=(256, 128), compression=1 / 8, solver=solver,
-                  max_iter=40, random_state=0)
+    params = dict(
+        hidden_layer_sizes=(256, 128), compression=1 / 8, solver=solver, max_iter=40, random_state=0
+    )
     cpu = HashedMLPClassifier(**params, device="cpu").fit(X_train, y_train)
     gpu = HashedMLPClassifier(**params, device="cuda").fit(X_train, y_train)
     assert gpu.device_ == "cuda" and _host_state(gpu)
@@ -91,16 +92,18 @@ def test_gpu_model_pickles_and_goes_on_on_the_cpu():
 
 
 def test_gpu_model_unpickles_where_there_is_no_cupy():
-    gpu = HashedMLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0,
-                              device="cuda").fit(X_DIGITS, Y_DIGITS)
+    gpu = HashedMLPClassifier(
+        hidden_layer_sizes=(16,), max_iter=3, random_state=0, device="cuda"
+    ).fit(X_DIGITS, Y_DIGITS)
     code = (
         "import pickle, sys\n"
         "sys.modules['cupy'] = None\n"
         "model, X = pickle.loads(sys.stdin.buffer.read())\n"
         "print(model.set_params(device='cpu').predict(X).tolist())\n"
     )
-    result = subprocess.run([sys.executable, "-c", code],
-                            input=pickle.dumps((gpu, X_DIGITS[:5])), capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps((gpu, X_DIGITS[:5])), capture_output=True
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == str(gpu.predict(X_DIGITS[:5]).tolist())
 
@@ -126,16 +129,21 @@ def test_hashed_layer_on_the_gpu_matches_the_cpu(tile_bytes, hashing):
     w = rng.standard_normal(n_buckets).astype(np.float32)
     A = rng.standard_normal((64, n_in)).astype(np.float32)
     D = rng.standard_normal((64, n_out)).astype(np.float32)
-    layers = [HashedLayer(backend, n_in, n_out, 12345, True, np.float32, tile_bytes, hashing,
-                          n_buckets=n_buckets)
-              for backend in (CPUBackend(), CUDABackend())]
+    layers = [
+        HashedLayer(
+            backend, n_in, n_out, 12345, True, np.float32, tile_bytes, hashing, n_buckets=n_buckets
+        )
+        for backend in (CPUBackend(), CUDABackend())
+    ]
     cpu, gpu = layers
     np.testing.assert_allclose(
         cp.asnumpy(gpu.dot(cp.asarray(A), cp.asarray(w))), cpu.dot(A, w), rtol=1e-4, atol=1e-4
     )
     np.testing.assert_allclose(
         cp.asnumpy(gpu.dot_transposed(cp.asarray(D), cp.asarray(w))),
-        cpu.dot_transposed(D, w), rtol=1e-4, atol=1e-4,
+        cpu.dot_transposed(D, w),
+        rtol=1e-4,
+        atol=1e-4,
     )
     expected = cpu.bucket_grad(A, D, np.empty(n_buckets, np.float32))
     got = gpu.bucket_grad(cp.asarray(A), cp.asarray(D), cp.empty(n_buckets, np.float32))
@@ -151,6 +159,7 @@ def test_training_data_goes_to_the_gpu_once_per_fit(monkeypatch):
         return to_device(self, a)
 
     monkeypatch.setattr(CUDABackend, "to_device", counting)
-    HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=4, random_state=0,
-                        device="cuda").fit(X_DIGITS, Y_DIGITS)
+    HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=4, random_state=0, device="cuda").fit(
+        X_DIGITS, Y_DIGITS
+    )
     assert copies.count(X_DIGITS.shape) == 1

@@ -24,8 +24,9 @@ def test_device_hash_equals_numpy_spec(hashing, n_buckets):
     rng = np.random.default_rng(0)
     i = rng.integers(0, 2**32, 100_000, dtype=np.uint64)
     j = rng.integers(0, 2**32, 100_000, dtype=np.uint64)
-    bucket, sign = GPU.hash_pairs(SEED, int(sign_seed(SEED)), cp.asarray(i), cp.asarray(j),
-                                  n_buckets, hashing)
+    bucket, sign = GPU.hash_pairs(
+        SEED, int(sign_seed(SEED)), cp.asarray(i), cp.asarray(j), n_buckets, hashing
+    )
     expected_bucket, expected_sign = hash_pairs(SEED, i, j, n_buckets, hashing)
     np.testing.assert_array_equal(cp.asnumpy(bucket).astype(np.int64), expected_bucket)
     np.testing.assert_array_equal(cp.asnumpy(sign), expected_sign)
@@ -39,11 +40,13 @@ def test_device_hash_equals_numpy_spec(hashing, n_buckets):
 def test_tiles_identical_to_cpu(dtype, hashing, sign_hash, row_start, col_start):
     w = np.random.default_rng(1).standard_normal(997).astype(dtype)
     expected = np.empty((37, 91), dtype=dtype)
-    CPU.materialize_tile(w, SEED, sign_seed(SEED), sign_hash, row_start, expected, col_start,
-                         hashing)
+    CPU.materialize_tile(
+        w, SEED, sign_seed(SEED), sign_hash, row_start, expected, col_start, hashing
+    )
     out = cp.empty((37, 91), dtype=dtype)
-    GPU.materialize_tile(cp.asarray(w), SEED, int(sign_seed(SEED)), sign_hash, row_start, out,
-                         col_start, hashing)
+    GPU.materialize_tile(
+        cp.asarray(w), SEED, int(sign_seed(SEED)), sign_hash, row_start, out, col_start, hashing
+    )
     np.testing.assert_array_equal(cp.asnumpy(out), expected)
 
 
@@ -54,10 +57,19 @@ def test_tiles_identical_to_cpu(dtype, hashing, sign_hash, row_start, col_start)
 def test_bucket_gradients_match_cpu(dtype, hashing, n_buckets):
     grad = np.random.default_rng(2).standard_normal((300, 517)).astype(dtype)
     expected = np.zeros(n_buckets, dtype=dtype)
-    CPU.scatter_bucket_grad(grad.copy(), SEED, sign_seed(SEED), True, 5, expected,
-                            np.empty(grad.shape, np.uint32), hashing)
+    CPU.scatter_bucket_grad(
+        grad.copy(),
+        SEED,
+        sign_seed(SEED),
+        True,
+        5,
+        expected,
+        np.empty(grad.shape, np.uint32),
+        hashing,
+    )
     got = cp.zeros(n_buckets, dtype=dtype)
-    GPU.scatter_bucket_grad(cp.asarray(grad), SEED, int(sign_seed(SEED)), True, 5, got,
-                            hashing=hashing)
+    GPU.scatter_bucket_grad(
+        cp.asarray(grad), SEED, int(sign_seed(SEED)), True, 5, got, hashing=hashing
+    )
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(cp.asnumpy(got), expected, rtol=rtol, atol=rtol * 10)

@@ -47,8 +47,19 @@ def test_settings_are_the_studys(example):
 def test_runs_on_a_slice_of_mnist(example, tmp_path):
     output = tmp_path / "figure.png"
     args = example.parse_args(
-        ["--mnist", str(MNIST), "--n-train", "3000", "--max-iter", "3",
-         "--compressions", "8", "64", "--output", str(output)]
+        [
+            "--mnist",
+            str(MNIST),
+            "--n-train",
+            "3000",
+            "--max-iter",
+            "3",
+            "--compressions",
+            "8",
+            "64",
+            "--output",
+            str(output),
+        ]
     )
     rows = example.run(args)
     assert [round(1 / r[0]) for r in rows] == [8, 64]
@@ -70,7 +81,9 @@ def test_the_teachers_shifted_images_move_every_pixel(dy, dx):
     for r in range(28):
         for c in range(28):
             source = (r - dy, c - dx)
-            expected = square[:, source[0], source[1]] if (
-                0 <= source[0] < 28 and 0 <= source[1] < 28
-            ) else 0
+            expected = (
+                square[:, source[0], source[1]]
+                if (0 <= source[0] < 28 and 0 <= source[1] < 28)
+                else 0
+            )
             np.testing.assert_array_equal(moved[:, r, c], expected)

@@ -93,7 +93,14 @@ class CUDABackend:
         return None
 
     def materialize_tile(
-        self, bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0,
+        self,
+        bucket_weights,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        out,
+        col_start=0,
         hashing="element",
     ):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
@@ -105,15 +112,29 @@ class CUDABackend:
             _grid(n_rows * n_cols),
             (THREADS,),
             (
-                bucket_weights, np.uint32(bucket_weights.size), np.uint32(seed),
-                np.uint32(sign_seed), np.int32(bool(sign_hash)), np.int32(hashing == "block"),
-                np.uint64(row_start), np.uint64(col_start), np.int64(n_rows), np.int64(n_cols),
+                bucket_weights,
+                np.uint32(bucket_weights.size),
+                np.uint32(seed),
+                np.uint32(sign_seed),
+                np.int32(bool(sign_hash)),
+                np.int32(hashing == "block"),
+                np.uint64(row_start),
+                np.uint64(col_start),
+                np.int64(n_rows),
+                np.int64(n_cols),
                 out,
             ),
         )
 
     def scatter_bucket_grad(
-        self, grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, scratch=None,
+        self,
+        grad_tile,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        bucket_grad,
+        scratch=None,
         hashing="element",
     ):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
@@ -132,9 +153,16 @@ class CUDABackend:
             _grid(n_rows * n_cols),
             (THREADS,),
             (
-                grad_tile, np.uint32(bucket_grad.size), np.uint32(seed), np.uint32(sign_seed),
-                np.int32(bool(sign_hash)), np.int32(hashing == "block"), np.uint64(row_start),
-                np.int64(n_rows), np.int64(n_cols), bucket_grad,
+                grad_tile,
+                np.uint32(bucket_grad.size),
+                np.uint32(seed),
+                np.uint32(sign_seed),
+                np.int32(bool(sign_hash)),
+                np.int32(hashing == "block"),
+                np.uint64(row_start),
+                np.int64(n_rows),
+                np.int64(n_cols),
+                bucket_grad,
             ),
             shared_mem=shared_bytes if shared else 0,
         )
@@ -149,8 +177,15 @@ class CUDABackend:
             _grid(i.size),
             (THREADS,),
             (
-                i, j, np.int64(i.size), np.uint32(seed), np.uint32(sign_seed),
-                np.uint32(n_buckets), np.int32(hashing == "block"), bucket, sign,
+                i,
+                j,
+                np.int64(i.size),
+                np.uint32(seed),
+                np.uint32(sign_seed),
+                np.uint32(n_buckets),
+                np.int32(hashing == "block"),
+                bucket,
+                sign,
             ),
         )
         return bucket, sign
