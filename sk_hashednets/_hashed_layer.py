@@ -25,7 +25,7 @@ from ._kernels import sign_seed
 #: Default memory budget of one materialised tile (and of one gradient tile).
 DEFAULT_TILE_BYTES = 64 * 2**20
 #: Memory of one panel of the virtual matrix, the unit of its matrix products.
-PANEL_BYTES = 16 * 2**20
+PANEL_BYTES = 32 * 2**20
 
 
 class HashedLayer:

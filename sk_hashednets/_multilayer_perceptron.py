@@ -1342,8 +1342,8 @@ _PARAMS_DOC = """
         virtual matrix is held whole unless it fits; a tile holds at least one
         row or column. Training keeps up to three tile-sized buffers per layer
         (weights, gradient, bucket indices). The products run on a grid of
-        panels of 16 MiB fixed by the layer's shape, so every budget of at
-        least 16 MiB gives the same results bit for bit; a smaller one
+        panels of 32 MiB fixed by the layer's shape, so every budget of at
+        least 32 MiB gives the same results bit for bit; a smaller one
         changes them by floating-point rounding (see ``docs/memory.md``).
 
     hashing : {'element', 'block'}, default='element'

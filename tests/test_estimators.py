@@ -499,7 +499,7 @@ def test_model_from_another_hash_specification_is_refused(digits_split):
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_tile_budget_changes_no_bit_of_a_fit(monkeypatch, digits_split, sparse):
-    """Tiles split the work, not the products: with panels of 600 bytes (16 MiB
+    """Tiles split the work, not the products: with panels of 600 bytes (32 MiB
     in the package), fits under budgets of one panel, of a few and of the whole
     matrix give the same bits, in the buckets and in the predictions."""
     monkeypatch.setattr(_hashed_layer, "PANEL_BYTES", 600)

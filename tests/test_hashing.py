@@ -540,7 +540,7 @@ def _products(layer, A, D, bucket_weights):
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("sparse_input", [False, True])
 def test_tile_budget_changes_no_bit(monkeypatch, dtype, hashing, sparse_input):
-    # Panels of 256 bytes (16 MiB in the package) make many panels of a small
+    # Panels of 256 bytes (32 MiB in the package) make many panels of a small
     # layer; budgets of one panel, of a few, and the untiled layer then give
     # the same bits: the products run panel by panel, whatever the tiles.
     monkeypatch.setattr(_hashed_layer, "PANEL_BYTES", 256)
@@ -592,21 +592,22 @@ def test_one_row_over_the_budget_still_multiplies_by_columns(n_in, n_out):
 
 
 def test_tile_budget_changes_no_bit_at_the_package_panel():
-    # A 32 MiB float32 matrix: two 16 MiB panels each way; tiles of one panel
-    # (budgets of 16 and of 24 MiB) against the untiled matrix.
+    # A 64 MiB float64 matrix: two 32 MiB panels each way; tiles of one panel
+    # (budgets of 32 and of 48 MiB) against the untiled matrix.
     n_samples, n_in, n_out, n_buckets = 8, 2048, 4096, 2**16
+    assert _hashed_layer.PANEL_BYTES == 32 * 2**20
     rng = np.random.default_rng(8)
-    bucket_weights = rng.standard_normal(n_buckets).astype(np.float32)
-    A = rng.standard_normal((n_samples, n_in)).astype(np.float32)
-    D = rng.standard_normal((n_samples, n_out)).astype(np.float32)
+    bucket_weights = rng.standard_normal(n_buckets)
+    A = rng.standard_normal((n_samples, n_in))
+    D = rng.standard_normal((n_samples, n_out))
     backend = get_backend("cpu")
     results = []
-    for tile_bytes in (64 * 2**20, 24 * 2**20, 16 * 2**20):
+    for tile_bytes in (128 * 2**20, 48 * 2**20, 32 * 2**20):
         layer = HashedLayer(
-            backend, n_in, n_out, LAYER_SEED, True, np.float32, tile_bytes, n_buckets=n_buckets
+            backend, n_in, n_out, LAYER_SEED, True, np.float64, tile_bytes, n_buckets=n_buckets
         )
         assert len(layer.row_panels) == len(layer.column_panels) == 2
-        assert len(layer.tiles) == (1 if tile_bytes == 64 * 2**20 else 2)
+        assert len(layer.tiles) == (1 if tile_bytes == 128 * 2**20 else 2)
         results.append(_products(layer, A, D, bucket_weights))
     for got in results[1:]:
         for product, expected in zip(got, results[0]):
