@@ -160,9 +160,14 @@ def _train(model_name, compression, seed, mnist, cache_dir):
         width, _ = equivalent_width(compression)
         model = MLPClassifier(**{**COMMON, "hidden_layer_sizes": (width,)}, random_state=seed)
     else:
-        extra = {}
+        extra, teacher_record = {}, {}
         if model_name == "distilled":
-            extra = {**DISTILL, "teacher": _teacher(mnist, cache_dir)}
+            teacher = _teacher(mnist, cache_dir)
+            extra = {**DISTILL, "teacher": teacher}
+            teacher_record = {
+                "teacher_test_accuracy": 100 * teacher.score(mnist.X_test, mnist.y_test),
+                "teacher_fit_seconds": getattr(teacher, "fit_time_", None),
+            }
         model = HashedMLPClassifier(
             **HASHED, dropout=DROPOUT[round(1 / compression)], compression=compression,
             random_state=seed, **extra,
@@ -171,6 +176,7 @@ def _train(model_name, compression, seed, mnist, cache_dir):
     model.fit(mnist.X_train, mnist.y_train)
     seconds = time.perf_counter() - start
     if model_name == "dense":
+        teacher_record = {}
         n_stored = sum(W.size for W in model.coefs_) + sum(b.size for b in model.intercepts_)
         hidden = model.hidden_layer_sizes[0]
     else:
@@ -185,6 +191,7 @@ def _train(model_name, compression, seed, mnist, cache_dir):
         "file_bytes": _file_size(model),
         "fit_seconds": seconds,
         "epochs": model.n_iter_,
+        **teacher_record,
     }
 
 
