@@ -495,16 +495,22 @@ def _layers(n_in, n_out, dtype, sign_hash, n_buckets):
     return [one_tile, indexed, two_blocks, one_block]
 
 
+def _layer_data(seed, n_samples, n_in, n_out, n_buckets, dtype, zeros):
+    """Buckets, a layer input with a share ``zeros`` of zeros, and an output gradient."""
+    rng = np.random.default_rng(seed)
+    bucket_weights = rng.standard_normal(n_buckets).astype(dtype)
+    A = rng.standard_normal((n_samples, n_in)).astype(dtype)
+    A[rng.random(A.shape) < zeros] = 0
+    D = rng.standard_normal((n_samples, n_out)).astype(dtype)
+    return bucket_weights, A, D
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("sign_hash", [True, False])
 @pytest.mark.parametrize("sparse_input", [False, True])
 def test_hashed_layer_tiles_agree(dtype, sign_hash, sparse_input):
     n_samples, n_in, n_out, n_buckets = 11, 37, 23, 101
-    rng = np.random.default_rng(5)
-    bucket_weights = rng.standard_normal(n_buckets).astype(dtype)
-    A = rng.standard_normal((n_samples, n_in)).astype(dtype)
-    A[rng.random(A.shape) < 0.6] = 0
-    D = rng.standard_normal((n_samples, n_out)).astype(dtype)
+    bucket_weights, A, D = _layer_data(5, n_samples, n_in, n_out, n_buckets, dtype, zeros=0.6)
     A_input = sp.csr_matrix(A) if sparse_input else A
 
     W = materialize(bucket_weights.astype(np.float64), LAYER_SEED, n_in, n_out, sign_hash)
@@ -531,6 +537,13 @@ def test_hashed_layer_tiles_agree(dtype, sign_hash, sparse_input):
         assert_array_equal(got[1], got[0], strict=True)
 
 
+def _assert_same_products(results):
+    """Every layer's three products equal the first layer's, bit for bit."""
+    for got in results[1:]:
+        for product, expected in zip(got, results[0]):
+            assert_array_equal(product, expected, strict=True)
+
+
 def _products(layer, A, D, bucket_weights):
     grad = layer.bucket_grad(A, D, np.full(layer.n_buckets, np.nan, dtype=layer.dtype))
     return layer.dot(A, bucket_weights), layer.dot_transposed(D, bucket_weights), grad
@@ -545,11 +558,7 @@ def test_tile_budget_changes_no_bit(monkeypatch, dtype, hashing, sparse_input):
     # the same bits: the products run panel by panel, whatever the tiles.
     monkeypatch.setattr(_hashed_layer, "PANEL_BYTES", 256)
     n_samples, n_in, n_out, n_buckets = 13, 70, 90, 300
-    rng = np.random.default_rng(7)
-    bucket_weights = rng.standard_normal(n_buckets).astype(dtype)
-    A = rng.standard_normal((n_samples, n_in)).astype(dtype)
-    A[rng.random(A.shape) < 0.5] = 0
-    D = rng.standard_normal((n_samples, n_out)).astype(dtype)
+    bucket_weights, A, D = _layer_data(7, n_samples, n_in, n_out, n_buckets, dtype, zeros=0.5)
     A_input = sp.csr_matrix(A) if sparse_input else A
     backend = get_backend("cpu")
     results = []
@@ -571,9 +580,7 @@ def test_tile_budget_changes_no_bit(monkeypatch, dtype, hashing, sparse_input):
         assert layer.single_tile == (tile_bytes is None)
         results.append(_products(layer, A_input, D, bucket_weights))
     assert results[0][0].dtype == dtype
-    for got in results[1:]:
-        for product, expected in zip(got, results[0]):
-            assert_array_equal(product, expected, strict=True)
+    _assert_same_products(results)
 
 
 @pytest.mark.parametrize("n_in, n_out", [(1, 3), (2, 5)])
@@ -609,9 +616,7 @@ def test_tile_budget_changes_no_bit_at_the_package_panel():
         assert len(layer.row_panels) == len(layer.column_panels) == 2
         assert len(layer.tiles) == (1 if tile_bytes == 128 * 2**20 else 2)
         results.append(_products(layer, A, D, bucket_weights))
-    for got in results[1:]:
-        for product, expected in zip(got, results[0]):
-            assert_array_equal(product, expected, strict=True)
+    _assert_same_products(results)
 
 
 def test_hashed_layer_reuses_tile_of_last_dot():
