@@ -190,12 +190,14 @@ class HashedLayer:
         -------
         Z : ndarray of shape (n_samples, n_out)
         """
-        # A single tile may still be several column tiles, if one row is over the budget.
-        tiles = [(0, self.n_out)] if self.single_tile else self.column_tiles
         if self.single_tile:
             W = self.materialize_tile(bucket_weights, 0, self.n_in)
             if len(self.column_panels) == 1:
                 return _matmul(A, W)
+            # The whole matrix, even where one row over the budget made column tiles.
+            tiles = [(0, self.n_out)]
+        else:
+            tiles = self.column_tiles
         Z = self.backend.empty((A.shape[0], self.n_out), self.dtype)
         for start, stop in tiles:
             if not self.single_tile:
