@@ -295,11 +295,17 @@ def _matmul(A, W):
 
 
 def _matmul_into(xp, A, B, out):
-    """``out[...] = A @ B``; dense products straight into ``out``, a view or not."""
+    """``out[...] = A @ B``, straight into ``out`` where that is known to work.
+
+    NumPy's matmul hands a strided view to BLAS as it is; on other array
+    modules (CuPy) a panel of columns, not contiguous, is assigned instead.
+    """
     if sp.issparse(A):
         out[...] = safe_sparse_dot(A, B)
-    else:
+    elif xp is np or out.flags.c_contiguous:
         xp.matmul(A, B, out=out)
+    else:
+        out[...] = A @ B
 
 
 def _whole_units(n, size, unit):

@@ -12,6 +12,7 @@ import re
 import struct
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -596,6 +597,29 @@ def test_one_row_over_the_budget_still_multiplies_by_columns(n_in, n_out):
     assert layer.single_tile and len(layer.column_tiles) == n_out
     W = materialize(bucket_weights, LAYER_SEED, n_in, n_out, True)
     assert_allclose(layer.dot(A, bucket_weights), A @ W, rtol=1e-13)
+
+
+def test_panel_products_on_another_array_module_write_views_by_assignment():
+    # CuPy's matmul is not trusted with a strided ``out``: a column panel is
+    # assigned, a contiguous row panel goes through matmul(out=...).
+    calls = []
+
+    def matmul(a, b, out):
+        assert out.flags.c_contiguous, "matmul was handed a strided out"
+        calls.append(out.shape)
+        return np.matmul(a, b, out=out)
+
+    other_xp = types.SimpleNamespace(matmul=matmul)
+    rng = np.random.default_rng(10)
+    A, W = rng.standard_normal((4, 6)), rng.standard_normal((6, 8))
+    Z = np.zeros((4, 8))
+    _hashed_layer._matmul_into(other_xp, A, W[:, 2:5], Z[:, 2:5])
+    assert calls == []
+    assert_allclose(Z[:, 2:5], A @ W[:, 2:5], rtol=1e-14)
+    G = np.zeros((6, 8))
+    _hashed_layer._matmul_into(other_xp, W[2:4], W.T @ W, G[2:4])
+    assert calls == [(2, 8)]
+    assert_allclose(G[2:4], W[2:4] @ (W.T @ W), rtol=1e-13)
 
 
 def test_tile_budget_changes_no_bit_at_the_package_panel():
