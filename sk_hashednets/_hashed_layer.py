@@ -12,7 +12,7 @@ tile is a whole number of panels. So the tile budget decides only how many
 panels are materialised at a time, never the shapes handed to BLAS, and the
 results are the same bits for every budget of at least ``PANEL_BYTES``, down
 to the single tile of an untiled layer. (BLAS libraries pick their kernels by
-shape: OpenBLAS sums a 16-column product in another order than a 1000-column
+shape: OpenBLAS sums an 8-column product in another order than a 1000-column
 one.) A smaller budget makes smaller panels: results then agree to rounding.
 """
 
@@ -97,6 +97,8 @@ class HashedLayer:
         self.cols_per_panel = _whole_units(n_out, panel_bytes // column_bytes, 1)
         self.rows_per_tile = _whole_units(n_in, tile_bytes // row_bytes, self.rows_per_panel)
         self.cols_per_tile = _whole_units(n_out, tile_bytes // column_bytes, self.cols_per_panel)
+        self.row_panels = _ranges(n_in, self.rows_per_panel)
+        self.column_panels = _ranges(n_out, self.cols_per_panel)
         self.tiles = _ranges(n_in, self.rows_per_tile)
         self.column_tiles = _ranges(n_out, self.cols_per_tile)
         self.keeps_index = bool(
@@ -109,16 +111,6 @@ class HashedLayer:
         self._grad_tile = None
         self._index = None
         self._scatter_workspace = None
-
-    @property
-    def row_panels(self):
-        """The ``(start, stop)`` row panels of ``D @ W.T`` and of the gradient."""
-        return _ranges(self.n_in, self.rows_per_panel)
-
-    @property
-    def column_panels(self):
-        """The ``(start, stop)`` column panels of ``A @ W``."""
-        return _ranges(self.n_out, self.cols_per_panel)
 
     @property
     def single_tile(self):
@@ -250,15 +242,12 @@ class HashedLayer:
             Overwritten with the bucket gradient.
         """
         out[...] = 0
-        if sp.issparse(A):
-            A = _column_sliceable(A) if len(self.row_panels) > 1 else A
-        elif self._grad_tile is None:
+        if len(self.row_panels) > 1:
+            A = _column_sliceable(A)
+        if self._grad_tile is None:
             self._grad_tile = self.backend.empty((self.rows_per_tile, self.n_out), self.dtype)
         for start, stop in self.tiles:
-            if sp.issparse(A):
-                grad = self.backend.empty((stop - start, self.n_out), self.dtype)
-            else:
-                grad = self._grad_tile[: stop - start]
+            grad = self._grad_tile[: stop - start]
             for panel, in_tile in _panels(start, stop, self.rows_per_panel):
                 _matmul_into(self.backend.xp, A[:, panel].T, D, grad[in_tile])
             self._scatter(grad, start, out)
