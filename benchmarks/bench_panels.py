@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_panels.py [--shape 256x4096x4096] [--panels 1024 2048]
-        [--repeats 7] [--markdown]
+        [--repeats 7] [--bit-shape 128x784x1000] [--bit-widths 1 8 16 17 64 256]
+        [--markdown]
 
 ``HashedLayer`` computes ``A @ W``, ``D @ W.T`` and ``A.T @ D`` on a grid of
 panels fixed by the layer's shape (``PANEL_BYTES`` of the virtual matrix each),
@@ -12,6 +13,9 @@ so that the tile budget never changes the shapes BLAS sees, nor the results
 (columns of ``W`` for the forward product, rows for the other two), this times
 the three products whole and in panels, interleaved, into preallocated arrays
 as the layer does, and prints the medians and their ratio (panels / whole).
+Then, for a ``--bit-shape`` layer, it counts the entries of ``A @ W`` that
+column tiles of each ``--bit-widths`` width (the last one narrower) change
+against one whole product: why the panel grid may not depend on the budget.
 Run it with ``OPENBLAS_NUM_THREADS=1`` for figures that other work on the
 machine disturbs least.
 """
@@ -49,6 +53,8 @@ def main():
     parser.add_argument("--shape", default="256x4096x4096", help="batch x n_in x n_out")
     parser.add_argument("--panels", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--bit-shape", default="128x784x1000", help="batch x n_in x n_out")
+    parser.add_argument("--bit-widths", type=int, nargs="+", default=[1, 8, 16, 17, 64, 256])
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     batch, n_in, n_out = (int(v) for v in args.shape.split("x"))
@@ -82,6 +88,20 @@ def main():
             rows.append([name, str(width), f"{whole:.1f}", f"{panels:.1f}", f"{ratio:.3f}"])
     header = ["product", "panel width", "whole (ms)", "panels (ms)", "panels / whole"]
     print_table("Panels against one product", header, rows, args.markdown, n_text=2)
+
+    batch, n_in, n_out = (int(v) for v in args.bit_shape.split("x"))
+    A = rng.standard_normal((batch, n_in), dtype=np.float32)
+    W = rng.standard_normal((n_in, n_out), dtype=np.float32)
+    whole = A @ W
+    rows = []
+    for width in args.bit_widths:
+        tiled = np.empty_like(whole)
+        for start in range(0, n_out, width):
+            tiled[:, start : start + width] = A @ W[:, start : start + width]
+        rows.append([str(width), str(int((tiled != whole).sum())), str(whole.size)])
+    header = ["tile width", "entries that differ", "entries"]
+    title = f"A @ W of {args.bit_shape} in column tiles against one product, bit for bit"
+    print_table(title, header, rows, args.markdown, n_text=1)
 
 
 if __name__ == "__main__":
