@@ -7,6 +7,7 @@ on the real files, and checks that its settings are those of
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import matplotlib
@@ -87,3 +88,46 @@ def test_the_teachers_shifted_images_move_every_pixel(dy, dx):
                 else 0
             )
             np.testing.assert_array_equal(moved[:, r, c], expected)
+
+
+def test_shifted_training_set_keeps_each_image_with_its_label():
+    study = _module(ROOT / "benchmarks" / "mnist_compression.py")
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 784), dtype=np.float32)
+    labels = np.arange(6)
+    X, y = study.with_shifts(images, labels)
+    copies = 1 + len(study.TEACHER_SHIFTS)
+    assert X.shape == (copies * 6, 784) and X.dtype == images.dtype
+    np.testing.assert_array_equal(X[:6], images)
+    for k, (dy, dx) in enumerate(study.TEACHER_SHIFTS, start=1):
+        np.testing.assert_array_equal(X[6 * k : 6 * (k + 1)], study.shifted(images, dy, dx))
+    np.testing.assert_array_equal(y, np.tile(labels, copies))
+
+
+def test_report_keeps_the_shifted_series_apart(tmp_path, capsys, monkeypatch):
+    study = _module(ROOT / "benchmarks" / "mnist_compression.py")
+    base = {
+        "model": "hashed",
+        "compression": 1 / 8,
+        "hidden": 1000,
+        "stored_params": 100260,
+        "file_bytes": 2048,
+        "fit_seconds": 1.0,
+        "epochs": 3,
+        "settings": study.SETTINGS,
+    }
+    results = [
+        # Written before ``--data`` existed: the original images.
+        {**base, "seed": 0, "test_accuracy": 98.0},
+        {**base, "seed": 1, "test_accuracy": 98.2, "data": "original"},
+        {**base, "seed": 0, "test_accuracy": 99.0, "data": "shifted"},
+        {**base, "seed": 1, "test_accuracy": 99.2, "data": "shifted"},
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    monkeypatch.setattr("sys.argv", ["mnist_compression.py", "report"])
+    study.report(study.argparse.Namespace(results=path, plot=None))
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 1/8")]
+    assert len(rows) == 2
+    assert "| 60,000 |" in rows[0] and "98.10 ± 0.10 | 2 |" in rows[0]
+    assert "| 60,000 + shifts |" in rows[1] and "99.10 ± 0.10 | 2 |" in rows[1]
