@@ -160,11 +160,23 @@ def _teacher(mnist, cache_dir):
     accuracy = 100 * teacher.score(mnist.X_test, mnist.y_test)
     print(
         f"teacher: test accuracy {accuracy:.2f}%, {teacher.n_iter_} epochs, "
-        f"{teacher.fit_time_:.0f} s",
+        f"{teacher.fit_time_:.0f} s, fingerprint {_fingerprint(teacher)}",
         flush=True,
     )
     joblib.dump(teacher, path)
     return teacher
+
+
+def _fingerprint(teacher):
+    """The first 16 hex digits of the SHA-256 of a teacher's weights and biases.
+
+    Two teachers trained by the same command on different machines or thread counts
+    may differ (OpenBLAS rounds differently); the fingerprint says which one taught.
+    """
+    digest = hashlib.sha256()
+    for array in [*teacher.coefs_, *teacher.intercepts_]:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _train(model_name, compression, seed, mnist, cache_dir, data):
@@ -179,6 +191,7 @@ def _train(model_name, compression, seed, mnist, cache_dir, data):
             teacher_record = {
                 "teacher_test_accuracy": 100 * teacher.score(mnist.X_test, mnist.y_test),
                 "teacher_fit_seconds": getattr(teacher, "fit_time_", None),
+                "teacher_sha256": _fingerprint(teacher),
             }
         model = HashedMLPClassifier(
             **HASHED,
