@@ -27,7 +27,7 @@ trains on and its score is optimistic (the test images are never seen).
 
 Each finished model is appended to the results file at once, so a long study
 can run in pieces (and on several machines) and be resumed: ``run`` skips the
-(model, compression, seed) triples already there. ``report`` prints the
+(model, compression, seed, data) results already there. ``report`` prints the
 markdown table (mean and standard deviation over seeds) and draws the plot.
 """
 
