@@ -627,10 +627,7 @@ def test_tile_budget_changes_no_bit_at_the_package_panel():
     # (budgets of 32 and of 48 MiB) against the untiled matrix.
     n_samples, n_in, n_out, n_buckets = 8, 2048, 4096, 2**16
     assert _hashed_layer.PANEL_BYTES == 32 * 2**20
-    rng = np.random.default_rng(8)
-    bucket_weights = rng.standard_normal(n_buckets)
-    A = rng.standard_normal((n_samples, n_in))
-    D = rng.standard_normal((n_samples, n_out))
+    bucket_weights, A, D = _layer_data(8, n_samples, n_in, n_out, n_buckets, np.float64, zeros=0)
     backend = get_backend("cpu")
     results = []
     for tile_bytes in (128 * 2**20, 48 * 2**20, 32 * 2**20):
