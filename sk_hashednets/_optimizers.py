@@ -3,10 +3,15 @@
 The update rules, learning-rate schedules and stopping rules are those of
 scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``; the arrays
 (bucket vectors and intercepts) are updated in place, with no new list per
-step, and may be NumPy or CuPy arrays.
+step, and may be NumPy or CuPy arrays. NumPy vectors are updated by Numba
+kernels that make one pass over memory and give the formulas' bits
+(:mod:`sk_hashednets._kernels._updates`); other arrays by the formulas.
 """
 
+import numpy as np
+
 from ._base import array_module
+from ._kernels._updates import adam_update, sgd_update
 
 
 class BaseOptimizer:
@@ -98,6 +103,10 @@ class SGDOptimizer(BaseOptimizer):
         """Take one step: ``v = momentum * v - lr * g``, then move the parameters."""
         lr, momentum = self.learning_rate, self.momentum
         for param, velocity, grad in zip(params, self.velocities, grads):
+            if _host_vectors(param, velocity, grad):
+                dtype = param.dtype.type
+                sgd_update(param, velocity, grad, dtype(lr), dtype(momentum), self.nesterov)
+                continue
             velocity *= momentum
             velocity -= lr * grad
             if self.nesterov:
@@ -141,8 +150,36 @@ class AdamOptimizer(BaseOptimizer):
             self.learning_rate_init * (1 - beta_2**self.t) ** 0.5 / (1 - beta_1**self.t)
         )
         for param, m, v, grad in zip(params, self.ms, self.vs, grads):
+            if _host_vectors(param, m, v, grad):
+                dtype = param.dtype.type
+                adam_update(
+                    param,
+                    m,
+                    v,
+                    grad,
+                    dtype(self.learning_rate),
+                    dtype(beta_1),
+                    dtype(beta_2),
+                    dtype(1 - beta_1),
+                    dtype(1 - beta_2),
+                    dtype(self.epsilon),
+                )
+                continue
             m *= beta_1
             m += (1 - beta_1) * grad
             v *= beta_2
             v += (1 - beta_2) * grad**2
             param -= self.learning_rate * m / (v**0.5 + self.epsilon)
+
+
+def _host_vectors(*arrays):
+    """Whether the Numba kernels can update these: contiguous NumPy vectors of one float dtype."""
+    first = arrays[0]
+    return all(
+        type(a) is np.ndarray
+        and a.ndim == 1
+        and a.dtype == first.dtype
+        and a.flags.c_contiguous
+        and a.dtype.kind == "f"
+        for a in arrays
+    )
