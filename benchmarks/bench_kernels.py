@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
-        [--repeats 7] [--markdown]
+        [--repeats 7] [--threads N] [--flush-mib 64]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -15,7 +15,11 @@ For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 - the indexed scatter again, right after the GEMM that produces the gradient
   in a training step (``A.T @ D``, batch ``--batch``): OpenBLAS's threads spin
   for a while after each call (``OPENBLAS_THREAD_TIMEOUT``, read when NumPy
-  loads OpenBLAS; the header prints it) and compete with Numba's for the cores.
+  loads OpenBLAS; the header prints it) and compete with Numba's for the cores;
+- the indexed materialise and the indexed scatter with cold caches, as in a
+  training step, where the rest of the step's data passes through the caches
+  between two uses of a layer's index: after writing ``--flush-mib`` MiB of
+  other data (and, for the scatter, then the GEMM).
 
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
@@ -53,7 +57,7 @@ def median_ms(function, repeats, before=None):
     return 1e3 * statistics.median(times)
 
 
-def measure(n_in, n_out, n_buckets, hashing, batch, repeats):
+def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     backend = CPUBackend()
     rng = np.random.default_rng(0)
     seed, sign_seed = 12345, 67890
@@ -68,6 +72,11 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats):
     A = rng.standard_normal((batch, n_in)).astype(np.float32)
     D = rng.standard_normal((batch, n_out)).astype(np.float32)
     gemm_out = np.empty((n_in, n_out), dtype=np.float32)
+    other_data = np.zeros(flush_mib * 2**20 // 4, dtype=np.float32)
+
+    def flush():
+        other_data[:] += 1  # read and write through every cache level
+
     return {
         "hash materialise": median_ms(
             lambda: backend.materialize_tile(
@@ -90,6 +99,14 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats):
             repeats,
             before=lambda: np.matmul(A.T, D, out=gemm_out),
         ),
+        "index materialise, cold": median_ms(
+            lambda: backend.gather_tile(weights, index, tile), repeats, before=flush
+        ),
+        "index scatter, cold, after GEMM": median_ms(
+            lambda: backend.scatter_indexed(grad, index, bucket_grad, scratch),
+            repeats,
+            before=lambda: (flush(), np.matmul(A.T, D, out=gemm_out)),
+        ),
     }
 
 
@@ -99,8 +116,15 @@ def main():
     parser.add_argument("--hashing", nargs="+", default=["element", "block"])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="Numba threads (default: Numba's own)"
+    )
+    parser.add_argument(
+        "--flush-mib", type=int, default=64, help="other data written before a cold measurement"
+    )
     args = parser.parse_args()
+    if args.threads is not None:
+        numba.set_num_threads(args.threads)
     blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(
@@ -108,20 +132,25 @@ def main():
         + "; ".join(f"{b['internal_api']} {b['version']} {b['num_threads']} threads" for b in blas)
         + f"; OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}"
     )
-    print(f"float32, medians of {args.repeats}, ms per whole matrix\n")
+    print(
+        f"float32, medians of {args.repeats}, ms per whole matrix; cold: after writing "
+        f"{args.flush_mib} MiB of other data\n"
+    )
     columns = [
         "hash materialise",
         "index materialise",
         "hash scatter",
         "index scatter",
         "index scatter after GEMM",
+        "index materialise, cold",
+        "index scatter, cold, after GEMM",
     ]
     print("| layer | buckets | hashing | " + " | ".join(columns) + " |")
     print("|---|---:|---|" + "---:|" * len(columns))
     for text in args.layers:
         n_in, n_out, n_buckets = parse_layer(text)
         for hashing in args.hashing:
-            row = measure(n_in, n_out, n_buckets, hashing, args.batch, args.repeats)
+            row = measure(n_in, n_out, n_buckets, hashing, args.batch, args.repeats, args.flush_mib)
             cells = " | ".join(f"{row[c]:.2f}" for c in columns)
             print(f"| {n_in}x{n_out} | {n_buckets} | {hashing} | {cells} |", flush=True)
 
