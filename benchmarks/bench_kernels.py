@@ -7,6 +7,8 @@ Usage::
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
+- hashing the whole matrix into its bucket index tile (``bucket_index_tile``,
+  once per fit of a layer that keeps its index);
 - materialising the whole virtual matrix: ``materialize_tile`` (hashing every
   entry) and ``gather_tile`` (reading the bucket index tile that a training
   layer keeps);
@@ -78,6 +80,10 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
         other_data[:] += 1  # read and write through every cache level
 
     return {
+        "index build": median_ms(
+            lambda: backend.bucket_index_tile(seed, sign_seed, True, 0, n_buckets, index, hashing),
+            repeats,
+        ),
         "hash materialise": median_ms(
             lambda: backend.materialize_tile(
                 weights, seed, sign_seed, True, 0, tile, hashing=hashing
@@ -137,6 +143,7 @@ def main():
         f"{args.flush_mib} MiB of other data\n"
     )
     columns = [
+        "index build",
         "hash materialise",
         "index materialise",
         "hash scatter",
