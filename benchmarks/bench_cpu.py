@@ -8,8 +8,11 @@ Usage::
         [--quick] [--markdown]
 
 Everything is measured side by side in one run (the machine may be shared and
-noisy): medians of ``--repeats`` and ratios of medians. For each shape
-(``n_in-h1-...-n_classes``), batch size, compression and hashing:
+noisy, and its speed drifts over minutes): every repeat times the hashed epoch,
+the ``MLPClassifier`` epoch and the GEMM floor one after the other, each ratio is
+the median of the repeats' ratios, and each time the median of the repeats'
+times. For each shape (``n_in-h1-...-n_classes``), batch size, compression and
+hashing:
 
 1. **Throughput**: samples/s over whole ``partial_fit`` epochs of
    ``HashedMLPClassifier`` and of ``MLPClassifier`` with the same virtual
@@ -19,7 +22,8 @@ noisy): medians of ``--repeats`` and ratios of medians. For each shape
    first.
 2. **GEMM floor**: the matrix products alone of one minibatch step (forward
    ``A @ W``, input gradient ``D @ W.T`` for every layer but the first, weight
-   gradient ``A.T @ D``), float32, NumPy matmul into preallocated outputs.
+   gradient ``A.T @ D``), float32, NumPy matmul into preallocated outputs, as
+   many steps as an epoch has, timed in every repeat of 1. and of 3.
 3. **Breakdown of one hashed step**, from real ``partial_fit`` epochs with timers
    wrapped around the backend's kernels (``materialize_tile``, ``bucket_index_tile``
    and ``gather_tile`` for materialising; ``scatter_bucket_grad`` and
@@ -213,21 +217,25 @@ def time_epochs(model, X, y, classes, epochs):
     return time.perf_counter() - start
 
 
-def measure_throughput(hashed, mlp, X, y, classes, args):
-    """Epoch times (s) of both models: warm-up epoch each, then alternating repeats."""
+def measure_throughput(hashed, mlp, X, y, classes, floor, args):
+    """Epoch times (s) of both models and of the GEMM floor, interleaved in every repeat.
+
+    A warm-up epoch each first; the repeats alternate which model goes first.
+    """
     time_epochs(hashed, X, y, classes, 1)
     time_epochs(mlp, X, y, classes, 1)
-    times = {"hashed": [], "mlp": []}
+    times = {"hashed": [], "mlp": [], "floor": []}
     for r in range(args.repeats):
         order = ("hashed", "mlp") if r % 2 == 0 else ("mlp", "hashed")
         for name in order:
             model = hashed if name == "hashed" else mlp
             times[name].append(time_epochs(model, X, y, classes, args.epochs) / args.epochs)
+        times["floor"].append(floor())
     return times
 
 
-def measure_gemm_floor(units, batch, n_steps, repeats, seed=0):
-    """Median time (s) of the matrix products of one minibatch step."""
+def gemm_floor(units, batch, n_steps, seed=0):
+    """A function that times the matrix products of ``n_steps`` minibatch steps (s)."""
     rng = np.random.default_rng(seed)
     shapes = list(zip(units[:-1], units[1:]))
 
@@ -249,14 +257,19 @@ def measure_gemm_floor(units, batch, n_steps, repeats, seed=0):
             if i > 0:  # backprop needs no gradient with respect to the input X
                 np.matmul(D[i], W[i].T, out=dA[i])
 
-    step()
-    times = []
-    for _ in range(repeats):
+    def timed():
         start = time.perf_counter()
         for _ in range(n_steps):
             step()
-        times.append((time.perf_counter() - start) / n_steps)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    step()
+    return timed
+
+
+def median_ratio(numerators, denominators):
+    """Median over the repeats of the ratio of two interleaved measurements."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
 class PieceTimers:
@@ -307,8 +320,8 @@ BREAKDOWN_TARGETS = [
 ]
 
 
-def measure_breakdown(hashed, X, y, classes, n_steps, args):
-    """Median per-step time (s) of each piece of a hashed training step."""
+def measure_breakdown(hashed, X, y, classes, n_steps, floor, args):
+    """Per-step time (s) of each piece of a hashed training step, and the floor, per repeat."""
     pieces = defaultdict(list)
     for _ in range(args.repeats):
         timers = PieceTimers()
@@ -327,7 +340,9 @@ def measure_breakdown(hashed, X, y, classes, n_steps, args):
         pieces["scatter"].append(scatter)
         pieces["optimizer"].append(optimizer)
         pieces["rest"].append(step - materialize - gemm - scatter - optimizer)
-    return {k: statistics.median(v) for k, v in pieces.items()}
+        pieces["unhashed"].append(step - materialize - scatter)
+        pieces["floor"].append(floor() / n_steps)
+    return pieces
 
 
 def run_child(args):
@@ -461,7 +476,7 @@ def main(argv=None):
         X, y, classes = make_data(args.samples, units)
         for batch in args.batch:
             n_steps = math.ceil(args.samples / batch)
-            floor = measure_gemm_floor(units, batch, n_steps, args.repeats)
+            floor = gemm_floor(units, batch, n_steps)
             for compression in args.compression:
                 for hashing in hashings:
                     extra = hashed_extra_params(hashing, args.max_tile_bytes)
@@ -474,34 +489,37 @@ def main(argv=None):
                     print(f"measuring {' '.join(config)} ...", file=sys.stderr, flush=True)
                     hashed = make_hashed(units, batch, compression, extra)
                     mlp = make_mlp(units, batch)
-                    times = measure_throughput(hashed, mlp, X, y, classes, args)
+                    times = measure_throughput(hashed, mlp, X, y, classes, floor, args)
                     t_hashed = statistics.median(times["hashed"])
                     t_mlp = statistics.median(times["mlp"])
-                    step_hashed, step_mlp = t_hashed / n_steps, t_mlp / n_steps
                     speed_rows.append(
                         config
                         + [
                             f"{args.samples / t_hashed:.0f}",
                             f"{args.samples / t_mlp:.0f}",
-                            f"{t_mlp / t_hashed:.2f}",
-                            ms(step_hashed),
-                            ms(step_mlp),
-                            ms(floor),
-                            f"{step_hashed / floor:.2f}",
-                            f"{step_mlp / floor:.2f}",
+                            f"{median_ratio(times['mlp'], times['hashed']):.2f}",
+                            ms(t_hashed / n_steps),
+                            ms(t_mlp / n_steps),
+                            ms(statistics.median(times["floor"]) / n_steps),
+                            f"{median_ratio(times['hashed'], times['floor']):.2f}",
+                            f"{median_ratio(times['mlp'], times['floor']):.2f}",
                         ]
                     )
 
-                    pieces = measure_breakdown(hashed, X, y, classes, n_steps, args)
-                    step = pieces["step"]
+                    pieces = measure_breakdown(hashed, X, y, classes, n_steps, floor, args)
+                    median = {k: statistics.median(v) for k, v in pieces.items()}
+                    step = median["step"]
                     breakdown_rows.append(
                         config
                         + [ms(step)]
                         + [
-                            f"{ms(pieces[k])} ({100 * pieces[k] / step:.0f}%)"
+                            f"{ms(median[k])} ({100 * median[k] / step:.0f}%)"
                             for k in ("materialize", "gemm", "scatter", "optimizer", "rest")
                         ]
-                        + [f"{pieces['gemm'] / floor:.2f}"]
+                        + [
+                            f"{median_ratio(pieces[k], pieces['floor']):.2f}"
+                            for k in ("gemm", "unhashed")
+                        ]
                     )
 
                     report = measure_memory("hashed", units, batch, compression, hashing, args)
@@ -549,7 +567,8 @@ def main(argv=None):
     print_table(
         "Breakdown of one hashed step (ms per step, share of the instrumented step)",
         config_header
-        + ["step", "materialise", "GEMM", "scatter", "optimizer", "rest", "GEMM/floor"],
+        + ["step", "materialise", "GEMM", "scatter", "optimizer", "rest", "GEMM/floor"]
+        + ["unhashed/floor"],
         breakdown_rows,
         args.markdown,
         n_text=4,
