@@ -22,8 +22,9 @@ _CHUNK = 1 << 16
 
 
 @njit(cache=True, error_model="numpy")
-def _adam_chunk(param, m, v, grad, learning_rate, beta_1, beta_2, one_minus_beta_1,
-                one_minus_beta_2, epsilon):  # fmt: skip
+def _adam_chunk(
+    param, m, v, grad, learning_rate, beta_1, beta_2, one_minus_beta_1, one_minus_beta_2, epsilon
+):
     for i in range(param.shape[0]):
         g = grad[i]
         m_i = m[i] * beta_1
@@ -36,8 +37,9 @@ def _adam_chunk(param, m, v, grad, learning_rate, beta_1, beta_2, one_minus_beta
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def adam_update(param, m, v, grad, learning_rate, beta_1, beta_2, one_minus_beta_1,
-                one_minus_beta_2, epsilon):  # fmt: skip
+def adam_update(
+    param, m, v, grad, learning_rate, beta_1, beta_2, one_minus_beta_1, one_minus_beta_2, epsilon
+):
     """One Adam step, in place.
 
     ``m = beta_1 m + (1 - beta_1) g``, ``v = beta_2 v + (1 - beta_2) g**2`` and
@@ -55,8 +57,18 @@ def adam_update(param, m, v, grad, learning_rate, beta_1, beta_2, one_minus_beta
     n = param.shape[0]
     for chunk in prange((n + _CHUNK - 1) // _CHUNK):
         lo, hi = chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)
-        _adam_chunk(param[lo:hi], m[lo:hi], v[lo:hi], grad[lo:hi], learning_rate, beta_1,
-                    beta_2, one_minus_beta_1, one_minus_beta_2, epsilon)  # fmt: skip
+        _adam_chunk(
+            param[lo:hi],
+            m[lo:hi],
+            v[lo:hi],
+            grad[lo:hi],
+            learning_rate,
+            beta_1,
+            beta_2,
+            one_minus_beta_1,
+            one_minus_beta_2,
+            epsilon,
+        )
 
 
 @njit(cache=True, error_model="numpy")
