@@ -407,6 +407,29 @@ def test_scatter_bucket_grad_independent_of_thread_count(tmp_path):
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
+def test_scatter_workspace_size_changes_no_bit(hashing):
+    # The scatter sums its blocks in waves of as many as the workspace holds:
+    # one block at a time, a few, or all of them (what the CPU backend gives
+    # small bucket vectors) must give the same bits.
+    rng = np.random.default_rng(4)
+    n_rows, n_out, n_buckets, block_rows = 40, 30, 97, 3
+    grad = rng.standard_normal((n_rows, n_out)).astype(np.float32)
+    n_blocks = -(-n_rows // block_rows)
+    results = []
+    for n_partials in (1, 2, 5, n_blocks):
+        out = np.zeros(n_buckets, dtype=np.float32)
+        partials = np.empty((n_partials, n_buckets), dtype=np.float32)
+        seeds = np.uint64(LAYER_SEED), sign_seed(LAYER_SEED)
+        scatter_bucket_grad(grad, *seeds, True, 0, out, block_rows, partials, hashing)
+        results.append(out)
+    for out in results[1:]:
+        assert_array_equal(out, results[0], strict=True)
+    backend = get_backend("cpu")
+    small = backend.scatter_workspace(n_rows, block_rows, n_buckets, np.float32)[1]
+    assert small.shape == (n_blocks, n_buckets)  # one wave for a small bucket vector
+
+
+@pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("sign_hash", [True, False])
 def test_scatter_bucket_grad_accumulates_tiles(sign_hash, hashing):
     # Row tiles that start on scatter-block boundaries add every bucket's terms

@@ -19,6 +19,10 @@ from ._numba import (
 #: one pass over a vector of bucket partial sums (zeroed, then added in), so
 #: blocks of ``2 K`` entries keep that pass small next to the block's own work.
 SCATTER_ENTRIES_PER_BUCKET = 2
+#: Partial sums of the scatter blocks of a tile are kept for this many bytes
+#: at once (more if the threads need more): small bucket vectors are then
+#: summed in one wave instead of one wave per ``2 x threads`` blocks.
+SCATTER_PARTIALS_BYTES = 4 * 2**20
 
 
 class CPUBackend:
@@ -70,11 +74,15 @@ class CPUBackend:
         """Scratch space of ``scatter_bucket_grad`` for tiles of up to ``rows_per_tile`` rows.
 
         Room for the partial sums of as many scatter blocks as keep every
-        thread busy (twice the Numba threads), at most the blocks of one tile.
-        Its size changes the speed only, never the result.
+        thread busy (twice the Numba threads), or as fit in
+        ``SCATTER_PARTIALS_BYTES`` if that is more, at most the blocks of one
+        tile. The blocks are summed in waves of that many, each wave two
+        parallel regions: fewer waves, fewer regions. Its size changes the
+        speed only, never the result.
         """
         n_blocks = math.ceil(rows_per_tile / block_rows)
-        n_partials = min(n_blocks, 2 * numba.get_num_threads())
+        fit = SCATTER_PARTIALS_BYTES // (n_buckets * np.dtype(dtype).itemsize)
+        n_partials = min(n_blocks, max(2 * numba.get_num_threads(), fit))
         return block_rows, np.empty((n_partials, n_buckets), dtype=dtype)
 
     def materialize_tile(
