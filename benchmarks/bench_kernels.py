@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
-        [--repeats 7] [--threads N] [--flush-mib 64]
+        [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -23,6 +23,10 @@ For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
   between two uses of a layer's index: after writing ``--flush-mib`` MiB of
   other data (and, for the scatter, then the GEMM).
 
+``--partials-mib`` sets the memory of the scatter's partial sums
+(``_cpu.SCATTER_PARTIALS_BYTES``; 0 keeps only the ``2 x threads`` bucket
+vectors of the rule before it), to time the scatter under another workspace.
+
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
 """
@@ -37,6 +41,7 @@ import numba
 import numpy as np
 import threadpoolctl
 
+from sk_hashednets._kernels import _cpu
 from sk_hashednets._kernels._cpu import CPUBackend
 
 DEFAULT_LAYERS = ["784x1000x98000", "784x1000x12250", "4096x4096x2097152", "4096x4096x262144"]
@@ -128,9 +133,18 @@ def main():
     parser.add_argument(
         "--flush-mib", type=int, default=64, help="other data written before a cold measurement"
     )
+    parser.add_argument(
+        "--partials-mib",
+        type=float,
+        default=None,
+        help="memory of the scatter's partial sums (default: the backend's, "
+        f"{_cpu.SCATTER_PARTIALS_BYTES / 2**20:g} MiB)",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         numba.set_num_threads(args.threads)
+    if args.partials_mib is not None:
+        _cpu.SCATTER_PARTIALS_BYTES = int(args.partials_mib * 2**20)
     blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(
@@ -140,7 +154,8 @@ def main():
     )
     print(
         f"float32, medians of {args.repeats}, ms per whole matrix; cold: after writing "
-        f"{args.flush_mib} MiB of other data\n"
+        f"{args.flush_mib} MiB of other data; scatter partial sums: "
+        f"{_cpu.SCATTER_PARTIALS_BYTES / 2**20:g} MiB\n"
     )
     columns = [
         "index build",

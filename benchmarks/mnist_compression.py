@@ -148,7 +148,7 @@ def shifted(images, dy, dx):
 
 
 def with_shifts(X, y, shifts=TEACHER_SHIFTS):
-    """The images and their one-pixel shifts (``TEACHER_SHIFTS``), with their labels."""
+    """The images and their one-pixel ``shifts`` (the study's ``TEACHER_SHIFTS``), with labels."""
     X = np.concatenate([X] + [shifted(X, dy, dx) for dy, dx in shifts])
     return X, np.concatenate([y] * (1 + len(shifts)))
 
