@@ -14,7 +14,8 @@ choice of settings may use), the test accuracy, the accuracy on the first
 fit time. ``--teacher`` distils every run from a fitted classifier saved with
 joblib (the study caches its teachers in ``benchmarks/results/``).
 
-The runs behind ``mnist_compression.py``'s ``DROPOUT`` and ``COMMON`` are in
+The runs behind ``mnist_compression.py``'s ``COMMON``, ``DROPOUT``, ``DISTILL``,
+``DISTILLED_DROPOUT`` and ``TEACHER_SHIFTS`` are in
 ``benchmarks/results/mnist_pilot.jsonl``; they ran two or three at a time with
 ``NUMBA_NUM_THREADS=1``, so their fit times are not comparable with the study's.
 """

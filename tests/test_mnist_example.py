@@ -96,10 +96,10 @@ def test_shifted_training_set_keeps_each_image_with_its_label():
     images = rng.random((6, 784), dtype=np.float32)
     labels = np.arange(6)
     X, y = study.with_shifts(images, labels)
-    copies = 1 + len(study.TEACHER_SHIFTS)
+    copies = 1 + len(study.SHIFTS)
     assert X.shape == (copies * 6, 784) and X.dtype == images.dtype
     np.testing.assert_array_equal(X[:6], images)
-    for k, (dy, dx) in enumerate(study.TEACHER_SHIFTS, start=1):
+    for k, (dy, dx) in enumerate(study.SHIFTS, start=1):
         np.testing.assert_array_equal(X[6 * k : 6 * (k + 1)], study.shifted(images, dy, dx))
     np.testing.assert_array_equal(y, np.tile(labels, copies))
 
@@ -131,3 +131,37 @@ def test_report_keeps_the_shifted_series_apart(tmp_path, capsys, monkeypatch):
     assert len(rows) == 2
     assert "| 60,000 |" in rows[0] and "98.10 ± 0.10 | 2 |" in rows[0]
     assert "| 60,000 + shifts |" in rows[1] and "99.10 ± 0.10 | 2 |" in rows[1]
+
+
+def test_a_changed_setting_retires_only_the_results_that_depend_on_it(monkeypatch):
+    study = _module(ROOT / "benchmarks" / "mnist_compression.py")
+    results = [
+        {"model": model, "data": data, "settings": study.SETTINGS}
+        for model in ("hashed", "dense", "distilled")
+        for data in ("original", "shifted")
+    ]
+    assert all(study._current(r) for r in results)
+    # A new distillation setting: the students are trained again, nothing else.
+    changed = {**study.SETTINGS, "distill": {**study.SETTINGS["distill"], "distill_weight": 0.7}}
+    monkeypatch.setattr(study, "SETTINGS", changed)
+    assert [study._current(r) for r in results] == [True, True, True, True, False, False]
+    # New shifts for the shifted series retire that series only.
+    changed = {**study.SETTINGS, "shifts": [[2, 0]], "distill": study.DISTILL}
+    monkeypatch.setattr(study, "SETTINGS", json.loads(json.dumps(changed)))
+    assert [study._current(r) for r in results] == [True, False, True, False, True, False]
+    # A new HASHED (COMMON is part of it) retires everything.
+    changed = {**study.SETTINGS, "hashed": {**study.HASHED, "max_iter": 7}}
+    monkeypatch.setattr(study, "SETTINGS", changed)
+    assert not any(study._current(r) for r in results)
+
+
+def test_results_from_before_shifts_were_recorded_apart_keep_their_shifts():
+    study = _module(ROOT / "benchmarks" / "mnist_compression.py")
+    old = {k: v for k, v in study.SETTINGS.items() if k != "shifts"}
+    # The shifted series then used the teacher's shifts, recorded as "teacher_shifts".
+    def result(teacher_shifts):
+        settings = {**old, "teacher_shifts": teacher_shifts}
+        return {"model": "hashed", "data": "shifted", "settings": settings}
+
+    assert study._current(result(study.SETTINGS["shifts"]))
+    assert not study._current(result([[0, 1]]))
