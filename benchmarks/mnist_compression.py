@@ -119,7 +119,8 @@ DISTILL = {"distill_temperature": 4.0, "distill_weight": 0.9, "learning_rate_ini
 #: Dropout of the distilled networks, by inverse compression: less than ``DROPOUT``, as the
 #: teacher's soft targets regularise too; the compressions between take the nearer.
 DISTILLED_DROPOUT = {1: 0.3, 2: 0.3, 4: 0.3, 8: 0.3, 16: 0.1, 32: 0.1, 64: 0.1}
-#: Recorded with every result: changing a setting starts a new series instead of mixing.
+#: Recorded with every result: changing a setting retires the results that depend on it
+#: (``DEPENDS_ON``) instead of mixing them with new ones.
 SETTINGS = json.loads(
     json.dumps(
         {

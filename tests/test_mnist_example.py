@@ -140,18 +140,21 @@ def test_a_changed_setting_retires_only_the_results_that_depend_on_it(monkeypatc
         for model in ("hashed", "dense", "distilled")
         for data in ("original", "shifted")
     ]
+    recorded = study.SETTINGS
+
+    def change(**settings):
+        # As the results file holds them: JSON, tuples as lists.
+        monkeypatch.setattr(study, "SETTINGS", json.loads(json.dumps({**recorded, **settings})))
+
     assert all(study._current(r) for r in results)
     # A new distillation setting: the students are trained again, nothing else.
-    changed = {**study.SETTINGS, "distill": {**study.SETTINGS["distill"], "distill_weight": 0.7}}
-    monkeypatch.setattr(study, "SETTINGS", changed)
+    change(distill={**study.DISTILL, "distill_weight": 0.7})
     assert [study._current(r) for r in results] == [True, True, True, True, False, False]
     # New shifts for the shifted series retire that series only.
-    changed = {**study.SETTINGS, "shifts": [[2, 0]], "distill": study.DISTILL}
-    monkeypatch.setattr(study, "SETTINGS", json.loads(json.dumps(changed)))
+    change(shifts=[[2, 0]])
     assert [study._current(r) for r in results] == [True, False, True, False, True, False]
     # A new HASHED (COMMON is part of it) retires everything.
-    changed = {**study.SETTINGS, "hashed": {**study.HASHED, "max_iter": 7}}
-    monkeypatch.setattr(study, "SETTINGS", changed)
+    change(hashed={**study.HASHED, "max_iter": 7})
     assert not any(study._current(r) for r in results)
 
 
