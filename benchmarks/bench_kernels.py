@@ -41,7 +41,7 @@ import numba
 import numpy as np
 import threadpoolctl
 
-from sk_hashednets._kernels import _cpu
+from sk_hashednets._kernels import LayerHash, _cpu
 from sk_hashednets._kernels._cpu import CPUBackend
 
 DEFAULT_LAYERS = ["784x1000x98000", "784x1000x12250", "4096x4096x2097152", "4096x4096x262144"]
@@ -67,11 +67,13 @@ def median_ms(function, repeats, before=None):
 def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     backend = CPUBackend()
     rng = np.random.default_rng(0)
-    seed, sign_seed = 12345, 67890
+    layer_hash = LayerHash(
+        seed=12345, sign_seed=67890, sign_hash=True, hashing=hashing, n_buckets=n_buckets
+    )
     weights = rng.standard_normal(n_buckets).astype(np.float32)
     grad = rng.standard_normal((n_in, n_out)).astype(np.float32)
     index = np.empty((n_in, n_out), dtype=np.uint32)
-    backend.bucket_index_tile(seed, sign_seed, True, 0, n_buckets, index, hashing)
+    backend.bucket_index_tile(layer_hash, index)
     tile = np.empty((n_in, n_out), dtype=np.float32)
     block_rows = backend.scatter_block_rows(n_in, n_out, n_buckets)
     scratch = backend.scatter_workspace(n_in, block_rows, n_buckets, np.float32)
@@ -86,20 +88,16 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
 
     return {
         "index build": median_ms(
-            lambda: backend.bucket_index_tile(seed, sign_seed, True, 0, n_buckets, index, hashing),
+            lambda: backend.bucket_index_tile(layer_hash, index),
             repeats,
         ),
         "hash materialise": median_ms(
-            lambda: backend.materialize_tile(
-                weights, seed, sign_seed, True, 0, tile, hashing=hashing
-            ),
+            lambda: backend.materialize_tile(layer_hash, weights, tile),
             repeats,
         ),
         "index materialise": median_ms(lambda: backend.gather_tile(weights, index, tile), repeats),
         "hash scatter": median_ms(
-            lambda: backend.scatter_bucket_grad(
-                grad, seed, sign_seed, True, 0, bucket_grad, scratch, hashing
-            ),
+            lambda: backend.scatter_bucket_grad(layer_hash, grad, bucket_grad, scratch),
             repeats,
         ),
         "index scatter": median_ms(

@@ -1,70 +1,58 @@
 """Activations, their derivatives and the losses: scikit-learn's MLP formulas.
 
-Written against the array module of their inputs (NumPy or CuPy), in place
-where scikit-learn's are, so that any backend can use them.
+Written against an array module, NumPy or CuPy, in place where scikit-learn's
+are, so that any backend can use them. The estimators pass their backend's
+(``xp=backend.xp``); a caller that has none leaves ``xp=None`` and gets the
+module of the arrays (:func:`sk_hashednets._kernels.array_module`).
 """
 
-import sys
-
-import numpy as np
-from scipy.special import expit
+from ._kernels import array_module, expit_function
 
 
-def array_module(X):
-    """NumPy, or CuPy for a CuPy array."""
-    if type(X).__module__.split(".")[0] == "cupy":
-        return sys.modules["cupy"]
-    return np
+def _module(X, xp):
+    """``xp``, or the array module of ``X`` if ``xp`` is None."""
+    return array_module(X) if xp is None else xp
 
 
-def inplace_identity(X):
+def inplace_identity(X, *, xp=None):
     """Leave ``X`` unchanged."""
 
 
-def inplace_exp(X):
+def inplace_exp(X, *, xp=None):
     """Exponential, in place."""
-    array_module(X).exp(X, out=X)
+    _module(X, xp).exp(X, out=X)
 
 
-def inplace_logistic(X):
+def inplace_logistic(X, *, xp=None):
     """Logistic sigmoid, in place, accurate in relative terms for very negative x."""
-    _expit_function(X)(X, out=X)
+    expit_function(_module(X, xp))(X, out=X)
 
 
-def _expit_function(X):
-    # scipy.special.expit is a NumPy ufunc: it does not take CuPy arrays.
-    if array_module(X) is np:
-        return expit
-    from cupyx.scipy.special import expit as cupy_expit
-
-    return cupy_expit
-
-
-def logistic(X):
+def logistic(X, *, xp=None):
     """Logistic sigmoid, in a new array."""
-    return _expit_function(X)(X)
+    return expit_function(_module(X, xp))(X)
 
 
-def softmax(X):
+def softmax(X, *, xp=None):
     """Row-wise softmax, in a new array: ``scipy.special.softmax(X, axis=1)``, step for step."""
-    xp = array_module(X)
+    xp = _module(X, xp)
     exp_shifted = xp.exp(X - xp.max(X, axis=1, keepdims=True))
     return exp_shifted / xp.sum(exp_shifted, axis=1, keepdims=True)
 
 
-def inplace_tanh(X):
+def inplace_tanh(X, *, xp=None):
     """Hyperbolic tangent, in place."""
-    array_module(X).tanh(X, out=X)
+    _module(X, xp).tanh(X, out=X)
 
 
-def inplace_relu(X):
+def inplace_relu(X, *, xp=None):
     """Rectified linear unit, in place."""
-    array_module(X).maximum(X, 0, out=X)
+    _module(X, xp).maximum(X, 0, out=X)
 
 
-def inplace_softmax(X):
+def inplace_softmax(X, *, xp=None):
     """Row-wise softmax, in place."""
-    xp = array_module(X)
+    xp = _module(X, xp)
     X -= X.max(axis=1, keepdims=True)
     xp.exp(X, out=X)
     X /= X.sum(axis=1, keepdims=True)
@@ -126,22 +114,22 @@ def _average(xp, values, sample_weight):
     return (values * sample_weight[:, None]).sum(axis=0) / sample_weight.sum()
 
 
-def squared_loss(y_true, y_pred, sample_weight=None):
+def squared_loss(y_true, y_pred, sample_weight=None, *, xp=None):
     """Half the mean squared error, averaged over outputs."""
-    xp = array_module(y_pred)
+    xp = _module(y_pred, xp)
     return 0.5 * _average(xp, (y_true - y_pred) ** 2, sample_weight).mean()
 
 
-def poisson_loss(y_true, y_pred, sample_weight=None):
+def poisson_loss(y_true, y_pred, sample_weight=None, *, xp=None):
     """Half the Poisson deviance, summed over outputs."""
-    xp = array_module(y_pred)
+    xp = _module(y_pred, xp)
     deviance = _xlogy(xp, y_true, y_true / y_pred) - y_true + y_pred
     return _average(xp, deviance, sample_weight).sum()
 
 
-def log_loss(y_true, y_prob, sample_weight=None):
+def log_loss(y_true, y_prob, sample_weight=None, *, xp=None):
     """Cross-entropy of one-hot (or binary) targets."""
-    xp = array_module(y_prob)
+    xp = _module(y_prob, xp)
     eps = xp.finfo(y_prob.dtype).eps
     y_prob = xp.clip(y_prob, eps, 1 - eps)
     if y_prob.shape[1] == 1:
@@ -151,9 +139,9 @@ def log_loss(y_true, y_prob, sample_weight=None):
     return -_average(xp, _xlogy(xp, y_true, y_prob), sample_weight).sum()
 
 
-def binary_log_loss(y_true, y_prob, sample_weight=None):
+def binary_log_loss(y_true, y_prob, sample_weight=None, *, xp=None):
     """Cross-entropy of independent binary (multilabel) targets."""
-    xp = array_module(y_prob)
+    xp = _module(y_prob, xp)
     eps = xp.finfo(y_prob.dtype).eps
     y_prob = xp.clip(y_prob, eps, 1 - eps)
     values = _xlogy(xp, y_true, y_prob) + _xlogy(xp, 1 - y_true, 1 - y_prob)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import safe_sparse_dot
 
-from ._kernels import sign_seed
+from ._kernels import LayerHash
 
 #: Default memory budget of one materialised tile (and of one gradient tile).
 DEFAULT_TILE_BYTES = 64 * 2**20
@@ -33,7 +33,7 @@ class HashedLayer:
 
     Parameters
     ----------
-    backend : object
+    backend : Backend
         Compute backend (see :mod:`sk_hashednets._kernels`).
     n_in, n_out : int
         Shape of the virtual matrix.
@@ -60,6 +60,11 @@ class HashedLayer:
         the matrix fits in one tile and the backend can: tiles are then
         gathered and gradients scattered without hashing again. Worth it for
         training, where the same layer serves thousands of steps.
+
+    Attributes
+    ----------
+    layer_hash : LayerHash
+        The hash of the virtual matrix, as the backend's kernels take it.
     """
 
     def __init__(
@@ -79,12 +84,10 @@ class HashedLayer:
         self.backend = backend
         self.n_in = n_in
         self.n_out = n_out
-        self.seed = np.uint64(seed)
-        self.sign_seed = sign_seed(seed)
-        self.sign_hash = bool(sign_hash)
+        self.layer_hash = LayerHash.for_layer(
+            seed, sign_hash=sign_hash, hashing=hashing, n_buckets=n_buckets
+        )
         self.dtype = np.dtype(dtype)
-        self.hashing = hashing
-        self.n_buckets = int(n_buckets)
         itemsize = self.dtype.itemsize
         # Row tiles for D @ W.T and for the gradient, column tiles for A @ W:
         # each output entry is then one whole dot product, never a sum of
@@ -113,6 +116,11 @@ class HashedLayer:
         self._scatter_workspace = None
 
     @property
+    def n_buckets(self):
+        """Number of buckets of the layer."""
+        return self.layer_hash.n_buckets
+
+    @property
     def single_tile(self):
         """Whether the whole virtual matrix fits in one tile."""
         return len(self.tiles) == 1
@@ -127,15 +135,7 @@ class HashedLayer:
         """The bucket index tile of the whole matrix, hashed on first use."""
         if self._index is None:
             self._index = self.backend.empty((self.n_in, self.n_out), np.uint32)
-            self.backend.bucket_index_tile(
-                self.seed,
-                self.sign_seed,
-                self.sign_hash,
-                0,
-                self.n_buckets,
-                self._index,
-                self.hashing,
-            )
+            self.backend.bucket_index_tile(self.layer_hash, self._index)
         return self._index
 
     def materialize_tile(self, bucket_weights, start, stop):
@@ -144,30 +144,13 @@ class HashedLayer:
         if self.keeps_index:  # then the tile is the whole matrix
             self.backend.gather_tile(bucket_weights, self._bucket_index(), tile)
             return tile
-        self.backend.materialize_tile(
-            bucket_weights,
-            self.seed,
-            self.sign_seed,
-            self.sign_hash,
-            start,
-            tile,
-            hashing=self.hashing,
-        )
+        self.backend.materialize_tile(self.layer_hash, bucket_weights, tile, row_start=start)
         return tile
 
     def materialize_columns(self, bucket_weights, start, stop):
         """Columns ``start:stop`` of the virtual matrix, in the reused tile buffer."""
         tile = self._weight_tile((self.n_in, stop - start))
-        self.backend.materialize_tile(
-            bucket_weights,
-            self.seed,
-            self.sign_seed,
-            self.sign_hash,
-            0,
-            tile,
-            start,
-            hashing=self.hashing,
-        )
+        self.backend.materialize_tile(self.layer_hash, bucket_weights, tile, col_start=start)
         return tile
 
     def dot(self, A, bucket_weights):
@@ -263,19 +246,10 @@ class HashedLayer:
         # Block hashing adds runs of consecutive buckets: from the hash, that is
         # one hash per run and contiguous additions, faster than reading the
         # index (both give the same bits; python benchmarks/bench_kernels.py).
-        if self.keeps_index and self.hashing == "element":
+        if self.keeps_index and self.layer_hash.hashing == "element":
             self.backend.scatter_indexed(grad, self._bucket_index(), out, scratch)
             return
-        self.backend.scatter_bucket_grad(
-            grad,
-            self.seed,
-            self.sign_seed,
-            self.sign_hash,
-            start,
-            out,
-            scratch,
-            hashing=self.hashing,
-        )
+        self.backend.scatter_bucket_grad(self.layer_hash, grad, out, scratch, row_start=start)
 
 
 def _matmul(A, W):

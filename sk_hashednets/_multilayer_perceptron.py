@@ -49,11 +49,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS, array_module
+from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
 from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
 from ._distillation import mix_in_teacher, soften
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
-from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
+from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, is_device_array, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
 from ._progress import lbfgs_progress_callback, progress_bar
@@ -119,7 +119,7 @@ def _to_host_input(data):
     Input is validated on the host, whatever the device: CuPy input is copied
     there first (and a GPU fit copies it back to the device once).
     """
-    if data is not None and type(data).__module__.split(".")[0] in ("cupy", "cupyx"):
+    if is_device_array(data):
         return data.get()
     return data
 
@@ -390,9 +390,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         coefs = []
         for layer, w in zip(self._hashed_layers(backend, dtype), self.bucket_weights_):
             W = np.empty((layer.n_in, layer.n_out), dtype=dtype)
-            backend.materialize_tile(
-                w, layer.seed, layer.sign_seed, layer.sign_hash, 0, W, hashing=layer.hashing
-            )
+            backend.materialize_tile(layer.layer_hash, w, W)
             coefs.append(W)
         return coefs
 
@@ -461,6 +459,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         (the output before the output activation), which distillation needs.
         """
         hidden_activation = ACTIVATIONS[self.activation]
+        xp = layers[0].backend.xp
         last = self.n_layers_ - 2
         layer_inputs[0] = activations[0]
         if self.input_dropout > 0:
@@ -473,7 +472,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             activations[i + 1] = layers[i].dot(layer_inputs[i], self.bucket_weights_[i])
             activations[i + 1] += self.intercepts_[i]
             if i != last:
-                hidden_activation(activations[i + 1])
+                hidden_activation(activations[i + 1], xp=xp)
                 layer_inputs[i + 1] = activations[i + 1]
                 if self.dropout > 0:
                     # Drawn on the host, by the RandomState, as on the CPU.
@@ -483,7 +482,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     layer_inputs[i + 1] = activations[i + 1] * dropout_masks[i + 1]
         if self._distilling():
             layer_inputs[-1] = activations[-1].copy()
-        ACTIVATIONS[self.out_activation_](activations[-1])
+        ACTIVATIONS[self.out_activation_](activations[-1], xp=xp)
         return activations
 
     def _divergence_advice(self):
@@ -566,12 +565,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
     def _forward_layers(self, activation, layers, bucket_weights, intercepts):
         """The network's output for the input ``activation``, on the layers' device."""
         hidden_activation = ACTIVATIONS[self.activation]
+        xp = layers[0].backend.xp
         for i, layer in enumerate(layers):
             activation = layer.dot(activation, bucket_weights[i])
             activation += intercepts[i]
             if i != self.n_layers_ - 2:
-                hidden_activation(activation)
-        ACTIVATIONS[self.out_activation_](activation)
+                hidden_activation(activation, xp=xp)
+        ACTIVATIONS[self.out_activation_](activation, xp=xp)
         return activation
 
     @contextmanager
@@ -655,7 +655,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
         loss_func_name = self._loss_name()
         if loss_func_name == "log_loss" and self.out_activation_ == "logistic":
             loss_func_name = "binary_log_loss"
-        loss = LOSS_FUNCTIONS[loss_func_name](y, activations[-1], sample_weight)
+        xp = layers[0].backend.xp
+        loss = LOSS_FUNCTIONS[loss_func_name](y, activations[-1], sample_weight, xp=xp)
         # Canonical link: d loss / d z_out = act(z_out) - y for softmax with
         # cross-entropy, logistic with binary cross-entropy, identity with
         # squared error and exp with Poisson deviance.
@@ -668,7 +669,6 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
         # L2 penalty on the stored buckets, the network's actual parameters. On a
         # device the squared norms stay there: float() would wait for it per layer.
-        xp = array_module(self.bucket_weights_[0])
         to_scalar = float if xp is np else _unchanged
         values = sum(to_scalar(xp.dot(w, w)) for w in self.bucket_weights_)
         sw_sum = n_samples if sample_weight is None else sample_weight.sum()
@@ -965,10 +965,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     self.momentum,
                     self.nesterovs_momentum,
                     self.power_t,
+                    xp=layers[0].backend.xp,
                 )
             else:
                 self._optimizer = AdamOptimizer(
-                    params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
+                    params,
+                    self.learning_rate_init,
+                    self.beta_1,
+                    self.beta_2,
+                    self.epsilon,
+                    xp=layers[0].backend.xp,
                 )
 
         if self.early_stopping and incremental:
@@ -1063,7 +1069,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
                                 f"this call. {self._divergence_advice()}"
                             )
                         accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
-                        self._optimizer.update_params(params, bucket_grads + intercept_grads)
+                        self._optimizer.update_params(
+                            params, bucket_grads + intercept_grads, backend
+                        )
                         if bar is not None:
                             bar.update(batch_slice.stop - batch_slice.start)
                             bar.set_postfix(loss=accumulated_loss / bar.n, refresh=False)

@@ -3,15 +3,12 @@
 The update rules, learning-rate schedules and stopping rules are those of
 scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``; the arrays
 (bucket vectors and intercepts) are updated in place, with no new list per
-step, and may be NumPy or CuPy arrays. NumPy vectors are updated by Numba
-kernels that make one pass over memory and give the formulas' bits
-(:mod:`sk_hashednets._kernels._updates`); other arrays by the formulas.
+step, and may be NumPy or CuPy arrays. Each step goes through the training
+backend's ``sgd_update`` or ``adam_update``: the CPU's Numba kernels make one
+pass over memory and give the formulas' bits (:mod:`sk_hashednets._kernels._updates`).
 """
 
 import numpy as np
-
-from ._base import array_module
-from ._kernels._updates import adam_update, sgd_update
 
 
 class BaseOptimizer:
@@ -26,6 +23,18 @@ class BaseOptimizer:
     def __init__(self, learning_rate_init=0.1):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
+
+    def update_params(self, params, grads, backend):
+        """Take one step on every parameter array, in place.
+
+        Parameters
+        ----------
+        params, grads : list of arrays
+        backend : Backend
+            The backend whose arrays these are: its ``sgd_update`` or
+            ``adam_update`` applies the step.
+        """
+        raise NotImplementedError
 
     def iteration_ends(self, time_step):
         """Hook called at the end of each epoch with the number of samples seen."""
@@ -57,6 +66,8 @@ class SGDOptimizer(BaseOptimizer):
     momentum : float, default=0.9
     nesterov : bool, default=True
     power_t : float, default=0.5
+    xp : module, default=numpy
+        The array module of ``params`` (the backend's ``xp``).
     """
 
     def __init__(
@@ -67,13 +78,15 @@ class SGDOptimizer(BaseOptimizer):
         momentum=0.9,
         nesterov=True,
         power_t=0.5,
+        *,
+        xp=np,
     ):
         super().__init__(learning_rate_init)
         self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.nesterov = nesterov
         self.power_t = power_t
-        self.velocities = [array_module(p).zeros_like(p) for p in params]
+        self.velocities = [xp.zeros_like(p) for p in params]
 
     def convert_state(self, convert):
         """Replace every velocity ``v`` by ``convert(v)`` (to or from a device)."""
@@ -99,20 +112,12 @@ class SGDOptimizer(BaseOptimizer):
             print(msg + " Setting learning rate to %f" % self.learning_rate)
         return False
 
-    def update_params(self, params, grads):
+    def update_params(self, params, grads, backend):
         """Take one step: ``v = momentum * v - lr * g``, then move the parameters."""
-        lr, momentum = self.learning_rate, self.momentum
         for param, velocity, grad in zip(params, self.velocities, grads):
-            if _host_vectors(param, velocity, grad):
-                dtype = param.dtype.type
-                sgd_update(param, velocity, grad, dtype(lr), dtype(momentum), self.nesterov)
-                continue
-            velocity *= momentum
-            velocity -= lr * grad
-            if self.nesterov:
-                param += momentum * velocity - lr * grad
-            else:
-                param += velocity
+            backend.sgd_update(
+                param, velocity, grad, self.learning_rate, self.momentum, self.nesterov
+            )
 
 
 class AdamOptimizer(BaseOptimizer):
@@ -126,60 +131,32 @@ class AdamOptimizer(BaseOptimizer):
     beta_1 : float, default=0.9
     beta_2 : float, default=0.999
     epsilon : float, default=1e-8
+    xp : module, default=numpy
+        The array module of ``params`` (the backend's ``xp``).
     """
 
-    def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def __init__(
+        self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, *, xp=np
+    ):
         super().__init__(learning_rate_init)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.ms = [array_module(p).zeros_like(p) for p in params]
-        self.vs = [array_module(p).zeros_like(p) for p in params]
+        self.ms = [xp.zeros_like(p) for p in params]
+        self.vs = [xp.zeros_like(p) for p in params]
 
     def convert_state(self, convert):
         """Replace every moment array ``a`` by ``convert(a)`` (to or from a device)."""
         self.ms = [convert(m) for m in self.ms]
         self.vs = [convert(v) for v in self.vs]
 
-    def update_params(self, params, grads):
-        """Take one Adam step on every parameter array."""
+    def update_params(self, params, grads, backend):
+        """Take one Adam step on every parameter array, the learning rate bias-corrected."""
         self.t += 1
         beta_1, beta_2 = self.beta_1, self.beta_2
         self.learning_rate = (
             self.learning_rate_init * (1 - beta_2**self.t) ** 0.5 / (1 - beta_1**self.t)
         )
         for param, m, v, grad in zip(params, self.ms, self.vs, grads):
-            if _host_vectors(param, m, v, grad):
-                dtype = param.dtype.type
-                adam_update(
-                    param,
-                    m,
-                    v,
-                    grad,
-                    dtype(self.learning_rate),
-                    dtype(beta_1),
-                    dtype(beta_2),
-                    dtype(1 - beta_1),
-                    dtype(1 - beta_2),
-                    dtype(self.epsilon),
-                )
-                continue
-            m *= beta_1
-            m += (1 - beta_1) * grad
-            v *= beta_2
-            v += (1 - beta_2) * grad**2
-            param -= self.learning_rate * m / (v**0.5 + self.epsilon)
-
-
-def _host_vectors(*arrays):
-    """Whether the Numba kernels can update these: contiguous NumPy vectors of one float dtype."""
-    first = arrays[0]
-    return all(
-        type(a) is np.ndarray
-        and a.ndim == 1
-        and a.dtype == first.dtype
-        and a.flags.c_contiguous
-        and a.dtype.kind == "f"
-        for a in arrays
-    )
+            backend.adam_update(param, m, v, grad, self.learning_rate, beta_1, beta_2, self.epsilon)

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.utils.validation import check_is_fitted
 
-from ._kernels import get_backend
+from ._kernels import LayerHash, get_backend
 from ._multilayer_perceptron import BaseHashedMLP
 
 __all__ = ["bucket_counts", "plot_bucket_usage", "plot_loss_curve"]
@@ -88,12 +88,13 @@ def bucket_counts(estimator, layer=0):
     rows_per_tile = max(1, _COUNT_TILE_BYTES // (8 * n_out))
     tile = np.empty((min(rows_per_tile, n_in), n_out), dtype=np.float64)
     backend = get_backend("cpu")
+    layer_hash = LayerHash.for_layer(
+        seed, sign_hash=False, hashing=estimator.hashing_, n_buckets=n_buckets
+    )
     counts = np.zeros(n_buckets, dtype=np.int64)
     for row_start in range(0, n_in, rows_per_tile):
         rows = tile[: min(rows_per_tile, n_in - row_start)]
-        backend.materialize_tile(
-            index_weights, seed, 0, False, row_start, rows, hashing=estimator.hashing_
-        )
+        backend.materialize_tile(layer_hash, index_weights, rows, row_start=row_start)
         counts += np.bincount(rows.ravel().astype(np.int64), minlength=n_buckets)
     return counts
 

@@ -3,9 +3,11 @@
 ``DeviceArray`` is a NumPy array that behaves like a CuPy one where it matters
 for the estimators' device path: it refuses to meet a host ``numpy.ndarray``
 in an operation, an index or an assignment (CuPy raises ``TypeError`` there
-too), and reductions give 0-d arrays, not scalars. ``NumPyDeviceBackend`` has
-the attributes and methods of ``CUDABackend``, runs the CPU's Numba kernels on
-the arrays' memory, and counts what crosses between "host" and "device". With
+too), and reductions give 0-d arrays, not scalars. ``NumPyDeviceBackend``
+implements the backend protocol (``sk_hashednets._kernels._backend.Backend``)
+as ``CUDABackend`` does, less its optional ``hash_pairs``: it runs the CPU's
+Numba kernels on the arrays' memory, updates the parameters by the formulas as
+on a GPU, and counts what crosses between "host" and "device". With
 it, a CPU test drives every line of the estimators' device path: a host array
 that reaches the device unconverted, or a device array left in the fitted
 state, shows up as an error or a wrong type.
@@ -13,7 +15,9 @@ state, shows up as an error or a wrong type.
 
 import numpy as np
 
+from sk_hashednets._kernels._backend import Backend
 from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._updates import adam_formula, sgd_formula
 
 
 class DeviceOutOfMemoryError(MemoryError):
@@ -73,8 +77,8 @@ class DeviceArray(np.ndarray):
         super().__setitem__(_plain(key), _plain(value))
 
 
-class NumPyDeviceBackend:
-    """``CUDABackend``'s interface on ``DeviceArray``s, with the CPU's kernels.
+class NumPyDeviceBackend(Backend):
+    """The backend protocol on ``DeviceArray``s, as ``CUDABackend`` implements it.
 
     Parameters
     ----------
@@ -88,7 +92,6 @@ class NumPyDeviceBackend:
     name = "cuda"
     xp = np
     is_host = False
-    indexes_buckets = False
     out_of_memory_errors = (DeviceOutOfMemoryError,)
 
     def __init__(self, free_memory=2**40, fail_after=None):
@@ -126,43 +129,20 @@ class NumPyDeviceBackend:
     def scatter_workspace(self, rows_per_tile, block_rows, n_buckets, dtype):
         return None
 
-    def materialize_tile(
-        self,
-        bucket_weights,
-        seed,
-        sign_seed,
-        sign_hash,
-        row_start,
-        out,
-        col_start=0,
-        hashing="element",
-    ):
+    def materialize_tile(self, layer_hash, bucket_weights, out, *, row_start=0, col_start=0):
         _refuse_host((bucket_weights, out), "materialize_tile")
         self.materialized += 1
         if self.fail_after is not None and self.materialized >= self.fail_after:
             raise DeviceOutOfMemoryError("Out of memory allocating 1,048,576 bytes")
         CPUBackend().materialize_tile(
+            layer_hash,
             _plain(bucket_weights),
-            seed,
-            sign_seed,
-            sign_hash,
-            row_start,
             _plain(out),
-            col_start,
-            hashing,
+            row_start=row_start,
+            col_start=col_start,
         )
 
-    def scatter_bucket_grad(
-        self,
-        grad_tile,
-        seed,
-        sign_seed,
-        sign_hash,
-        row_start,
-        bucket_grad,
-        scratch=None,
-        hashing="element",
-    ):
+    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
         assert scratch is None, "the device backend asks for no scratch tile"
         _refuse_host((grad_tile, bucket_grad), "scatter_bucket_grad")
         cpu = CPUBackend()
@@ -170,12 +150,17 @@ class NumPyDeviceBackend:
         # The layer's block rows (a last tile's fewer rows make one block either way).
         block_rows = cpu.scatter_block_rows(n_rows, n_out, bucket_grad.shape[0])
         cpu.scatter_bucket_grad(
+            layer_hash,
             _plain(grad_tile),
-            seed,
-            sign_seed,
-            sign_hash,
-            row_start,
             _plain(bucket_grad),
             cpu.scatter_workspace(n_rows, block_rows, bucket_grad.shape[0], bucket_grad.dtype),
-            hashing,
+            row_start=row_start,
         )
+
+    def sgd_update(self, param, velocity, grad, learning_rate, momentum, nesterov):
+        _refuse_host((param, velocity, grad), "sgd_update")
+        sgd_formula(param, velocity, grad, learning_rate, momentum, nesterov)
+
+    def adam_update(self, param, m, v, grad, learning_rate, beta_1, beta_2, epsilon):
+        _refuse_host((param, m, v, grad), "adam_update")
+        adam_formula(param, m, v, grad, learning_rate, beta_1, beta_2, epsilon)

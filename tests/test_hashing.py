@@ -24,9 +24,17 @@ from sklearn.datasets import make_classification
 
 from sk_hashednets import HashedMLPClassifier, _hashed_layer
 from sk_hashednets._hashed_layer import HashedLayer
-from sk_hashednets._kernels import HASH_SPEC_VERSION, _reference, get_backend, hash_pairs, sign_seed
+from sk_hashednets._kernels import (
+    HASH_SPEC_VERSION,
+    LayerHash,
+    _reference,
+    get_backend,
+    hash_pairs,
+    sign_seed,
+)
 from sk_hashednets._kernels._hashing import (
     BLOCK_SIZE,
+    HASHING_MODES,
     SIGN_SEED_XOR,
     bucket_of,
     column_key,
@@ -318,7 +326,7 @@ def _scatter_numba(
         out,
         block_rows,
         partials,
-        hashing,
+        HASHING_MODES[hashing],
     )
     assert_array_equal(grad_tile, before)  # the gradient tile is left as it was
     return out
@@ -420,7 +428,9 @@ def test_scatter_workspace_size_changes_no_bit(hashing):
         out = np.zeros(n_buckets, dtype=np.float32)
         partials = np.empty((n_partials, n_buckets), dtype=np.float32)
         seeds = np.uint64(LAYER_SEED), sign_seed(LAYER_SEED)
-        scatter_bucket_grad(grad, *seeds, True, 0, out, block_rows, partials, hashing)
+        scatter_bucket_grad(
+            grad, *seeds, True, 0, out, block_rows, partials, HASHING_MODES[hashing]
+        )
         results.append(out)
     for out in results[1:]:
         assert_array_equal(out, results[0], strict=True)
@@ -458,7 +468,7 @@ def test_scatter_bucket_grad_accumulates_tiles(sign_hash, hashing):
 @pytest.mark.parametrize("sign_hash", [True, False])
 @pytest.mark.parametrize("hashing", ["element", "block"])
 # 1 and 7 buckets: a block of 16 wraps around the buckets more than once; 16
-# and 1000: at most once (the index kernel subtracts K instead of dividing).
+# and 1000: at most once.
 @pytest.mark.parametrize("n_buckets", [1, 7, 16, 1000])
 def test_bucket_index_tiles_give_the_hashed_results_bit_for_bit(
     dtype, sign_hash, hashing, n_buckets
@@ -468,9 +478,11 @@ def test_bucket_index_tiles_give_the_hashed_results_bit_for_bit(
     w = rng.standard_normal(n_buckets).astype(dtype)
     grad = rng.standard_normal((n_rows, n_cols)).astype(dtype)
     backend = get_backend("cpu")
-    seed, s_seed = np.uint64(LAYER_SEED), sign_seed(LAYER_SEED)
+    layer_hash = LayerHash.for_layer(
+        LAYER_SEED, sign_hash=sign_hash, hashing=hashing, n_buckets=n_buckets
+    )
     index = np.empty((n_rows, n_cols), dtype=np.uint32)
-    backend.bucket_index_tile(seed, s_seed, sign_hash, 0, n_buckets, index, hashing)
+    backend.bucket_index_tile(layer_hash, index)
     bucket, sign = hash_pairs(
         LAYER_SEED, np.arange(n_rows)[:, None], np.arange(n_cols)[None, :], n_buckets, hashing
     )
@@ -478,14 +490,14 @@ def test_bucket_index_tiles_give_the_hashed_results_bit_for_bit(
     assert_array_equal(index >> 31, (sign < 0) & sign_hash)
 
     hashed, gathered = np.empty((n_rows, n_cols), dtype), np.empty((n_rows, n_cols), dtype)
-    backend.materialize_tile(w, seed, s_seed, sign_hash, 0, hashed, hashing=hashing)
+    backend.materialize_tile(layer_hash, w, hashed)
     backend.gather_tile(w, index, gathered)
     assert_array_equal(gathered, hashed, strict=True)
 
     block_rows = backend.scatter_block_rows(n_rows, n_cols, n_buckets)
     scratch = backend.scatter_workspace(n_rows, block_rows, n_buckets, dtype)
     by_hash, by_index = np.zeros(n_buckets, dtype), np.zeros(n_buckets, dtype)
-    backend.scatter_bucket_grad(grad, seed, s_seed, sign_hash, 0, by_hash, scratch, hashing)
+    backend.scatter_bucket_grad(layer_hash, grad, by_hash, scratch)
     backend.scatter_indexed(grad, index, by_index, scratch)
     assert_array_equal(by_index, by_hash, strict=True)
     assert_allclose(

@@ -1,16 +1,18 @@
 """The optimizers' Numba updates against their NumPy formulas, bit for bit.
 
-NumPy vectors go through ``sk_hashednets._kernels._updates``; anything else
-(CuPy arrays, or vectors the kernels do not take) through the formulas. Both
-must give the same bits, so that the device and the array layout change no
-fitted model.
+On the CPU backend, NumPy vectors go through the kernels of
+``sk_hashednets._kernels._updates``; anything else (vectors the kernels do not
+take) through the formulas, as CuPy arrays do on the CUDA backend. Both must
+give the same bits, so that the device and the array layout change no fitted
+model.
 """
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from sk_hashednets import _optimizers
+from sk_hashednets._kernels import _cpu, _updates
+from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._optimizers import AdamOptimizer, SGDOptimizer
 
 # Sizes below one parallel chunk, of one chunk exactly and spanning several.
@@ -26,10 +28,10 @@ OPTIMIZERS = {
 def _steps(name, params, gradients, use_kernels, monkeypatch):
     """Run the optimizer over the gradients, with or without the kernels."""
     if not use_kernels:
-        monkeypatch.setattr(_optimizers, "_host_vectors", lambda *arrays: False)
+        monkeypatch.setattr(_cpu, "kernels_take", lambda *arrays: False)
     optimizer = OPTIMIZERS[name](params)
     for grads in gradients:
-        optimizer.update_params(params, grads)
+        optimizer.update_params(params, grads, CPUBackend())
     monkeypatch.undo()
     return params, optimizer
 
@@ -73,8 +75,8 @@ def test_adam_kernel_updates_the_moments_as_the_formula(monkeypatch):
     ],
 )
 def test_kernels_take_only_contiguous_float_vectors_of_one_dtype(arrays):
-    assert not _optimizers._host_vectors(*arrays())
+    assert not _updates.kernels_take(*arrays())
 
 
 def test_kernels_take_contiguous_float_vectors():
-    assert _optimizers._host_vectors(np.ones(8), np.zeros(8), np.ones(8))
+    assert _updates.kernels_take(np.ones(8), np.zeros(8), np.ones(8))

@@ -1,23 +1,39 @@
 """Hash specification, reference implementation and compute backends.
 
 The estimators never import Numba or CuPy: they ask :func:`resolve_device`
-which device to use and :func:`get_backend` for its backend object, and call
-its methods. This module is the one place that looks for CuPy.
+which device to use and :func:`get_backend` for its backend object (a
+:class:`~sk_hashednets._kernels._backend.Backend`), and call its methods with
+each layer's :class:`~sk_hashednets._kernels._backend.LayerHash`. This
+package is the one place that looks for CuPy: here, and in the CUDA backend
+it imports when a CUDA device is asked for; :func:`is_device_array`,
+:func:`array_module` and :func:`expit_function` answer for the rest of the
+package.
 """
+
+import sys
+
+import numpy as np
+from scipy.special import expit
 
 from . import _threading
 
 # Before any Numba kernel runs (see _threading's docstring).
 _threading.configure()
 
+from ._backend import Backend, LayerHash  # noqa: E402
 from ._hashing import BLOCK_SIZE, HASH_SPEC_VERSION, HASHINGS, hash_pairs, sign_seed  # noqa: E402
 
 __all__ = [
     "BLOCK_SIZE",
     "HASHINGS",
     "HASH_SPEC_VERSION",
+    "Backend",
+    "LayerHash",
+    "array_module",
+    "expit_function",
     "get_backend",
     "hash_pairs",
+    "is_device_array",
     "resolve_device",
     "sign_seed",
 ]
@@ -100,7 +116,8 @@ def get_backend(device):
 
     Returns
     -------
-    backend : CPUBackend or CUDABackend
+    backend : Backend
+        A ``CPUBackend`` or a ``CUDABackend``.
     """
     if device == "cpu":
         from ._cpu import CPUBackend
@@ -111,3 +128,59 @@ def get_backend(device):
 
         return CUDABackend()
     raise ValueError(f"No backend for device {device!r}.")
+
+
+def is_device_array(x):
+    """Whether ``x`` is a CuPy array or sparse matrix.
+
+    Told by the package its type comes from, so that no CuPy is imported to
+    answer: a CuPy array cannot exist unless CuPy is.
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    is_device : bool
+    """
+    return type(x).__module__.partition(".")[0] in ("cupy", "cupyx")
+
+
+def array_module(x):
+    """The array module of ``x``: CuPy for a CuPy array, else NumPy.
+
+    For code that is given arrays but no backend; the estimators pass their
+    backend's ``xp`` instead.
+
+    Parameters
+    ----------
+    x : array
+
+    Returns
+    -------
+    xp : module
+    """
+    return sys.modules["cupy"] if is_device_array(x) else np
+
+
+def expit_function(xp):
+    """The logistic sigmoid ufunc of an array module.
+
+    ``scipy.special.expit`` is a NumPy ufunc: it does not take CuPy arrays,
+    whose module has its own (``cupyx.scipy.special.expit``).
+
+    Parameters
+    ----------
+    xp : module
+        NumPy, or CuPy.
+
+    Returns
+    -------
+    expit : ufunc
+    """
+    if xp is np:
+        return expit
+    from cupyx.scipy.special import expit as cupy_expit
+
+    return cupy_expit

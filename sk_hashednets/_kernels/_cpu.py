@@ -5,15 +5,16 @@ import math
 import numba
 import numpy as np
 
+from ._backend import Backend, BucketIndexing
 from ._numba import (
+    MATERIALIZE_KERNELS,
     SIGN_BIT,
     bucket_index_tile,
     gather_tile,
-    materialize_tile,
-    materialize_tile_block,
     scatter_bucket_grad,
     scatter_indexed,
 )
+from ._updates import adam_formula, adam_update, kernels_take, sgd_formula, sgd_update
 
 #: A scatter block holds about this many entries per bucket: each block costs
 #: one pass over a vector of bucket partial sums (zeroed, then added in), so
@@ -25,10 +26,11 @@ SCATTER_ENTRIES_PER_BUCKET = 2
 SCATTER_PARTIALS_BYTES = 4 * 2**20
 
 
-class CPUBackend:
-    """Array module and hashed-matrix kernels for the CPU.
+class CPUBackend(BucketIndexing, Backend):
+    """Array module and hashed-matrix kernels for the CPU: NumPy arrays, Numba kernels.
 
-    A GPU backend offers the same attributes and methods on device arrays.
+    Implements :class:`~sk_hashednets._kernels._backend.Backend` and its
+    optional :class:`~sk_hashednets._kernels._backend.BucketIndexing`.
     """
 
     name = "cpu"
@@ -36,9 +38,6 @@ class CPUBackend:
     #: Arrays live in host memory: the estimators move nothing and train the
     #: fitted arrays in place.
     is_host = True
-    #: The hash can be kept as a bucket index tile (``bucket_index_tile``) and
-    #: read by ``gather_tile`` and ``scatter_indexed``.
-    indexes_buckets = True
     #: Bucket counts above this cannot be kept in an index tile (the top bit is the sign).
     max_indexed_buckets = SIGN_BIT
     #: Exceptions that mean the device ran out of memory: none, a host
@@ -85,52 +84,67 @@ class CPUBackend:
         n_partials = min(n_blocks, max(2 * numba.get_num_threads(), fit))
         return block_rows, np.empty((n_partials, n_buckets), dtype=dtype)
 
-    def materialize_tile(
-        self,
-        bucket_weights,
-        seed,
-        sign_seed,
-        sign_hash,
-        row_start,
-        out,
-        col_start=0,
-        hashing="element",
-    ):
+    def materialize_tile(self, layer_hash, bucket_weights, out, *, row_start=0, col_start=0):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
-        kernel = materialize_tile_block if hashing == "block" else materialize_tile
-        kernel(bucket_weights, *_seeds(seed, sign_seed), sign_hash, row_start, out, col_start)
+        layer_hash.check_buckets(bucket_weights, "bucket_weights")
+        MATERIALIZE_KERNELS[layer_hash.mode](
+            bucket_weights, *_hash_args(layer_hash), row_start, out, col_start
+        )
 
-    def scatter_bucket_grad(
-        self,
-        grad_tile,
-        seed,
-        sign_seed,
-        sign_hash,
-        row_start,
-        bucket_grad,
-        scratch,
-        hashing="element",
-    ):
+    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
         ``scratch`` comes from :meth:`scatter_workspace`; ``grad_tile`` is not modified.
         """
+        layer_hash.check_buckets(bucket_grad, "bucket_grad")
         block_rows, partials = scratch
         scatter_bucket_grad(
             grad_tile,
-            *_seeds(seed, sign_seed),
-            sign_hash,
+            *_hash_args(layer_hash),
             row_start,
             bucket_grad,
             block_rows,
             partials,
-            hashing,
+            layer_hash.mode,
         )
 
-    def bucket_index_tile(self, seed, sign_seed, sign_hash, row_start, n_buckets, out, hashing):
+    def sgd_update(self, param, velocity, grad, learning_rate, momentum, nesterov):
+        """One SGD step: the Numba kernel on contiguous float vectors, else the formulas."""
+        if not kernels_take(param, velocity, grad):
+            sgd_formula(param, velocity, grad, learning_rate, momentum, nesterov)
+            return
+        # The kernel gives the formulas' bits with the scalars in the arrays' dtype.
+        dtype = param.dtype.type
+        sgd_update(param, velocity, grad, dtype(learning_rate), dtype(momentum), nesterov)
+
+    def adam_update(self, param, m, v, grad, learning_rate, beta_1, beta_2, epsilon):
+        """One Adam step: the Numba kernel on contiguous float vectors, else the formulas."""
+        if not kernels_take(param, m, v, grad):
+            adam_formula(param, m, v, grad, learning_rate, beta_1, beta_2, epsilon)
+            return
+        dtype = param.dtype.type
+        adam_update(
+            param,
+            m,
+            v,
+            grad,
+            dtype(learning_rate),
+            dtype(beta_1),
+            dtype(beta_2),
+            dtype(1 - beta_1),
+            dtype(1 - beta_2),
+            dtype(epsilon),
+        )
+
+    def bucket_index_tile(self, layer_hash, out, *, row_start=0):
         """Write the bucket and sign of every entry of rows ``row_start:`` into ``out`` (uint32)."""
+        if layer_hash.n_buckets > self.max_indexed_buckets:
+            raise ValueError(
+                f"A bucket index tile addresses at most {self.max_indexed_buckets} "
+                f"buckets, not {layer_hash.n_buckets}."
+            )
         bucket_index_tile(
-            *_seeds(seed, sign_seed), sign_hash, row_start, n_buckets, out, hashing == "block"
+            *_hash_args(layer_hash), row_start, layer_hash.n_buckets, out, layer_hash.mode
         )
 
     def gather_tile(self, bucket_weights, index, out):
@@ -143,6 +157,6 @@ class CPUBackend:
         scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
 
 
-def _seeds(seed, sign_seed):
-    """The two seeds as uint64 scalars: the hash's arithmetic must not mix in signed ints."""
-    return np.uint64(seed), np.uint64(sign_seed)
+def _hash_args(layer_hash):
+    """Seed, sign seed and sign flag: the first hash arguments of the Numba kernels."""
+    return layer_hash.seed, layer_hash.sign_seed, layer_hash.sign_hash

@@ -1,7 +1,8 @@
 """The CUDA backend's kernels: CuPy arrays, the CUDA C++ of ``cuda/hashed_kernels.cu``.
 
-Offers the attributes and methods of :class:`~sk_hashednets._kernels._cpu.CPUBackend`
-on CuPy arrays, on the current CuPy device. The kernels compile once per device
+Implements :class:`~sk_hashednets._kernels._backend.Backend` (and the optional
+:class:`~sk_hashednets._kernels._backend.DeviceHashing`) on CuPy arrays, on the
+current CuPy device. The kernels compile once per device
 (NVRTC, through ``cupy.RawModule``) and are looked up per dtype. Importing this
 module needs CuPy; the package imports it only when a CUDA device is asked for.
 
@@ -17,6 +18,10 @@ from pathlib import Path
 
 import cupy as cp
 import numpy as np
+
+from ._backend import Backend, DeviceHashing
+from ._hashing import BLOCK_HASHING
+from ._updates import adam_formula, sgd_formula
 
 SOURCE = Path(__file__).with_name("cuda") / "hashed_kernels.cu"
 
@@ -51,7 +56,7 @@ def _grid(n):
     return (max(1, min(-(-n // THREADS), 32 * sm_count)),)
 
 
-class CUDABackend:
+class CUDABackend(DeviceHashing, Backend):
     """Array module and hashed-matrix kernels for an NVIDIA GPU (CuPy)."""
 
     name = "cuda"
@@ -59,8 +64,6 @@ class CUDABackend:
     #: Arrays live in device memory: the estimators move the training state
     #: here for a fit and back to the host after it.
     is_host = False
-    #: The hash is computed afresh by every kernel: no bucket index tiles.
-    indexes_buckets = False
     #: What CuPy raises when an allocation fails (a ``MemoryError`` subclass).
     out_of_memory_errors = (cp.cuda.memory.OutOfMemoryError,)
 
@@ -92,18 +95,9 @@ class CUDABackend:
         """None: ``scatter_bucket_grad`` needs no scratch space."""
         return None
 
-    def materialize_tile(
-        self,
-        bucket_weights,
-        seed,
-        sign_seed,
-        sign_hash,
-        row_start,
-        out,
-        col_start=0,
-        hashing="element",
-    ):
+    def materialize_tile(self, layer_hash, bucket_weights, out, *, row_start=0, col_start=0):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
+        layer_hash.check_buckets(bucket_weights, "bucket_weights")
         n_rows, n_cols = out.shape
         if not out.flags.c_contiguous or out.dtype != bucket_weights.dtype:
             raise ValueError("out must be C-contiguous, of the buckets' dtype.")
@@ -113,11 +107,7 @@ class CUDABackend:
             (THREADS,),
             (
                 bucket_weights,
-                np.uint32(bucket_weights.size),
-                np.uint32(seed),
-                np.uint32(sign_seed),
-                np.int32(bool(sign_hash)),
-                np.int32(hashing == "block"),
+                *_hash_args(layer_hash),
                 np.uint64(row_start),
                 np.uint64(col_start),
                 np.int64(n_rows),
@@ -126,23 +116,14 @@ class CUDABackend:
             ),
         )
 
-    def scatter_bucket_grad(
-        self,
-        grad_tile,
-        seed,
-        sign_seed,
-        sign_hash,
-        row_start,
-        bucket_grad,
-        scratch=None,
-        hashing="element",
-    ):
+    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
         Atomic additions, so the order of the sum, and its last bits, may
-        change from run to run; ``grad_tile`` is left as it is and ``scratch``
-        (the CPU backend's) is not needed.
+        change from run to run; ``grad_tile`` is left as it is. ``scratch`` is
+        :meth:`scatter_workspace`'s None.
         """
+        layer_hash.check_buckets(bucket_grad, "bucket_grad")
         n_rows, n_cols = grad_tile.shape
         if not grad_tile.flags.c_contiguous or grad_tile.dtype != bucket_grad.dtype:
             raise ValueError("grad_tile must be C-contiguous, of the bucket gradient's dtype.")
@@ -154,11 +135,7 @@ class CUDABackend:
             (THREADS,),
             (
                 grad_tile,
-                np.uint32(bucket_grad.size),
-                np.uint32(seed),
-                np.uint32(sign_seed),
-                np.int32(bool(sign_hash)),
-                np.int32(hashing == "block"),
+                *_hash_args(layer_hash),
                 np.uint64(row_start),
                 np.int64(n_rows),
                 np.int64(n_cols),
@@ -167,7 +144,15 @@ class CUDABackend:
             shared_mem=shared_bytes if shared else 0,
         )
 
-    def hash_pairs(self, seed, sign_seed, i, j, n_buckets, hashing="element"):
+    def sgd_update(self, param, velocity, grad, learning_rate, momentum, nesterov):
+        """One SGD step by scikit-learn's formulas, on the device."""
+        sgd_formula(param, velocity, grad, learning_rate, momentum, nesterov)
+
+    def adam_update(self, param, m, v, grad, learning_rate, beta_1, beta_2, epsilon):
+        """One Adam step by scikit-learn's formulas, on the device."""
+        adam_formula(param, m, v, grad, learning_rate, beta_1, beta_2, epsilon)
+
+    def hash_pairs(self, layer_hash, i, j):
         """Bucket (uint32) and sign (int8) of index pairs, computed on the device."""
         i = cp.ascontiguousarray(i, dtype=cp.uint32)
         j = cp.ascontiguousarray(j, dtype=cp.uint32)
@@ -180,12 +165,28 @@ class CUDABackend:
                 i,
                 j,
                 np.int64(i.size),
-                np.uint32(seed),
-                np.uint32(sign_seed),
-                np.uint32(n_buckets),
-                np.int32(hashing == "block"),
+                np.uint32(layer_hash.seed),
+                np.uint32(layer_hash.sign_seed),
+                np.uint32(layer_hash.n_buckets),
+                _block_flag(layer_hash),
                 bucket,
                 sign,
             ),
         )
         return bucket, sign
+
+
+def _block_flag(layer_hash):
+    """The kernels' ``int block``: 1 under block hashing."""
+    return np.int32(layer_hash.mode == BLOCK_HASHING)
+
+
+def _hash_args(layer_hash):
+    """The kernels' ``u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block``."""
+    return (
+        np.uint32(layer_hash.n_buckets),
+        np.uint32(layer_hash.seed),
+        np.uint32(layer_hash.sign_seed),
+        np.int32(layer_hash.sign_hash),
+        _block_flag(layer_hash),
+    )

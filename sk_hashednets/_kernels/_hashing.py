@@ -190,6 +190,12 @@ BLOCK_SIZE = 16
 
 #: Hashing schemes, as the estimators' ``hashing`` parameter names them.
 HASHINGS = ("element", "block")
+#: The schemes as the kernels take them (``LayerHash.mode``; the CUDA kernels'
+#: ``int block`` flag is ``mode == BLOCK_HASHING``).
+ELEMENT_HASHING = 0
+BLOCK_HASHING = 1
+#: Each scheme's name and its constant.
+HASHING_MODES = {"element": ELEMENT_HASHING, "block": BLOCK_HASHING}
 
 
 def hash_pairs(seed, i, j, n_buckets, hashing="element"):

@@ -23,14 +23,27 @@ whatever the number of threads.
 import numpy as np
 from numba import njit, prange
 
-from ._hashing import BLOCK_SIZE, bucket_of, column_key, finish_hash, is_negative, row_state
+from ._hashing import (
+    BLOCK_HASHING,
+    BLOCK_SIZE,
+    ELEMENT_HASHING,
+    bucket_of,
+    column_key,
+    finish_hash,
+    is_negative,
+    row_state,
+)
 
+#: Mode of :func:`_scatter_blocks` that reads a bucket index tile instead of
+#: hashing (the hashing modes are ``_hashing.ELEMENT_HASHING`` and ``BLOCK_HASHING``).
+FROM_INDEX = 2
 #: Top bit of an entry of a bucket index tile: set where the virtual weight is ``-w[h]``.
 SIGN_BIT = 1 << 31
 _SIGN_BIT = np.uint32(SIGN_BIT)
 _BUCKET_MASK = np.uint32(SIGN_BIT - 1)
 _S31 = np.uint64(31)
 _ONE = np.uint64(1)
+_ZERO = np.uint64(0)
 
 
 @njit(cache=True)
@@ -50,6 +63,74 @@ def _block_keys(col_start, n_cols):
     for b in range(n_blocks):
         keys[b] = column_key(np.uint64(first + b))
     return keys
+
+
+# ----------------------------------------------------------------------------
+# One entry's bucket and sign: the specification (``_hashing.hash_pairs``), one
+# helper per scheme. Every kernel below reads the hash through these, as the
+# CUDA kernels read it through ``sk_hash_element`` and ``sk_hash_block``.
+# All values are uint64 (``n_buckets`` too): see ``_hashing``'s docstring.
+# ----------------------------------------------------------------------------
+
+
+@njit(inline="always", cache=True)
+def _element_entry(state, sign_state, key, n_buckets, sign_hash):
+    """Bucket and sign bit (1: negative) of one entry under element hashing.
+
+    ``state`` and ``sign_state`` are the row's (:func:`row_state` under the
+    seed and the sign seed), ``key`` the column's (:func:`column_key`).
+    Without ``sign_hash`` the sign hash is not computed and the bit is 0.
+    """
+    bucket = bucket_of(finish_hash(state, key), n_buckets)
+    negative = is_negative(finish_hash(sign_state, key)) if sign_hash else _ZERO
+    return bucket, negative
+
+
+@njit(inline="always", cache=True)
+def _block_hashes(state, sign_state, key, n_buckets, sign_hash):
+    """Start bucket and sign bits of one block of a row under block hashing.
+
+    ``key`` is the block number's :func:`column_key`. Without ``sign_hash``
+    the sign hash is not computed and every sign bit is 0.
+    """
+    start = bucket_of(finish_hash(state, key), n_buckets)
+    signs = finish_hash(sign_state, key) if sign_hash else _ZERO
+    return start, signs
+
+
+@njit(inline="always", cache=True)
+def _block_run(start, offset, stop, n_buckets):
+    """The run of entries ``offset:stop`` of a block that read consecutive buckets.
+
+    Entry ``o`` of a block reads bucket ``(start + o) % K``: from ``offset`` on,
+    consecutive buckets up to the last one, where the block wraps around to
+    bucket 0. Returns the bucket of entry ``offset`` and the length of the
+    run. This is the one place that handles the wrap-around: the kernels
+    copy a block run by run, each run a contiguous loop.
+    """
+    bucket = start + offset
+    run = stop - offset
+    if bucket + run > n_buckets:  # the run reaches past the last bucket
+        bucket %= n_buckets
+        run = min(run, n_buckets - bucket)
+    return bucket, run
+
+
+@njit(inline="always", cache=True)
+def _block_sign(signs, offset):
+    """Sign bit (1: negative) of entry ``offset`` of a block."""
+    return (signs >> offset) & _ONE
+
+
+@njit(inline="always", cache=True)
+def _block_stop(block, n_cols):
+    """Entries ``0:stop`` of the ``block``-th block of a row lie in columns ``0:n_cols``."""
+    return np.uint64(min(BLOCK_SIZE, n_cols - block * BLOCK_SIZE))
+
+
+@njit(inline="always", cache=True)
+def _signed(value, negative):
+    return -value if negative else value
 
 
 # ----------------------------------------------------------------------------
@@ -82,20 +163,10 @@ def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out,
     keys = _column_keys(col_start, n_cols)
     for r in prange(n_rows):
         i = np.uint64(row_start + r)
-        state = row_state(seed, i)
-        sign_state = row_state(sign_seed, i)
+        state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         for c in range(n_cols):
-            value = bucket_weights[bucket_of(finish_hash(state, keys[c]), n_buckets)]
-            if sign_hash and is_negative(finish_hash(sign_state, keys[c])):
-                value = -value
-            out[r, c] = value
-
-
-@njit(cache=True)
-def _block_start_and_signs(state, sign_state, key, n_buckets):
-    """Start bucket and sign bits of one block of a row (block hashing)."""
-    start = np.int64(bucket_of(finish_hash(state, key), np.uint64(n_buckets)))
-    return start, finish_hash(sign_state, key)
+            bucket, negative = _element_entry(state, sign_state, keys[c], n_buckets, sign_hash)
+            out[r, c] = _signed(bucket_weights[bucket], negative)
 
 
 @njit(parallel=True, cache=True)
@@ -106,34 +177,25 @@ def materialize_tile_block(bucket_weights, seed, sign_seed, sign_hash, row_start
     (circularly) from a hashed start, with one sign bit per entry.
     """
     n_rows, n_cols = out.shape
-    n_buckets = bucket_weights.shape[0]
+    n_buckets = np.uint64(bucket_weights.shape[0])
     keys = _block_keys(col_start, n_cols)
+    # Offset of the tile's first column in its block: the tile's column of
+    # entry u of its b-th block is 16 b + u - shift.
+    shift = np.uint64(col_start % BLOCK_SIZE)
+    n_shifted = n_cols + col_start % BLOCK_SIZE
     for r in prange(n_rows):
         i = np.uint64(row_start + r)
-        state = row_state(seed, i)
-        sign_state = row_state(sign_seed, i)
-        c = 0
-        while c < n_cols:
-            offset = (col_start + c) % BLOCK_SIZE
-            start, signs = _block_start_and_signs(
-                state,
-                sign_state,
-                keys[(col_start + c) // BLOCK_SIZE - col_start // BLOCK_SIZE],
-                n_buckets,
-            )
-            run = min(BLOCK_SIZE - offset, n_cols - c)
-            first = start + offset
-            if not sign_hash:
-                signs = np.uint64(0)
-            if first + run <= n_buckets:  # no wrap-around: a contiguous copy
-                for t in range(run):
-                    value = bucket_weights[first + t]
-                    out[r, c + t] = -value if (signs >> np.uint64(offset + t)) & _ONE else value
-            else:
-                for t in range(run):
-                    value = bucket_weights[(first + t) % n_buckets]
-                    out[r, c + t] = -value if (signs >> np.uint64(offset + t)) & _ONE else value
-            c += run
+        state, sign_state = row_state(seed, i), row_state(sign_seed, i)
+        for b in range(keys.shape[0]):
+            start, signs = _block_hashes(state, sign_state, keys[b], n_buckets, sign_hash)
+            column = np.uint64(b * BLOCK_SIZE)
+            t, stop = shift if b == 0 else _ZERO, _block_stop(b, n_shifted)
+            while t < stop:
+                bucket, run = _block_run(start, t, stop, n_buckets)
+                for u in range(t, t + run):
+                    value = bucket_weights[bucket + u - t]
+                    out[r, column + u - shift] = _signed(value, _block_sign(signs, u))
+                t += run
 
 
 # ----------------------------------------------------------------------------
@@ -141,8 +203,14 @@ def materialize_tile_block(bucket_weights, seed, sign_seed, sign_hash, row_start
 # ----------------------------------------------------------------------------
 
 
+@njit(inline="always", cache=True)
+def _index_entry(bucket, negative):
+    """An entry of a bucket index tile: the bucket, with :data:`SIGN_BIT` where negative."""
+    return bucket | (negative << _S31)
+
+
 @njit(parallel=True, cache=True)
-def bucket_index_tile(seed, sign_seed, sign_hash, row_start, n_buckets, out, block_hashing):
+def bucket_index_tile(seed, sign_seed, sign_hash, row_start, n_buckets, out, mode):
     """Write the bucket and sign of every entry of rows ``row_start:`` into ``out``.
 
     Parameters
@@ -158,35 +226,29 @@ def bucket_index_tile(seed, sign_seed, sign_hash, row_start, n_buckets, out, blo
     out : ndarray of shape (n_rows, n_cols), dtype uint32, C-contiguous
         ``bucket | SIGN_BIT`` where the virtual weight is ``-w[bucket]``, else
         ``bucket``, for columns ``0:n_cols``.
-    block_hashing : bool
-        Block hashing instead of element hashing.
+    mode : {ELEMENT_HASHING, BLOCK_HASHING}
+        The hashing scheme (``_hashing``'s constants).
     """
     n_rows, n_cols = out.shape
     k = np.uint64(n_buckets)
+    block_hashing = mode == BLOCK_HASHING
     keys = _block_keys(0, n_cols) if block_hashing else _column_keys(0, n_cols)
-    # (start + offset) % K wraps around at most once when K >= BLOCK_SIZE: a
-    # subtraction then does it, three times faster than a 64-bit division per entry.
-    wraps_once = k >= np.uint64(BLOCK_SIZE)
     for r in prange(n_rows):
         i = np.uint64(row_start + r)
-        state = row_state(seed, i)
-        sign_state = row_state(sign_seed, i)
-        for c in range(n_cols):
-            if block_hashing:
-                offset = np.uint64(c % BLOCK_SIZE)
-                key = keys[c // BLOCK_SIZE]
-                bucket = bucket_of(finish_hash(state, key), k) + offset
-                if not wraps_once:
-                    bucket %= k
-                elif bucket >= k:
-                    bucket -= k
-                negative = (finish_hash(sign_state, key) >> offset) & _ONE
-            else:
-                bucket = bucket_of(finish_hash(state, keys[c]), k)
-                negative = is_negative(finish_hash(sign_state, keys[c]))
-            if sign_hash:
-                bucket |= negative << _S31
-            out[r, c] = bucket
+        state, sign_state = row_state(seed, i), row_state(sign_seed, i)
+        if block_hashing:
+            for b in range(keys.shape[0]):
+                start, signs = _block_hashes(state, sign_state, keys[b], k, sign_hash)
+                column, t, stop = np.uint64(b * BLOCK_SIZE), _ZERO, _block_stop(b, n_cols)
+                while t < stop:
+                    bucket, run = _block_run(start, t, stop, k)
+                    for u in range(t, t + run):
+                        out[r, column + u] = _index_entry(bucket + u - t, _block_sign(signs, u))
+                    t += run
+        else:
+            for c in range(n_cols):
+                bucket, negative = _element_entry(state, sign_state, keys[c], k, sign_hash)
+                out[r, c] = _index_entry(bucket, negative)
 
 
 @njit(parallel=True, cache=True)
@@ -204,8 +266,7 @@ def gather_tile(bucket_weights, index, out):
     for r in prange(n_rows):
         for c in range(n_cols):
             entry = index[r, c]
-            value = bucket_weights[entry & _BUCKET_MASK]
-            out[r, c] = -value if entry & _SIGN_BIT else value
+            out[r, c] = _signed(bucket_weights[entry & _BUCKET_MASK], entry & _SIGN_BIT)
 
 
 # ----------------------------------------------------------------------------
@@ -217,40 +278,28 @@ def gather_tile(bucket_weights, index, out):
 def _add_row_element(partial, grad_row, state, sign_state, keys, sign_hash):
     n_buckets = np.uint64(partial.shape[0])
     for c in range(grad_row.shape[0]):
-        value = grad_row[c]
-        if sign_hash and is_negative(finish_hash(sign_state, keys[c])):
-            value = -value
-        partial[bucket_of(finish_hash(state, keys[c]), n_buckets)] += value
+        bucket, negative = _element_entry(state, sign_state, keys[c], n_buckets, sign_hash)
+        partial[bucket] += _signed(grad_row[c], negative)
 
 
 @njit(cache=True)
 def _add_row_block(partial, grad_row, state, sign_state, keys, sign_hash):
-    n_buckets = partial.shape[0]
-    n_cols = grad_row.shape[0]
+    n_buckets = np.uint64(partial.shape[0])
     for b in range(keys.shape[0]):
-        start, signs = _block_start_and_signs(state, sign_state, keys[b], n_buckets)
-        if not sign_hash:
-            signs = np.uint64(0)
-        c = b * BLOCK_SIZE
-        run = min(BLOCK_SIZE, n_cols - c)
-        if start + run <= n_buckets:
-            for t in range(run):
-                value = grad_row[c + t]
-                partial[start + t] += -value if (signs >> np.uint64(t)) & _ONE else value
-        else:
-            for t in range(run):
-                value = grad_row[c + t]
-                partial[(start + t) % n_buckets] += (
-                    -value if (signs >> np.uint64(t)) & _ONE else value
-                )
+        start, signs = _block_hashes(state, sign_state, keys[b], n_buckets, sign_hash)
+        column, t, stop = np.uint64(b * BLOCK_SIZE), _ZERO, _block_stop(b, grad_row.shape[0])
+        while t < stop:
+            bucket, run = _block_run(start, t, stop, n_buckets)
+            for u in range(t, t + run):
+                partial[bucket + u - t] += _signed(grad_row[column + u], _block_sign(signs, u))
+            t += run
 
 
 @njit(cache=True)
 def _add_row_indexed(partial, grad_row, index_row):
     for c in range(grad_row.shape[0]):
         entry = index_row[c]
-        value = grad_row[c]
-        partial[entry & _BUCKET_MASK] += -value if entry & _SIGN_BIT else value
+        partial[entry & _BUCKET_MASK] += _signed(grad_row[c], entry & _SIGN_BIT)
 
 
 @njit(parallel=True, cache=True)
@@ -270,9 +319,9 @@ def _add_partials(partials, n_partials, bucket_grad):
 def _scatter_blocks(
     grad_tile, index, seed, sign_seed, sign_hash, row_start, block_rows, partials, bucket_grad, mode
 ):
-    # mode 0: element hashing, 1: block hashing, 2: from the bucket index tile.
+    # mode: ELEMENT_HASHING or BLOCK_HASHING (hash the rows), or FROM_INDEX.
     n_rows, n_cols = grad_tile.shape
-    keys = _block_keys(0, n_cols) if mode == 1 else _column_keys(0, n_cols)
+    keys = _block_keys(0, n_cols) if mode == BLOCK_HASHING else _column_keys(0, n_cols)
     n_blocks = (n_rows + block_rows - 1) // block_rows
     wave = partials.shape[0]
     for first in range(0, n_blocks, wave):
@@ -282,13 +331,12 @@ def _scatter_blocks(
             partial[:] = 0
             lo = (first + p) * block_rows
             for r in range(lo, min(lo + block_rows, n_rows)):
-                if mode == 2:
+                if mode == FROM_INDEX:
                     _add_row_indexed(partial, grad_tile[r], index[r])
                     continue
                 i = np.uint64(row_start + r)
-                state = row_state(seed, i)
-                sign_state = row_state(sign_seed, i)
-                if mode == 1:
+                state, sign_state = row_state(seed, i), row_state(sign_seed, i)
+                if mode == BLOCK_HASHING:
                     _add_row_block(partial, grad_tile[r], state, sign_state, keys, sign_hash)
                 else:
                     _add_row_element(partial, grad_tile[r], state, sign_state, keys, sign_hash)
@@ -304,7 +352,7 @@ def scatter_bucket_grad(
     bucket_grad,
     block_rows,
     partials,
-    hashing="element",
+    mode=ELEMENT_HASHING,
 ):
     """Add a tile of virtual-weight gradients into the bucket gradient.
 
@@ -332,10 +380,10 @@ def scatter_bucket_grad(
         Rows of a scatter block.
     partials : ndarray of shape (n_partials, n_buckets)
         Scratch space: as many blocks as it has rows are summed at once.
-    hashing : {"element", "block"}, default="element"
+    mode : {ELEMENT_HASHING, BLOCK_HASHING}, default=ELEMENT_HASHING
+        The hashing scheme (``_hashing``'s constants).
     """
     empty_index = np.empty((0, 0), dtype=np.uint32)
-    mode = 1 if hashing == "block" else 0
     _scatter_blocks(
         grad_tile,
         empty_index,
@@ -365,5 +413,9 @@ def scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials):
         block_rows,
         partials,
         bucket_grad,
-        2,
+        FROM_INDEX,
     )
+
+
+#: The materialising kernel of each hashing mode.
+MATERIALIZE_KERNELS = {ELEMENT_HASHING: materialize_tile, BLOCK_HASHING: materialize_tile_block}

@@ -1,10 +1,13 @@
-"""Numba CPU kernels of the optimizers' updates: one pass over each parameter array.
+"""The optimizers' updates: scikit-learn's formulas, and Numba kernels that give their bits.
 
-The NumPy formulas of :mod:`sk_hashednets._optimizers` (scikit-learn's) make
-one pass over memory per operation and a temporary array for most of them: ten
-passes or so per Adam step. These kernels read the gradient and the state once
-and write the state and the parameters once, with the same operations in the
-same order and precision, so that they give the same bits as the formulas.
+The formulas (:func:`sgd_formula`, :func:`adam_formula`: scikit-learn's
+``_stochastic_optimizers.py``, in place) take any array module's arrays: the
+CUDA backend uses them on CuPy arrays. On the CPU they make one pass over
+memory per operation and a temporary array for most of them: ten passes or so
+per Adam step. The kernels (:func:`sgd_update`, :func:`adam_update`) read the
+gradient and the state once and write the state and the parameters once, with
+the same operations in the same order and precision, so that they give the
+same bits as the formulas.
 That needs the scalars in the arrays' dtype (as NumPy's weak Python scalars
 are): the caller casts them. ``error_model="numpy"`` lets a division by zero
 give inf as NumPy's does, instead of a check per element that would keep the
@@ -19,6 +22,53 @@ from numba import njit, prange
 
 #: Elements per parallel chunk: a bias vector or a small bucket vector is one chunk.
 _CHUNK = 1 << 16
+
+
+def sgd_formula(param, velocity, grad, learning_rate, momentum, nesterov):
+    """One step of SGD with momentum, in place, by scikit-learn's formulas.
+
+    Parameters
+    ----------
+    param, velocity, grad : array of shape (n,)
+        NumPy or CuPy; ``param`` and ``velocity`` are updated.
+    learning_rate, momentum : float
+    nesterov : bool
+    """
+    velocity *= momentum
+    velocity -= learning_rate * grad
+    if nesterov:
+        param += momentum * velocity - learning_rate * grad
+    else:
+        param += velocity
+
+
+def adam_formula(param, m, v, grad, learning_rate, beta_1, beta_2, epsilon):
+    """One Adam step, in place, by scikit-learn's formulas.
+
+    Parameters
+    ----------
+    param, m, v, grad : array of shape (n,)
+        NumPy or CuPy; ``param``, ``m`` and ``v`` are updated.
+    learning_rate, beta_1, beta_2, epsilon : float
+    """
+    m *= beta_1
+    m += (1 - beta_1) * grad
+    v *= beta_2
+    v += (1 - beta_2) * grad**2
+    param -= learning_rate * m / (v**0.5 + epsilon)
+
+
+def kernels_take(*arrays):
+    """Whether the Numba kernels can update these: contiguous NumPy vectors of one float dtype."""
+    first = arrays[0]
+    return all(
+        type(a) is np.ndarray
+        and a.ndim == 1
+        and a.dtype == first.dtype
+        and a.flags.c_contiguous
+        and a.dtype.kind == "f"
+        for a in arrays
+    )
 
 
 @njit(cache=True, error_model="numpy")

@@ -1,0 +1,381 @@
+"""What a compute backend offers: the methods the estimators call, declared once.
+
+A backend is an array module (``xp``) and the hashed-matrix kernels that work
+on its arrays. :class:`Backend` declares what every backend implements;
+:class:`BucketIndexing` and :class:`DeviceHashing` are optional capabilities,
+each announced by a flag (``indexes_buckets``, ``hashes_pairs``) that the
+capability's class sets, so that the flag and the methods cannot disagree.
+The CPU backend (``_cpu.CPUBackend``), the CUDA backend (``_cuda.CUDABackend``)
+and the test suite's pretend GPU (``tests/_numpy_device.py``) derive from these
+classes and keep their signatures, checked by ``tests/test_backend_protocol.py``.
+
+The hash of a layer's virtual matrix travels as one :class:`LayerHash`.
+"""
+
+import abc
+import operator
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+
+from ._hashing import HASHING_MODES, sign_seed
+
+
+@dataclass(frozen=True)
+class LayerHash:
+    """The hash parameters of one layer's virtual matrix.
+
+    Entry ``(i, j)`` reads bucket ``h(i, j)`` of ``n_buckets`` under ``seed``,
+    with the sign of the hash under ``sign_seed`` if ``sign_hash`` (see
+    ``docs/hashing.md``). Built once per layer: the seeds are stored as
+    ``numpy.uint64`` (the hash's arithmetic must not mix in signed ints) and
+    the scheme's name as the kernels' constant, :attr:`mode`.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the bucket hash, in ``[0, 2**32)``.
+    sign_seed : int
+        Seed of the sign hash, in ``[0, 2**32)``; a layer's is
+        ``sign_seed(seed)`` (:meth:`for_layer`).
+    sign_hash : bool
+        Whether entries carry a hashed sign.
+    hashing : {"element", "block"}
+        The hashing scheme.
+    n_buckets : int
+        K, in ``[1, 2**32)``.
+
+    Attributes
+    ----------
+    mode : int
+        ``hashing`` as the kernels take it: ``_hashing.ELEMENT_HASHING`` or
+        ``_hashing.BLOCK_HASHING``.
+    """
+
+    seed: np.uint64
+    sign_seed: np.uint64
+    sign_hash: bool
+    hashing: str
+    n_buckets: int
+    mode: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("seed", "sign_seed"):
+            value = operator.index(getattr(self, name))
+            if not 0 <= value < 2**32:
+                raise ValueError(f"{name} must be in [0, 2**32), got {value}.")
+            object.__setattr__(self, name, np.uint64(value))
+        if self.hashing not in HASHING_MODES:
+            raise ValueError(
+                f"hashing must be one of {tuple(HASHING_MODES)}, got {self.hashing!r}."
+            )
+        n_buckets = operator.index(self.n_buckets)
+        if not 1 <= n_buckets < 2**32:
+            raise ValueError(f"n_buckets must be in [1, 2**32), got {n_buckets}.")
+        object.__setattr__(self, "n_buckets", n_buckets)
+        object.__setattr__(self, "sign_hash", bool(self.sign_hash))
+        object.__setattr__(self, "mode", HASHING_MODES[self.hashing])
+
+    @classmethod
+    def for_layer(cls, seed, *, sign_hash, hashing, n_buckets):
+        """The hash of a layer with seed ``seed``: its sign seed is ``sign_seed(seed)``.
+
+        Parameters
+        ----------
+        seed : int
+            The layer's 32-bit seed.
+        sign_hash : bool
+        hashing : {"element", "block"}
+        n_buckets : int
+
+        Returns
+        -------
+        layer_hash : LayerHash
+        """
+        return cls(seed, sign_seed(seed), sign_hash, hashing, n_buckets)
+
+    def check_buckets(self, vector, name):
+        """Raise ``ValueError`` unless ``vector`` holds one value per bucket.
+
+        Parameters
+        ----------
+        vector : array of shape (n_buckets,)
+        name : str
+            What ``vector`` is, for the message.
+        """
+        if vector.shape != (self.n_buckets,):
+            raise ValueError(
+                f"{name} must have shape ({self.n_buckets},), one value per bucket of "
+                f"the layer's hash, got {vector.shape}."
+            )
+
+
+class Backend(abc.ABC):
+    """A device's array module and hashed-matrix kernels.
+
+    Subclasses set the class attributes below and implement every method.
+    Arrays are the backend's own (NumPy on the CPU, CuPy on a GPU) unless a
+    method says otherwise.
+
+    Attributes
+    ----------
+    name : str
+        The device, as ``resolve_device`` names it: ``"cpu"`` or ``"cuda"``.
+    xp : module
+        The array module of the backend's arrays (``numpy`` or ``cupy``).
+    is_host : bool
+        Whether arrays live in host memory: if not, the estimators move the
+        training state to the device for a fit and back after it.
+    out_of_memory_errors : tuple of exception types
+        What means that the device ran out of memory.
+    indexes_buckets : bool
+        Whether the backend implements :class:`BucketIndexing`.
+    hashes_pairs : bool
+        Whether the backend implements :class:`DeviceHashing`.
+    """
+
+    name: str
+    xp: ModuleType
+    is_host: bool
+    out_of_memory_errors: tuple
+    indexes_buckets = False
+    hashes_pairs = False
+
+    @abc.abstractmethod
+    def empty(self, shape, dtype):
+        """Uninitialised array on the backend's device.
+
+        Parameters
+        ----------
+        shape : int or tuple of int
+        dtype : numpy dtype
+
+        Returns
+        -------
+        a : array
+        """
+
+    @abc.abstractmethod
+    def to_device(self, a):
+        """An array on the backend's device.
+
+        Parameters
+        ----------
+        a : array-like
+            Host or device array.
+
+        Returns
+        -------
+        a : array
+            ``a`` itself if it is already there, else a copy there.
+        """
+
+    @abc.abstractmethod
+    def to_host(self, a):
+        """A device array as a NumPy array (0-d as a NumPy scalar); anything else as it is.
+
+        Parameters
+        ----------
+        a : object
+
+        Returns
+        -------
+        a : object
+        """
+
+    @abc.abstractmethod
+    def free_memory(self):
+        """Bytes the device can still allocate.
+
+        Returns
+        -------
+        n_bytes : int or None
+            None where memory is not budgeted (the host's).
+        """
+
+    @abc.abstractmethod
+    def scatter_block_rows(self, n_in, n_out, n_buckets):
+        """Rows of a scatter block: row tiles of a gradient must start on a multiple of it.
+
+        Parameters
+        ----------
+        n_in, n_out : int
+            Shape of the virtual matrix.
+        n_buckets : int
+
+        Returns
+        -------
+        block_rows : int
+        """
+
+    @abc.abstractmethod
+    def scatter_workspace(self, rows_per_tile, block_rows, n_buckets, dtype):
+        """Scratch space of the scatters for tiles of up to ``rows_per_tile`` rows.
+
+        Parameters
+        ----------
+        rows_per_tile, block_rows, n_buckets : int
+        dtype : numpy dtype
+            The gradient's.
+
+        Returns
+        -------
+        scratch : object
+            What :meth:`scatter_bucket_grad` (and ``scatter_indexed``) take as
+            ``scratch``; None where the backend needs none. Its size may change
+            the speed, never the result.
+        """
+
+    @abc.abstractmethod
+    def materialize_tile(self, layer_hash, bucket_weights, out, *, row_start=0, col_start=0):
+        """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``.
+
+        Parameters
+        ----------
+        layer_hash : LayerHash
+        bucket_weights : array of shape (n_buckets,)
+        out : array of shape (n_rows, n_cols), C-contiguous
+            Receives ``W[row_start:row_start + n_rows, col_start:col_start + n_cols]``,
+            in the dtype of ``bucket_weights``.
+        row_start, col_start : int, default=0
+            Position of the tile in the virtual matrix.
+        """
+
+    @abc.abstractmethod
+    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
+        """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
+
+        ``bucket_grad[h(i, j)] += s(i, j) * grad_tile[i - row_start, j]``.
+
+        Parameters
+        ----------
+        layer_hash : LayerHash
+        grad_tile : array of shape (n_rows, n_out), C-contiguous
+            Gradient with respect to rows ``row_start:row_start + n_rows`` of
+            the virtual matrix. Not modified.
+        bucket_grad : array of shape (n_buckets,)
+            Accumulated into, in place.
+        scratch : object
+            From :meth:`scatter_workspace`.
+        row_start : int, default=0
+            A multiple of :meth:`scatter_block_rows`.
+        """
+
+    @abc.abstractmethod
+    def sgd_update(self, param, velocity, grad, learning_rate, momentum, nesterov):
+        """One step of SGD with momentum, in place: scikit-learn's formulas, bit for bit.
+
+        ``velocity = momentum * velocity - learning_rate * grad``, then
+        ``param += velocity``, or with Nesterov's momentum ``param +=
+        momentum * velocity - learning_rate * grad``.
+
+        Parameters
+        ----------
+        param, velocity, grad : array of shape (n,)
+            ``param`` and ``velocity`` are updated.
+        learning_rate, momentum : float
+        nesterov : bool
+        """
+
+    @abc.abstractmethod
+    def adam_update(self, param, m, v, grad, learning_rate, beta_1, beta_2, epsilon):
+        """One Adam step, in place: scikit-learn's formulas, bit for bit.
+
+        ``m = beta_1 m + (1 - beta_1) grad``, ``v = beta_2 v + (1 - beta_2)
+        grad**2``, ``param -= learning_rate m / (sqrt(v) + epsilon)``.
+
+        Parameters
+        ----------
+        param, m, v, grad : array of shape (n,)
+            ``param``, ``m`` and ``v`` are updated.
+        learning_rate : float
+            The step's, bias correction included.
+        beta_1, beta_2, epsilon : float
+        """
+
+
+class BucketIndexing(abc.ABC):
+    """Optional capability: keep a layer's hash as a bucket index tile.
+
+    A uint32 per entry of the virtual matrix, the bucket in the low 31 bits
+    and the sign in the top bit: hashed once, then read by :meth:`gather_tile`
+    and :meth:`scatter_indexed` instead of hashing again. A backend that
+    derives from this class has ``indexes_buckets = True``.
+
+    Attributes
+    ----------
+    max_indexed_buckets : int
+        The most buckets an index tile can address.
+    """
+
+    indexes_buckets = True
+    max_indexed_buckets: int
+
+    @abc.abstractmethod
+    def bucket_index_tile(self, layer_hash, out, *, row_start=0):
+        """Write the bucket and sign of every entry of rows ``row_start:`` into ``out``.
+
+        Parameters
+        ----------
+        layer_hash : LayerHash
+            With ``n_buckets <= max_indexed_buckets``.
+        out : array of shape (n_rows, n_cols), dtype uint32, C-contiguous
+            Columns ``0:n_cols`` of rows ``row_start:row_start + n_rows``.
+        row_start : int, default=0
+        """
+
+    @abc.abstractmethod
+    def gather_tile(self, bucket_weights, index, out):
+        """Materialise a tile from its bucket index tile: ``out = ±bucket_weights[index]``.
+
+        Parameters
+        ----------
+        bucket_weights : array of shape (n_buckets,)
+        index : array of shape (n_rows, n_cols), dtype uint32
+            From :meth:`bucket_index_tile`.
+        out : array of shape (n_rows, n_cols), C-contiguous
+        """
+
+    @abc.abstractmethod
+    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch):
+        """:meth:`Backend.scatter_bucket_grad` from a bucket index tile, with the same bits.
+
+        Parameters
+        ----------
+        grad_tile : array of shape (n_rows, n_out), C-contiguous
+            Not modified.
+        index : array of shape (n_rows, n_out), dtype uint32
+            The tile's bucket index tile.
+        bucket_grad : array of shape (n_buckets,)
+            Accumulated into, in place.
+        scratch : object
+            From :meth:`Backend.scatter_workspace`.
+        """
+
+
+class DeviceHashing(abc.ABC):
+    """Optional capability: evaluate the hash of index pairs on the device.
+
+    A backend that derives from this class has ``hashes_pairs = True``.
+    """
+
+    hashes_pairs = True
+
+    @abc.abstractmethod
+    def hash_pairs(self, layer_hash, i, j):
+        """Bucket and sign of the virtual entries ``(i, j)``, computed on the device.
+
+        Parameters
+        ----------
+        layer_hash : LayerHash
+        i, j : array of shape (n,)
+            Row and column indices, below 2**32.
+
+        Returns
+        -------
+        bucket : array of shape (n,), dtype uint32
+        sign : array of shape (n,), dtype int8
+            +1 or -1: the sign hash, whether or not the layer applies it (as
+            ``_hashing.hash_pairs`` gives it).
+        """
