@@ -66,10 +66,12 @@ def _block_keys(col_start, n_cols):
 
 
 # ----------------------------------------------------------------------------
-# One entry's bucket and sign: the specification (``_hashing.hash_pairs``), one
-# helper per scheme. Every kernel below reads the hash through these, as the
-# CUDA kernels read it through ``sk_hash_element`` and ``sk_hash_block``.
-# All values are uint64 (``n_buckets`` too): see ``_hashing``'s docstring.
+# An entry's bucket and sign: the specification (``_hashing.hash_pairs``), as
+# the CUDA kernels' ``sk_hash_element`` and ``sk_hash_block`` compute it. Element
+# hashing: ``_element_entry`` per entry. Block hashing: ``_block_hashes`` per
+# block, then ``_block_run`` and ``_block_sign`` for its entries, run by run of
+# consecutive buckets. Every kernel below reads the hash through these. All
+# values are uint64 (``n_buckets`` too, and the offsets): see ``_hashing``.
 # ----------------------------------------------------------------------------
 
 
@@ -179,8 +181,8 @@ def materialize_tile_block(bucket_weights, seed, sign_seed, sign_hash, row_start
     n_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
     keys = _block_keys(col_start, n_cols)
-    # Offset of the tile's first column in its block: the tile's column of
-    # entry u of its b-th block is 16 b + u - shift.
+    # Offset of the tile's first column in its block: entry u of the tile's
+    # b-th block lies in the tile's column BLOCK_SIZE * b + u - shift.
     shift = np.uint64(col_start % BLOCK_SIZE)
     n_shifted = n_cols + col_start % BLOCK_SIZE
     for r in prange(n_rows):
