@@ -5,11 +5,11 @@ import numpy as np
 from sk_hashednets._kernels import get_backend
 
 
-def loss_and_grad_function(est, X, Y, sample_weight):
+def loss_and_grad_function(est, X, Y, sample_weight, soft_targets=None):
     """``theta -> (loss, grad)`` through the estimator's own L-BFGS objective.
 
-    ``Y`` is what training passes to ``_backprop``: the binarised labels, or
-    for distillation the labels followed by the teacher's soft targets.
+    ``Y`` and ``soft_targets`` are what training passes to ``_backprop``: the
+    binarised labels and, for distillation, the teacher's soft targets.
     """
     layers = est._hashed_layers(get_backend("cpu"), X.dtype)
     activations = [X] + [None] * (est.n_layers_ - 1)
@@ -23,6 +23,7 @@ def loss_and_grad_function(est, X, Y, sample_weight):
             X,
             Y,
             sample_weight,
+            soft_targets,
             activations,
             deltas,
             bucket_grads,
