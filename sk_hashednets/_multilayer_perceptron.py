@@ -26,6 +26,7 @@ import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
@@ -94,6 +95,21 @@ def _unchanged_on_error(estimator):
             delattr(estimator, name)
         vars(estimator).update(saved)
         raise
+
+
+class _Workspace(NamedTuple):
+    """The layers of one fit and the lists its steps fill in.
+
+    ``activations`` and ``deltas`` are work lists of every layer; the
+    gradients of each layer's buckets and intercepts are written into
+    ``bucket_grads`` and ``intercept_grads``.
+    """
+
+    layers: list
+    activations: list
+    deltas: list
+    bucket_grads: list
+    intercept_grads: list
 
 
 def _pack(bucket_weights, intercepts):
@@ -428,27 +444,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
         ACTIVATIONS[self.out_activation_](activation)
         return activation
 
-    def _compute_loss_grad(
-        self, layer, sw_sum, layer_input, deltas, bucket_grads, intercept_grads, layers
-    ):
+    def _compute_loss_grad(self, layer, sw_sum, layer_input, work):
         """Gradient of the loss with respect to one layer's buckets and intercepts."""
+        layers, deltas = work.layers, work.deltas
+        bucket_grads, intercept_grads = work.bucket_grads, work.intercept_grads
         layers[layer].bucket_grad(layer_input, deltas[layer], out=bucket_grads[layer])
         bucket_grads[layer] += self.alpha * self.bucket_weights_[layer]
         bucket_grads[layer] /= sw_sum
         intercept_grads[layer] = deltas[layer].sum(axis=0) / sw_sum
 
-    def _backprop(
-        self,
-        X,
-        y,
-        sample_weight,
-        soft_targets,
-        activations,
-        deltas,
-        bucket_grads,
-        intercept_grads,
-        layers,
-    ):
+    def _backprop(self, X, y, sample_weight, soft_targets, work):
         """Loss and its gradients with respect to every bucket and intercept.
 
         Parameters
@@ -458,17 +463,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
         sample_weight : ndarray of shape (n_samples,) or None
         soft_targets : ndarray of shape (n_samples, n_outputs) or None
             A teacher's softened probabilities, when distilling.
-        activations, deltas : list
-            Work lists, filled in.
-        bucket_grads, intercept_grads : list of ndarray
-            Filled in with the gradients.
-        layers : list of HashedLayer
+        work : _Workspace
+            The layers, and the lists filled in: the gradients go into
+            ``work.bucket_grads`` and ``work.intercept_grads``.
 
         Returns
         -------
         loss : float
         bucket_grads, intercept_grads : list of ndarray
         """
+        layers, activations, deltas = work.layers, work.activations, work.deltas
         n_samples = X.shape[0]
         activations[0] = X
         layer_inputs = [None] * len(activations)
@@ -501,15 +505,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         if sample_weight is not None:
             deltas[last] *= sample_weight.reshape(-1, 1)
 
-        self._compute_loss_grad(
-            last,
-            sw_sum,
-            layer_inputs[last],
-            deltas,
-            bucket_grads,
-            intercept_grads,
-            layers,
-        )
+        self._compute_loss_grad(last, sw_sum, layer_inputs[last], work)
         inplace_derivative = DERIVATIVES[self.activation]
         for i in range(last, 0, -1):
             deltas[i - 1] = layers[i].dot_transposed(
@@ -518,16 +514,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             if dropout_masks[i] is not None:
                 deltas[i - 1] *= dropout_masks[i]
             inplace_derivative(activations[i], deltas[i - 1])
-            self._compute_loss_grad(
-                i - 1,
-                sw_sum,
-                layer_inputs[i - 1],
-                deltas,
-                bucket_grads,
-                intercept_grads,
-                layers,
-            )
-        return loss, bucket_grads, intercept_grads
+            self._compute_loss_grad(i - 1, sw_sum, layer_inputs[i - 1], work)
+        return loss, work.bucket_grads, work.intercept_grads
 
     # ------------------------------------------------------------------
     # Fitting
@@ -660,37 +648,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
         ):
-            layers = self._hashed_layers(backend, X.dtype, training=True)
-            activations = [X] + [None] * (len(layer_units) - 1)
-            deltas = [None] * (len(activations) - 1)
-            bucket_grads = [backend.empty(k, X.dtype) for k in self.n_buckets_]
-            intercept_grads = [backend.empty(n, X.dtype) for n in layer_units[1:]]
-
+            work = self._new_workspace(backend, X.dtype, training=True)
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(
-                    X,
-                    y,
-                    sample_weight,
-                    soft_targets,
-                    activations,
-                    deltas,
-                    bucket_grads,
-                    intercept_grads,
-                    layers,
-                    incremental,
-                )
+                self._fit_stochastic(X, y, sample_weight, soft_targets, work, incremental)
             else:
-                self._fit_lbfgs(
-                    X,
-                    y,
-                    sample_weight,
-                    soft_targets,
-                    activations,
-                    deltas,
-                    bucket_grads,
-                    intercept_grads,
-                    layers,
-                )
+                self._fit_lbfgs(X, y, sample_weight, soft_targets, work)
 
         if not all(np.isfinite(p).all() for p in self.bucket_weights_ + self.intercepts_):
             raise ValueError(
@@ -700,19 +662,19 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
         return self
 
-    def _fit_lbfgs(
-        self,
-        X,
-        y,
-        sample_weight,
-        soft_targets,
-        activations,
-        deltas,
-        bucket_grads,
-        intercept_grads,
-        layers,
-    ):
-        backend = layers[0].backend  # the layers carry the fit's backend
+    def _new_workspace(self, backend, dtype, training=False):
+        """The layers of a fit on ``backend`` and its work lists (``_Workspace``)."""
+        units = self._layer_units_
+        return _Workspace(
+            layers=self._hashed_layers(backend, dtype, training=training),
+            activations=[None] * len(units),
+            deltas=[None] * (len(units) - 1),
+            bucket_grads=[backend.empty(k, dtype) for k in self.n_buckets_],
+            intercept_grads=[backend.empty(n, dtype) for n in units[1:]],
+        )
+
+    def _fit_lbfgs(self, X, y, sample_weight, soft_targets, work):
+        backend = work.layers[0].backend  # the layers carry the fit's backend
         if not backend.is_host:
             # L-BFGS evaluates the whole training set at every step: copy it once.
             X, y = to_device_rows(backend, X), to_device_rows(backend, y)
@@ -738,17 +700,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if iprint > 0:
             options["disp"] = True
-        args = (
-            X,
-            y,
-            sample_weight,
-            soft_targets,
-            activations,
-            deltas,
-            bucket_grads,
-            intercept_grads,
-            layers,
-        )
+        args = (X, y, sample_weight, soft_targets, work)
         with progress_bar(self.progress_bar, self.max_iter, "L-BFGS", "iter") as bar:
             opt_res = scipy.optimize.minimize(
                 self._loss_grad_lbfgs,
@@ -771,31 +723,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
             start, end = self._intercept_indptr[i]
             self.intercepts_[i] = backend.to_device(packed[start:end])
 
-    def _loss_grad_lbfgs(
-        self,
-        packed,
-        X,
-        y,
-        sample_weight,
-        soft_targets,
-        activations,
-        deltas,
-        bucket_grads,
-        intercept_grads,
-        layers,
-    ):
-        backend = layers[0].backend
+    def _loss_grad_lbfgs(self, packed, X, y, sample_weight, soft_targets, work):
+        backend = work.layers[0].backend
         self._unpack(packed.astype(X.dtype, copy=False), backend)
         loss, bucket_grads, intercept_grads = self._backprop(
-            X,
-            y,
-            sample_weight,
-            soft_targets,
-            activations,
-            deltas,
-            bucket_grads,
-            intercept_grads,
-            layers,
+            X, y, sample_weight, soft_targets, work
         )
         grad = _pack(
             [backend.to_host(g) for g in bucket_grads],
@@ -803,19 +735,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         )
         return backend.to_host(loss), grad.astype(np.float64)
 
-    def _fit_stochastic(
-        self,
-        X,
-        y,
-        sample_weight,
-        soft_targets,
-        activations,
-        deltas,
-        bucket_grads,
-        intercept_grads,
-        layers,
-        incremental,
-    ):
+    def _fit_stochastic(self, X, y, sample_weight, soft_targets, work, incremental):
         params = self.bucket_weights_ + self.intercepts_
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer(self.solver, params)
@@ -856,7 +776,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 )
             batch_size = np.clip(self.batch_size, 1, n_samples)
         train_arrays = [X_train, y_train, sample_weight_train, soft_targets_train]
-        backend = layers[0].backend
+        backend = work.layers[0].backend
         device_batches = None
         if not backend.is_host:
             device_batches = DeviceMinibatches(backend, train_arrays, batch_size)
@@ -877,12 +797,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 with progress_bar(self.progress_bar, n_samples, desc, "samples") as bar:
                     for batch_slice, batch_arrays in batches:
                         batch_loss, bucket_grads, intercept_grads = self._backprop(
-                            *batch_arrays,
-                            activations,
-                            deltas,
-                            bucket_grads,
-                            intercept_grads,
-                            layers,
+                            *batch_arrays, work
                         )
                         batch_loss = backend.to_host(batch_loss)
                         if not np.isfinite(batch_loss):
