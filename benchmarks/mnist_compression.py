@@ -59,6 +59,7 @@ from sklearn.neural_network import MLPClassifier
 
 import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
+from sk_hashednets._layout import resolve_n_buckets
 from sk_hashednets.datasets import load_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def _current(result):
 def equivalent_width(compression):
     """Hidden width of the dense 784-h-10 network with the hashed one's stored parameters."""
     # The estimator's own rule for bucket counts; biases are dense.
-    n_buckets = HashedMLPClassifier(compression=compression)._resolve_n_buckets([784, 1000, 10])
+    n_buckets = resolve_n_buckets(None, compression, [784, 1000, 10])
     n_stored = sum(n_buckets) + 1000 + 10
     return max(1, round((n_stored - 10) / (784 + 1 + 10))), n_stored
 

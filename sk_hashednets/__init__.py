@@ -3,8 +3,7 @@
 from ._kernels import HASH_SPEC_VERSION
 from ._multilayer_perceptron import HashedMLPClassifier, HashedMLPRegressor
 from ._persistence import ModelFileError, load, save
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "HASH_SPEC_VERSION",

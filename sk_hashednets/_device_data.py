@@ -8,12 +8,22 @@ the minibatches are those of the CPU path, in the same order: the epoch's
 shuffle is drawn on the host, by the estimator's ``RandomState``. Sparse input
 is densified on the host, a piece at a time, on its way to the device.
 
+This module also holds the rest of the estimators' device orchestration:
+input copied to the host for validation (:func:`to_host_input`), the fit's
+training state moved to the device and back (:func:`training_state_on`), and
+the device's out-of-memory errors turned into advice
+(:func:`device_memory_errors`).
+
 The functions take a backend (see :mod:`sk_hashednets._kernels`) and never
 import CuPy.
 """
 
+from contextlib import contextmanager
+
 import scipy.sparse as sp
 from sklearn.utils import _safe_indexing, gen_batches
+
+from ._kernels import is_device_array
 
 #: Share of the device's free memory that the training data (or one chunk of
 #: it, or one chunk of the rows to predict) may take: the rest is left for the
@@ -144,3 +154,68 @@ class DeviceMinibatches:
                     slice(start + batch.start, start + batch.stop),
                     [None if a is None else a[batch] for a in chunk],
                 )
+
+
+def to_host_input(data):
+    """A CuPy array or sparse matrix as its NumPy or SciPy copy; anything else as it is.
+
+    Input is validated on the host, whatever the device: CuPy input is copied
+    there first (and a GPU fit copies it back to the device once).
+    """
+    if is_device_array(data):
+        return data.get()
+    return data
+
+
+@contextmanager
+def device_memory_errors(backend, max_tile_bytes, batch_size):
+    """Re-raise the device's out-of-memory error as a MemoryError that says what to lower.
+
+    Parameters
+    ----------
+    backend : object
+        The device backend.
+    max_tile_bytes, batch_size
+        The estimator's settings, named in the advice.
+    """
+    try:
+        yield
+    except backend.out_of_memory_errors as error:
+        raise MemoryError(
+            f"The {backend.name} device ran out of memory ({error}). Lower "
+            f"max_tile_bytes (now {max_tile_bytes}: the size of one materialised "
+            "tile of a virtual matrix, of which each layer keeps up to two on the "
+            f"device) or batch_size (now {batch_size!r}), or use device='cpu'."
+        ) from error
+
+
+@contextmanager
+def training_state_on(model, backend):
+    """Keep a model's training state on the backend's device during a fit, on the host after.
+
+    The state is the buckets, the intercepts, the optimizer's moments and,
+    with early stopping, the best buckets and intercepts so far. After an
+    error nothing is copied back: the estimator's ``_unchanged_on_error`` puts
+    back the host state from before the call.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+    backend : object
+    """
+    if backend.is_host:
+        yield
+        return
+    _convert_training_state(model, backend.to_device)
+    yield
+    _convert_training_state(model, backend.to_host)
+
+
+def _convert_training_state(model, convert):
+    names = ["bucket_weights_", "intercepts_"]
+    if model.early_stopping:
+        names += ["_best_bucket_weights", "_best_intercepts"]
+    for name in names:
+        setattr(model, name, [convert(a) for a in getattr(model, name)])
+    if getattr(model, "_optimizer", None) is not None:
+        model._optimizer.convert_state(convert)

@@ -11,12 +11,105 @@ temperature 1 and ``T``, ``q_T`` the teacher's at ``T`` and ``a`` the weight
 of the teacher. Its gradient with respect to the logits ``z`` is
 ``(1 - a) * (p - y) + a * T * (p_T - q_T)``: the ``T**2`` keeps the teacher's
 share of the gradient independent of ``T``.
+
+The classifier's ``teacher``, ``distill_temperature`` and ``distill_weight``
+are read here and in the classifier only: a fit gets the teacher's soft
+targets from :func:`teacher_targets` and passes them, as their own array, with
+the labels through minibatches, shuffling and the validation split.
 """
 
 import numpy as np
 from scipy.special import expit, softmax
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from . import _base
+
+
+def teacher_targets(model, X, y, sample_weight, incremental):
+    """The labels and the teacher's soft targets that a classifier trains on.
+
+    Parameters
+    ----------
+    model : HashedMLPClassifier
+        The student, with a ``teacher``, its classes and outputs set.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples, n_outputs)
+        The binarised labels.
+    sample_weight : ndarray of shape (n_samples,) or None
+    incremental : bool
+        Whether this is a ``partial_fit`` (which needs a fitted teacher).
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples, n_outputs)
+        The labels, in the dtype of ``X``.
+    soft_targets : ndarray of shape (n_samples, n_outputs)
+        The teacher's probabilities softened by ``distill_temperature``
+        (:func:`soften`), in the dtype of ``X``.
+    """
+    if isinstance(model.teacher, type):
+        raise ValueError(
+            f"teacher must be a classifier instance, got the class "
+            f"{model.teacher.__name__}: pass {model.teacher.__name__}(...) instead."
+        )
+    teacher = _fitted_teacher(model, X, y, sample_weight, incremental)
+    proba = _teacher_proba(model, teacher, X)
+    soft = soften(proba, model.distill_temperature, model.out_activation_)
+    return y.astype(X.dtype), soft.astype(X.dtype)
+
+
+def _fitted_teacher(model, X, y, sample_weight, incremental):
+    """The teacher as given if fitted, else a clone fitted on (X, y)."""
+    try:
+        check_is_fitted(model.teacher)
+        return model.teacher
+    except NotFittedError:
+        if incremental:
+            raise ValueError(
+                "partial_fit needs a fitted teacher: it sees one block at a time, too "
+                "little to fit one. Fit the teacher first and pass it fitted."
+            ) from None
+    labels = model._label_binarizer.inverse_transform(y)
+    fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+    return clone(model.teacher).fit(X, labels, **fit_params)
+
+
+def _teacher_proba(model, teacher, X):
+    """The teacher's probabilities, one column per output of the network."""
+    proba = teacher.predict_proba(X)
+    if isinstance(proba, list):  # one (n, 2) array per label (multilabel)
+        proba = np.column_stack([p[:, -1] for p in proba])
+    proba = np.asarray(proba, dtype=np.float64)
+    teacher_classes = getattr(teacher, "classes_", None)
+    if (
+        model._label_binarizer.y_type_ != "multilabel-indicator"
+        and teacher_classes is not None
+        and not np.array_equal(np.asarray(teacher_classes), model.classes_)
+    ):
+        raise ValueError(
+            f"The teacher's classes {teacher_classes} differ from the training data's "
+            f"{model.classes_}: fit the teacher on the same labels, or pass it unfitted."
+        )
+    if model.out_activation_ == "logistic" and model.n_outputs_ == 1:
+        proba = proba[:, -1:]  # binary: the probability of the positive class
+    if proba.shape != (X.shape[0], model.n_outputs_):
+        raise ValueError(
+            f"teacher.predict_proba returned shape {proba.shape}; distillation needs "
+            f"{(X.shape[0], model.n_outputs_)}, one probability per class."
+        )
+    return proba
+
+
+def divergence_advice(temperature, weight):
+    """What to add, with a teacher, to the advice after a diverged fit."""
+    # The teacher's term of the output gradient is up to weight * T per logit.
+    return (
+        " With a teacher, the output gradient reaches distill_weight * "
+        f"distill_temperature (now {weight} * {temperature}) "
+        "per logit: lower learning_rate_init in proportion, or lower either."
+    )
 
 
 def soften(proba, temperature, out_activation):

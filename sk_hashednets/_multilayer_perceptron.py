@@ -11,6 +11,12 @@ CuPy on a GPU, where a fit copies the training state (buckets, intercepts,
 optimizer moments) to the device when it starts and back to the host when it
 ends, and the data once per fit (``_device_data``). Fitted attributes are
 always NumPy arrays.
+
+This module holds the training loop and the estimator classes. The network's
+layout (layer sizes, bucket counts, hash seeds, the hashed layers) is in
+``_layout``, export in ``_export``, the device orchestration in
+``_device_data``, the teacher's soft targets in ``_distillation`` and the list
+of fitted attributes in ``_attributes``.
 """
 
 import copy
@@ -20,6 +26,7 @@ import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
@@ -29,13 +36,11 @@ from sklearn.base import (
     ClassifierMixin,
     RegressorMixin,
     _fit_context,
-    clone,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d, gen_batches, shuffle
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
@@ -49,38 +54,26 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import _export
+from ._attributes import attributes_doc
 from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
-from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
-from ._distillation import mix_in_teacher, soften
-from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
-from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, is_device_array, resolve_device
+from ._device_data import (
+    DeviceMinibatches,
+    device_memory_errors,
+    rows_per_chunk,
+    to_device_rows,
+    to_host_input,
+    training_state_on,
+)
+from ._distillation import divergence_advice, mix_in_teacher, teacher_targets
+from ._hashed_layer import DEFAULT_TILE_BYTES
+from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
+from ._layout import draw_hash_seeds, hashed_layers, hidden_layer_sizes_list, resolve_n_buckets
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
 from ._progress import lbfgs_progress_callback, progress_bar
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
-
-#: Fitted attributes that a dense scikit-learn MLP shares with ours (:meth:`to_sklearn`).
-_EXPORTED_ATTRIBUTES = (
-    "intercepts_",
-    "n_features_in_",
-    "feature_names_in_",
-    "n_layers_",
-    "n_outputs_",
-    "out_activation_",
-    "classes_",
-    "_label_binarizer",
-    "loss_",
-    "loss_curve_",
-    "best_loss_",
-    "validation_scores_",
-    "best_validation_score_",
-    "n_iter_",
-    "t_",
-)
-
-#: Largest bucket count the 32-bit hash can address.
-MAX_BUCKETS = 2**32 - 1
 
 
 @contextmanager
@@ -104,6 +97,21 @@ def _unchanged_on_error(estimator):
         raise
 
 
+class _Workspace(NamedTuple):
+    """The layers of one fit and the lists its steps fill in.
+
+    ``activations`` and ``deltas`` are work lists of every layer; the
+    gradients of each layer's buckets and intercepts are written into
+    ``bucket_grads`` and ``intercept_grads``.
+    """
+
+    layers: list
+    activations: list
+    deltas: list
+    bucket_grads: list
+    intercept_grads: list
+
+
 def _pack(bucket_weights, intercepts):
     """Pack the parameters into a single vector."""
     return np.hstack([p.ravel() for p in bucket_weights + intercepts])
@@ -111,17 +119,6 @@ def _pack(bucket_weights, intercepts):
 
 def _unchanged(value):
     return value
-
-
-def _to_host_input(data):
-    """A CuPy array or sparse matrix as its NumPy or SciPy copy; anything else as it is.
-
-    Input is validated on the host, whatever the device: CuPy input is copied
-    there first (and a GPU fit copies it back to the device once).
-    """
-    if is_device_array(data):
-        return data.get()
-    return data
 
 
 class BaseHashedMLP(BaseEstimator, ABC):
@@ -237,119 +234,29 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.hashing = hashing
         self.progress_bar = progress_bar
 
-    def _with_teacher_targets(self, X, y, sample_weight, incremental):
-        """Targets for training: ``y``, plus a teacher's soft targets when distilling.
+    def _teacher_targets(self, X, y, sample_weight, incremental):
+        """Targets for training: ``y``, and a teacher's soft targets when distilling.
 
-        With distillation, the columns of the teacher's softened probabilities
-        are appended to those of ``y``, so that minibatches, shuffling and the
-        validation split carry them along; :meth:`_backprop` splits them off.
+        Returns
+        -------
+        y : ndarray of shape (n_samples, n_outputs)
+        soft_targets : ndarray of shape (n_samples, n_outputs) or None
+            Carried, as their own array, through minibatches, shuffling and
+            the validation split to :meth:`_backprop`; None without a teacher.
         """
-        return y
+        return y, None
 
     @abstractmethod
     def _loss_name(self):
         """Name of the training loss in ``LOSS_FUNCTIONS``."""
 
     # ------------------------------------------------------------------
-    # Architecture and hashing
+    # Layers and export
     # ------------------------------------------------------------------
 
-    def _hidden_layer_sizes_list(self):
-        sizes = self.hidden_layer_sizes
-        if not hasattr(sizes, "__iter__"):
-            sizes = [sizes]
-        sizes = list(sizes)
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}."
-            )
-        if any(s <= 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        return [int(s) for s in sizes]
-
-    def _resolve_n_buckets(self, layer_units):
-        """Bucket count of each layer, from ``n_buckets`` or ``compression``."""
-        shapes = list(zip(layer_units[:-1], layer_units[1:]))
-        n_virtual = [n_in * n_out for n_in, n_out in shapes]
-        if isinstance(self.n_buckets, (bool, np.bool_)):
-            raise ValueError(
-                f"n_buckets must be an int or one int per layer, got {self.n_buckets!r}."
-            )
-        if self.n_buckets is None:
-            counts = [math.ceil(self.compression * v) for v in n_virtual]
-        elif isinstance(self.n_buckets, Integral):
-            # One int for all layers: capped by each layer's size (documented).
-            counts = [min(int(self.n_buckets), v) for v in n_virtual]
-        else:
-            counts = list(self.n_buckets)
-            if len(counts) != len(shapes):
-                raise ValueError(
-                    f"n_buckets has {len(counts)} entries but the network has "
-                    f"{len(shapes)} layers ({len(shapes) - 1} hidden plus the output "
-                    "layer): give one count per layer, or a single int."
-                )
-            for layer, (k, v, (n_in, n_out)) in enumerate(zip(counts, n_virtual, shapes)):
-                if not isinstance(k, Integral) or isinstance(k, (bool, np.bool_)) or k < 1:
-                    raise ValueError(f"n_buckets[{layer}] must be an integer >= 1, got {k!r}.")
-                if k > v:
-                    raise ValueError(
-                        f"n_buckets[{layer}]={k} exceeds the {v} virtual weights of "
-                        f"layer {layer} ({n_in} x {n_out}); use at most one bucket per "
-                        "virtual weight."
-                    )
-            counts = [int(k) for k in counts]
-        for layer, k in enumerate(counts):
-            if k > MAX_BUCKETS:
-                raise ValueError(
-                    f"Layer {layer} would need {k} buckets, more than the {MAX_BUCKETS} "
-                    "that the 32-bit hash addresses; lower compression or n_buckets."
-                )
-        return counts
-
-    def _draw_hash_seeds(self, n_layers):
-        """One distinct 32-bit seed per layer."""
-        if self.hash_seed is None:
-            rng = self._random_state
-        else:
-            rng = np.random.RandomState(self.hash_seed)
-        seeds = []
-        while len(seeds) < n_layers:
-            seed = int(rng.randint(0, 2**32, dtype=np.uint64))
-            if seed not in seeds:
-                seeds.append(seed)
-        return np.asarray(seeds, dtype=np.uint32)
-
     def _hashed_layers(self, backend, dtype, training=False):
-        """Views of the virtual matrices, built per call (never pickled).
-
-        Layers built for training keep their bucket index tiles when they fit
-        in one tile (``HashedLayer``'s ``keep_index``): a fit hashes each such
-        matrix once, not twice per step.
-        """
-        if self.hash_spec_version_ != HASH_SPEC_VERSION:
-            # Another specification maps the same buckets to other virtual
-            # weights: computing with it would silently give another network.
-            raise ValueError(
-                f"This model was trained with hash specification version "
-                f"{self.hash_spec_version_}, but this sk_hashednets implements version "
-                f"{HASH_SPEC_VERSION}. Use the sk_hashednets release that trained it."
-            )
-        units = self._layer_units_
-        return [
-            HashedLayer(
-                backend,
-                units[i],
-                units[i + 1],
-                int(self.hash_seeds_[i]),
-                self.sign_hash_,
-                dtype,
-                self.max_tile_bytes,
-                self.hashing_,
-                n_buckets=self.n_buckets_[i],
-                keep_index=training,
-            )
-            for i in range(self.n_layers_ - 1)
-        ]
+        """Views of the virtual matrices, built per call (``_layout.hashed_layers``)."""
+        return hashed_layers(self, backend, dtype, training)
 
     def virtual_coefs(self, max_bytes=2**30):
         """Materialise the dense virtual weight matrices.
@@ -377,22 +284,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         >>> [W.shape for W in clf.virtual_coefs()]
         [(4, 8), (8, 3)]
         """
-        check_is_fitted(self)
-        dtype = self.bucket_weights_[0].dtype
-        units = self._layer_units_
-        n_bytes = sum(a * b for a, b in zip(units[:-1], units[1:])) * dtype.itemsize
-        if n_bytes > max_bytes:
-            raise ValueError(
-                f"The virtual matrices take {n_bytes} bytes, more than max_bytes="
-                f"{max_bytes}. Raise max_bytes if you really want them in memory."
-            )
-        backend = get_backend("cpu")
-        coefs = []
-        for layer, w in zip(self._hashed_layers(backend, dtype), self.bucket_weights_):
-            W = np.empty((layer.n_in, layer.n_out), dtype=dtype)
-            backend.materialize_tile(layer.layer_hash, w, W)
-            coefs.append(W)
-        return coefs
+        return _export.virtual_coefs(self, max_bytes)
 
     def to_sklearn(self, max_bytes=2**30):
         """Export a fitted scikit-learn MLP that computes the same function.
@@ -433,30 +325,21 @@ class BaseHashedMLP(BaseEstimator, ABC):
         >>> bool(np.allclose(mlp.predict_proba(X), clf.predict_proba(X)))
         True
         """
-        check_is_fitted(self)
-        dense_class = MLPClassifier if is_classifier(self) else MLPRegressor
-        params = self.get_params(deep=False)
-        mlp = dense_class(
-            **{name: copy.deepcopy(params[name]) for name in dense_class().get_params()}
-        )
-        mlp.coefs_ = self.virtual_coefs(max_bytes=max_bytes)
-        for name in _EXPORTED_ATTRIBUTES:
-            if hasattr(self, name):
-                setattr(mlp, name, copy.deepcopy(getattr(self, name)))
-        return mlp
+        return _export.to_sklearn(self, max_bytes)
 
     # ------------------------------------------------------------------
     # Forward and backward passes
     # ------------------------------------------------------------------
 
-    def _forward_pass(self, activations, layer_inputs, dropout_masks, layers):
+    def _forward_pass(self, activations, layer_inputs, dropout_masks, layers, keep_logits=False):
         """Forward pass that keeps every layer's activation, for training.
 
         ``activations[i]`` is layer i's output before dropout, ``layer_inputs[i]``
         what layer i multiplies (the activation after dropout), and
         ``dropout_masks[i]`` (or None) the scaled mask between the two. The
-        output layer multiplies nothing: ``layer_inputs[-1]`` keeps its logits
-        (the output before the output activation), which distillation needs.
+        output layer multiplies nothing: with ``keep_logits``, ``layer_inputs[-1]``
+        keeps its logits (the output before the output activation), which
+        distillation needs.
         """
         hidden_activation = ACTIVATIONS[self.activation]
         xp = layers[0].backend.xp
@@ -480,28 +363,17 @@ class BaseHashedMLP(BaseEstimator, ABC):
                         self._dropout_mask(activations[i + 1].shape, self.dropout, layers[i].dtype)
                     )
                     layer_inputs[i + 1] = activations[i + 1] * dropout_masks[i + 1]
-        if self._distilling():
+        if keep_logits:
             layer_inputs[-1] = activations[-1].copy()
         ACTIVATIONS[self.out_activation_](activations[-1], xp=xp)
         return activations
 
     def _divergence_advice(self):
         """What to change after a diverged fit."""
-        advice = (
+        return (
             f"Lower learning_rate_init (now {self.learning_rate_init}), scale the input "
             "(e.g. with StandardScaler), or raise alpha."
         )
-        if not self._distilling():
-            return advice
-        # The teacher's term of the output gradient is up to weight * T per logit.
-        return advice + (
-            " With a teacher, the output gradient reaches distill_weight * "
-            f"distill_temperature (now {self.distill_weight} * {self.distill_temperature}) "
-            "per logit: lower learning_rate_init in proportion, or lower either."
-        )
-
-    def _distilling(self):
-        return getattr(self, "teacher", None) is not None
 
     def _dropout_mask(self, shape, rate, dtype):
         """Inverted-dropout mask, on the host: 0 with probability ``rate``, else 1 / (1 - rate).
@@ -533,7 +405,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         if check_input:
             X = validate_data(
                 self,
-                _to_host_input(X),
+                to_host_input(X),
                 accept_sparse=["csr", "csc"],
                 dtype=(np.float64, np.float32),
                 reset=False,
@@ -542,7 +414,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         layers = self._hashed_layers(backend, self.bucket_weights_[0].dtype)
         if backend.is_host:
             return self._forward_layers(X, layers, self.bucket_weights_, self.intercepts_)
-        with self._device_memory_errors(backend):
+        with device_memory_errors(backend, self.max_tile_bytes, self.batch_size):
             bucket_weights = [backend.to_device(w) for w in self.bucket_weights_]
             intercepts = [backend.to_device(b) for b in self.intercepts_]
             # A chunk of rows, its input and the two widest activations, at a time.
@@ -574,56 +446,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
         ACTIVATIONS[self.out_activation_](activation, xp=xp)
         return activation
 
-    @contextmanager
-    def _device_memory_errors(self, backend):
-        """Re-raise the device's out-of-memory error as a MemoryError that says what to lower."""
-        try:
-            yield
-        except backend.out_of_memory_errors as error:
-            raise MemoryError(
-                f"The {backend.name} device ran out of memory ({error}). Lower "
-                f"max_tile_bytes (now {self.max_tile_bytes}: the size of one materialised "
-                "tile of a virtual matrix, of which each layer keeps up to two on the "
-                f"device) or batch_size (now {self.batch_size!r}), or use device='cpu'."
-            ) from error
-
-    @contextmanager
-    def _training_state_on(self, backend):
-        """Keep the training state on the backend's device during a fit, on the host after.
-
-        The state is the buckets, the intercepts, the optimizer's moments and,
-        with early stopping, the best buckets and intercepts so far. After an
-        error nothing is copied back: ``_unchanged_on_error`` puts back the host
-        state from before the call.
-        """
-        if backend.is_host:
-            yield
-            return
-        self._convert_training_state(backend.to_device)
-        yield
-        self._convert_training_state(backend.to_host)
-
-    def _convert_training_state(self, convert):
-        names = ["bucket_weights_", "intercepts_"]
-        if self.early_stopping:
-            names += ["_best_bucket_weights", "_best_intercepts"]
-        for name in names:
-            setattr(self, name, [convert(a) for a in getattr(self, name)])
-        if getattr(self, "_optimizer", None) is not None:
-            self._optimizer.convert_state(convert)
-
-    def _compute_loss_grad(
-        self, layer, sw_sum, layer_input, deltas, bucket_grads, intercept_grads, layers
-    ):
+    def _compute_loss_grad(self, layer, sw_sum, layer_input, work):
         """Gradient of the loss with respect to one layer's buckets and intercepts."""
+        layers, deltas = work.layers, work.deltas
+        bucket_grads, intercept_grads = work.bucket_grads, work.intercept_grads
         layers[layer].bucket_grad(layer_input, deltas[layer], out=bucket_grads[layer])
         bucket_grads[layer] += self.alpha * self.bucket_weights_[layer]
         bucket_grads[layer] /= sw_sum
         intercept_grads[layer] = deltas[layer].sum(axis=0) / sw_sum
 
-    def _backprop(
-        self, X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers
-    ):
+    def _backprop(self, X, y, sample_weight, soft_targets, work):
         """Loss and its gradients with respect to every bucket and intercept.
 
         Parameters
@@ -631,26 +463,25 @@ class BaseHashedMLP(BaseEstimator, ABC):
         X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         y : ndarray of shape (n_samples, n_outputs)
         sample_weight : ndarray of shape (n_samples,) or None
-        activations, deltas : list
-            Work lists, filled in.
-        bucket_grads, intercept_grads : list of ndarray
-            Filled in with the gradients.
-        layers : list of HashedLayer
+        soft_targets : ndarray of shape (n_samples, n_outputs) or None
+            A teacher's softened probabilities, when distilling.
+        work : _Workspace
+            The layers, and the lists filled in: the gradients go into
+            ``work.bucket_grads`` and ``work.intercept_grads``.
 
         Returns
         -------
         loss : float
         bucket_grads, intercept_grads : list of ndarray
         """
+        layers, activations, deltas = work.layers, work.activations, work.deltas
         n_samples = X.shape[0]
         activations[0] = X
         layer_inputs = [None] * len(activations)
         dropout_masks = [None] * len(activations)
-        activations = self._forward_pass(activations, layer_inputs, dropout_masks, layers)
-
-        soft_targets = None
-        if y.shape[1] != self.n_outputs_:  # distillation: labels, then the teacher's targets
-            y, soft_targets = y[:, : self.n_outputs_], y[:, self.n_outputs_ :]
+        activations = self._forward_pass(
+            activations, layer_inputs, dropout_masks, layers, keep_logits=soft_targets is not None
+        )
 
         loss_func_name = self._loss_name()
         if loss_func_name == "log_loss" and self.out_activation_ == "logistic":
@@ -676,15 +507,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         if sample_weight is not None:
             deltas[last] *= sample_weight.reshape(-1, 1)
 
-        self._compute_loss_grad(
-            last,
-            sw_sum,
-            layer_inputs[last],
-            deltas,
-            bucket_grads,
-            intercept_grads,
-            layers,
-        )
+        self._compute_loss_grad(last, sw_sum, layer_inputs[last], work)
         inplace_derivative = DERIVATIVES[self.activation]
         for i in range(last, 0, -1):
             deltas[i - 1] = layers[i].dot_transposed(
@@ -693,16 +516,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             if dropout_masks[i] is not None:
                 deltas[i - 1] *= dropout_masks[i]
             inplace_derivative(activations[i], deltas[i - 1])
-            self._compute_loss_grad(
-                i - 1,
-                sw_sum,
-                layer_inputs[i - 1],
-                deltas,
-                bucket_grads,
-                intercept_grads,
-                layers,
-            )
-        return loss, bucket_grads, intercept_grads
+            self._compute_loss_grad(i - 1, sw_sum, layer_inputs[i - 1], work)
+        return loss, work.bucket_grads, work.intercept_grads
 
     # ------------------------------------------------------------------
     # Fitting
@@ -723,8 +538,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
         else:
             self.out_activation_ = "logistic"
 
-        self.n_buckets_ = self._resolve_n_buckets(layer_units)
-        self.hash_seeds_ = self._draw_hash_seeds(self.n_layers_ - 1)
+        self.n_buckets_ = resolve_n_buckets(self.n_buckets, self.compression, layer_units)
+        self.hash_seeds_ = draw_hash_seeds(self.hash_seed, self._random_state, self.n_layers_ - 1)
         self.sign_hash_ = bool(self.sign_hash)
         self.hashing_ = self.hashing
         self.hash_spec_version_ = HASH_SPEC_VERSION
@@ -773,7 +588,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 f"model has {self._layer_units_}. Set warm_start=False (or call fit "
                 "instead of partial_fit) to train a new network."
             )
-        n_buckets = self._resolve_n_buckets(layer_units)
+        n_buckets = resolve_n_buckets(self.n_buckets, self.compression, layer_units)
         if n_buckets != self.n_buckets_:
             raise ValueError(
                 f"The bucket counts are now {n_buckets}, but the fitted model has "
@@ -792,7 +607,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden_layer_sizes = self._hidden_layer_sizes_list()
+        hidden_layer_sizes = hidden_layer_sizes_list(self.hidden_layer_sizes)
         for name in ("dropout", "input_dropout"):
             if getattr(self, name) > 0 and self.solver == "lbfgs":
                 raise ValueError(
@@ -806,7 +621,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         first_pass = not hasattr(self, "bucket_weights_") or (
             not self.warm_start and not incremental
         )
-        X, y, sample_weight = map(_to_host_input, (X, y, sample_weight))
+        X, y, sample_weight = map(to_host_input, (X, y, sample_weight))
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sp.issparse(X) and X.format != "csr":
             X = X.tocsr()  # row batches of CSR are cheap; CSC is for column tiles
@@ -829,38 +644,17 @@ class BaseHashedMLP(BaseEstimator, ABC):
         else:
             self._check_continuation(layer_units)
         self.device_ = device
-        y = self._with_teacher_targets(X, y, sample_weight, incremental)
+        y, soft_targets = self._teacher_targets(X, y, sample_weight, incremental)
 
-        with self._device_memory_errors(backend), self._training_state_on(backend):
-            layers = self._hashed_layers(backend, X.dtype, training=True)
-            activations = [X] + [None] * (len(layer_units) - 1)
-            deltas = [None] * (len(activations) - 1)
-            bucket_grads = [backend.empty(k, X.dtype) for k in self.n_buckets_]
-            intercept_grads = [backend.empty(n, X.dtype) for n in layer_units[1:]]
-
+        with (
+            device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
+            training_state_on(self, backend),
+        ):
+            work = self._new_workspace(backend, X.dtype, training=True)
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(
-                    X,
-                    y,
-                    sample_weight,
-                    activations,
-                    deltas,
-                    bucket_grads,
-                    intercept_grads,
-                    layers,
-                    incremental,
-                )
+                self._fit_stochastic(X, y, sample_weight, soft_targets, work, incremental)
             else:
-                self._fit_lbfgs(
-                    X,
-                    y,
-                    sample_weight,
-                    activations,
-                    deltas,
-                    bucket_grads,
-                    intercept_grads,
-                    layers,
-                )
+                self._fit_lbfgs(X, y, sample_weight, soft_targets, work)
 
         if not all(np.isfinite(p).all() for p in self.bucket_weights_ + self.intercepts_):
             raise ValueError(
@@ -870,15 +664,26 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
         return self
 
-    def _fit_lbfgs(
-        self, X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers
-    ):
-        backend = layers[0].backend  # the layers carry the fit's backend
+    def _new_workspace(self, backend, dtype, training=False):
+        """The layers of a fit on ``backend`` and its work lists (``_Workspace``)."""
+        units = self._layer_units_
+        return _Workspace(
+            layers=self._hashed_layers(backend, dtype, training=training),
+            activations=[None] * len(units),
+            deltas=[None] * (len(units) - 1),
+            bucket_grads=[backend.empty(k, dtype) for k in self.n_buckets_],
+            intercept_grads=[backend.empty(n, dtype) for n in units[1:]],
+        )
+
+    def _fit_lbfgs(self, X, y, sample_weight, soft_targets, work):
+        backend = work.layers[0].backend  # the layers carry the fit's backend
         if not backend.is_host:
             # L-BFGS evaluates the whole training set at every step: copy it once.
             X, y = to_device_rows(backend, X), to_device_rows(backend, y)
             if sample_weight is not None:
                 sample_weight = to_device_rows(backend, sample_weight)
+            if soft_targets is not None:
+                soft_targets = to_device_rows(backend, soft_targets)
         self._bucket_indptr = []
         self._intercept_indptr = []
         start = 0
@@ -897,7 +702,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if iprint > 0:
             options["disp"] = True
-        args = (X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers)
+        args = (X, y, sample_weight, soft_targets, work)
         with progress_bar(self.progress_bar, self.max_iter, "L-BFGS", "iter") as bar:
             opt_res = scipy.optimize.minimize(
                 self._loss_grad_lbfgs,
@@ -920,22 +725,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
             start, end = self._intercept_indptr[i]
             self.intercepts_[i] = backend.to_device(packed[start:end])
 
-    def _loss_grad_lbfgs(
-        self,
-        packed,
-        X,
-        y,
-        sample_weight,
-        activations,
-        deltas,
-        bucket_grads,
-        intercept_grads,
-        layers,
-    ):
-        backend = layers[0].backend
+    def _loss_grad_lbfgs(self, packed, X, y, sample_weight, soft_targets, work):
+        backend = work.layers[0].backend
         self._unpack(packed.astype(X.dtype, copy=False), backend)
         loss, bucket_grads, intercept_grads = self._backprop(
-            X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers
+            X, y, sample_weight, soft_targets, work
         )
         grad = _pack(
             [backend.to_host(g) for g in bucket_grads],
@@ -943,75 +737,32 @@ class BaseHashedMLP(BaseEstimator, ABC):
         )
         return backend.to_host(loss), grad.astype(np.float64)
 
-    def _fit_stochastic(
-        self,
-        X,
-        y,
-        sample_weight,
-        activations,
-        deltas,
-        bucket_grads,
-        intercept_grads,
-        layers,
-        incremental,
-    ):
+    def _fit_stochastic(self, X, y, sample_weight, soft_targets, work, incremental):
         params = self.bucket_weights_ + self.intercepts_
         if not incremental or not hasattr(self, "_optimizer"):
-            if self.solver == "sgd":
-                self._optimizer = SGDOptimizer(
-                    params,
-                    self.learning_rate_init,
-                    self.learning_rate,
-                    self.momentum,
-                    self.nesterovs_momentum,
-                    self.power_t,
-                    xp=layers[0].backend.xp,
-                )
-            else:
-                self._optimizer = AdamOptimizer(
-                    params,
-                    self.learning_rate_init,
-                    self.beta_1,
-                    self.beta_2,
-                    self.epsilon,
-                    xp=layers[0].backend.xp,
-                )
+            self._optimizer = self._new_optimizer(self.solver, params, xp=work.layers[0].backend.xp)
 
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
-            stratify = y[:, : self.n_outputs_] if should_stratify else None
-            if sample_weight is None:
-                X_train, X_val, y_train, y_val = train_test_split(
-                    X,
-                    y,
-                    random_state=self._random_state,
-                    test_size=self.validation_fraction,
-                    stratify=stratify,
+            (X_train, y_train, sample_weight_train, soft_targets_train), val = (
+                self._validation_split(
+                    [X, y, sample_weight, soft_targets], y if should_stratify else None
                 )
-                sample_weight_train = sample_weight_val = None
-            else:
-                X_train, X_val, y_train, y_val, sample_weight_train, sample_weight_val = (
-                    train_test_split(
-                        X,
-                        y,
-                        sample_weight,
-                        random_state=self._random_state,
-                        test_size=self.validation_fraction,
-                        stratify=stratify,
-                    )
-                )
+            )
+            X_val, y_val, sample_weight_val, _ = val
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
             if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val[:, : self.n_outputs_])
+                y_val = self._label_binarizer.inverse_transform(y_val)
         else:
             X_train, y_train, sample_weight_train = X, y, sample_weight
+            soft_targets_train = soft_targets
             X_val = y_val = sample_weight_val = None
 
         n_samples = X_train.shape[0]
@@ -1026,12 +777,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     stacklevel=4,
                 )
             batch_size = np.clip(self.batch_size, 1, n_samples)
-        backend = layers[0].backend
+        train_arrays = [X_train, y_train, sample_weight_train, soft_targets_train]
+        backend = work.layers[0].backend
         device_batches = None
         if not backend.is_host:
-            device_batches = DeviceMinibatches(
-                backend, [X_train, y_train, sample_weight_train], batch_size
-            )
+            device_batches = DeviceMinibatches(backend, train_arrays, batch_size)
 
         try:
             self.n_iter_ = 0
@@ -1043,22 +793,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 accumulated_loss = 0.0
                 desc = "partial_fit" if incremental else f"epoch {self.n_iter_ + 1}/{self.max_iter}"
                 if device_batches is None:
-                    batches = self._host_minibatches(
-                        X_train, y_train, sample_weight_train, sample_idx, batch_size
-                    )
+                    batches = self._host_minibatches(train_arrays, sample_idx, batch_size)
                 else:
                     batches = device_batches.epoch(sample_idx, batch_size, self.shuffle)
                 with progress_bar(self.progress_bar, n_samples, desc, "samples") as bar:
-                    for batch_slice, (X_batch, y_batch, sample_weight_batch) in batches:
+                    for batch_slice, batch_arrays in batches:
                         batch_loss, bucket_grads, intercept_grads = self._backprop(
-                            X_batch,
-                            y_batch,
-                            sample_weight_batch,
-                            activations,
-                            deltas,
-                            bucket_grads,
-                            intercept_grads,
-                            layers,
+                            *batch_arrays, work
                         )
                         batch_loss = backend.to_host(batch_loss)
                         if not np.isfinite(batch_loss):
@@ -1122,24 +863,60 @@ class BaseHashedMLP(BaseEstimator, ABC):
             # Restore the best parameters, in place: the optimizer holds the lists.
             self._restore_params(params, self._best_bucket_weights + self._best_intercepts)
 
-    def _host_minibatches(self, X, y, sample_weight, sample_idx, batch_size):
+    def _new_optimizer(self, solver, params, xp=np):
+        """A fresh optimizer of ``solver`` ('sgd' or 'adam') for ``params`` (arrays of ``xp``)."""
+        if solver == "sgd":
+            return SGDOptimizer(
+                params,
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+                xp=xp,
+            )
+        return AdamOptimizer(
+            params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon, xp=xp
+        )
+
+    def _validation_split(self, arrays, stratify):
+        """Training and validation rows of each array (None stays None), for early stopping."""
+        present = [a for a in arrays if a is not None]
+        parts = iter(
+            train_test_split(
+                *present,
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+        )
+        train, val = [], []
+        for a in arrays:
+            train.append(None if a is None else next(parts))
+            val.append(None if a is None else next(parts))
+        return train, val
+
+    def _host_minibatches(self, arrays, sample_idx, batch_size):
         """Minibatches of one epoch on the host, drawn as scikit-learn's MLP draws them.
+
+        Parameters
+        ----------
+        arrays : list of {ndarray, sparse matrix, None}
+            The training arrays (X, y, sample weights, soft targets), one row
+            per sample; None entries stay None.
 
         Yields
         ------
         batch_slice : slice
             The minibatch's positions in ``sample_idx``.
         arrays : list
-            The minibatch's rows of ``X``, ``y`` and ``sample_weight`` (or None).
+            The minibatch's rows of each array (or None).
         """
         # X is validated (an ndarray, CSR or CSC): plain indexing, not
         # _safe_indexing, whose checks for dataframes cost 0.1 ms a step.
-        for batch_slice in gen_batches(X.shape[0], batch_size):
+        for batch_slice in gen_batches(arrays[0].shape[0], batch_size):
             batch_idx = sample_idx[batch_slice] if self.shuffle else batch_slice
-            X_batch = X[batch_idx]
-            y_batch = y[batch_idx]
-            sample_weight_batch = None if sample_weight is None else sample_weight[batch_idx]
-            yield batch_slice, [X_batch, y_batch, sample_weight_batch]
+            yield batch_slice, [None if a is None else a[batch_idx] for a in arrays]
 
     @staticmethod
     def _restore_params(params, saved):
@@ -1367,77 +1144,6 @@ _PARAMS_DOC = """
         ``verbose``, whose per-iteration lines it leaves as they are.
 """
 
-_ATTRIBUTES_DOC = """
-    loss_ : float
-        The current loss computed with the loss function.
-
-    best_loss_ : float or None
-        The minimum loss reached by the solver throughout fitting. None when
-        ``early_stopping=True``; only set by the stochastic solvers.
-
-    loss_curve_ : list of shape (`n_iter_`,)
-        The loss at the end of each epoch (stochastic solvers).
-
-    validation_scores_ : list of shape (`n_iter_`,) or None
-        The score on the validation set at each epoch when
-        ``early_stopping=True``, else None.
-
-    best_validation_score_ : float or None
-        The best validation score when ``early_stopping=True``, else None.
-
-    t_ : int
-        The number of training samples seen by the solver.
-
-    bucket_weights_ : list of ndarray of shape (n_buckets_[i],)
-        The stored (and trained) weights of each layer.
-
-    intercepts_ : list of ndarray of shape (n_units[i + 1],)
-        The biases of each layer, stored dense.
-
-    n_buckets_ : list of int
-        The number of buckets of each layer.
-
-    hash_seeds_ : ndarray of shape (`n_layers_` - 1,), dtype uint32
-        The seed of each layer's hash functions.
-
-    sign_hash_ : bool
-        Whether the fitted virtual weights carry a hashed sign.
-
-    hashing_ : str
-        The hashing scheme the model was fitted with.
-
-    hash_spec_version_ : int
-        Version of the hash specification the model was trained with.
-
-    n_virtual_params_ : int
-        Virtual weights plus biases: the parameter count of the dense network
-        this one stands for.
-
-    n_stored_params_ : int
-        Buckets plus biases: the parameters actually stored and trained.
-
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when X has string feature names.
-
-    n_iter_ : int
-        The number of iterations the solver has run.
-
-    n_layers_ : int
-        Number of layers, input and output included.
-
-    n_outputs_ : int
-        Number of outputs.
-
-    out_activation_ : str
-        Name of the output activation function.
-
-    device_ : {'cpu', 'cuda'}
-        The device the model was last trained on.
-"""
-
 
 class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
     """Multi-layer perceptron classifier with hashed weights (HashedNets).
@@ -1598,58 +1304,10 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
     def _loss_name(self):
         return "log_loss"
 
-    def _with_teacher_targets(self, X, y, sample_weight, incremental):
+    def _teacher_targets(self, X, y, sample_weight, incremental):
         if self.teacher is None:
-            return y
-        if isinstance(self.teacher, type):
-            raise ValueError(
-                f"teacher must be a classifier instance, got the class "
-                f"{self.teacher.__name__}: pass {self.teacher.__name__}(...) instead."
-            )
-        teacher = self._fitted_teacher(X, y, sample_weight, incremental)
-        proba = self._teacher_proba(teacher, X)
-        soft = soften(proba, self.distill_temperature, self.out_activation_)
-        return np.hstack([y.astype(X.dtype), soft.astype(X.dtype)])
-
-    def _fitted_teacher(self, X, y, sample_weight, incremental):
-        """The teacher as given if fitted, else a clone fitted on (X, y)."""
-        try:
-            check_is_fitted(self.teacher)
-            return self.teacher
-        except NotFittedError:
-            if incremental:
-                raise ValueError(
-                    "partial_fit needs a fitted teacher: it sees one block at a time, too "
-                    "little to fit one. Fit the teacher first and pass it fitted."
-                ) from None
-        labels = self._label_binarizer.inverse_transform(y)
-        fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return clone(self.teacher).fit(X, labels, **fit_params)
-
-    def _teacher_proba(self, teacher, X):
-        """The teacher's probabilities, one column per output of the network."""
-        proba = teacher.predict_proba(X)
-        if isinstance(proba, list):  # one (n, 2) array per label (multilabel)
-            proba = np.column_stack([p[:, -1] for p in proba])
-        proba = np.asarray(proba, dtype=np.float64)
-        teacher_classes = getattr(teacher, "classes_", None)
-        if (
-            self._label_binarizer.y_type_ != "multilabel-indicator"
-            and teacher_classes is not None
-            and not np.array_equal(np.asarray(teacher_classes), self.classes_)
-        ):
-            raise ValueError(
-                f"The teacher's classes {teacher_classes} differ from the training data's "
-                f"{self.classes_}: fit the teacher on the same labels, or pass it unfitted."
-            )
-        if self.out_activation_ == "logistic" and self.n_outputs_ == 1:
-            proba = proba[:, -1:]  # binary: the probability of the positive class
-        if proba.shape != (X.shape[0], self.n_outputs_):
-            raise ValueError(
-                f"teacher.predict_proba returned shape {proba.shape}; distillation needs "
-                f"{(X.shape[0], self.n_outputs_)}, one probability per class."
-            )
-        return proba
+            return y, None
+        return teacher_targets(self, X, y, sample_weight, incremental)
 
     def _mix_in_teacher(self, loss, delta, logits, soft_targets, loss_name, sample_weight):
         return mix_in_teacher(
@@ -1663,6 +1321,12 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             loss_name,
             sample_weight,
         )
+
+    def _divergence_advice(self):
+        advice = super()._divergence_advice()
+        if self.teacher is None:
+            return advice
+        return advice + divergence_advice(self.distill_temperature, self.distill_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1774,7 +1438,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         (1, 150)
         """
         with _unchanged_on_error(self):
-            y = _to_host_input(y)
+            y = to_host_input(y)
             # NaN among object labels must fail here, clearly, not in type_of_target.
             check_array(
                 y, ensure_2d=False, ensure_min_samples=0, dtype=None, estimator=self, input_name="y"
@@ -2069,5 +1733,5 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
 for _estimator in (HashedMLPClassifier, HashedMLPRegressor):
     if _estimator.__doc__:  # None under python -OO
         _estimator.__doc__ = _estimator.__doc__.format(
-            params=_PARAMS_DOC, attributes=_ATTRIBUTES_DOC
+            params=_PARAMS_DOC, attributes=attributes_doc()
         )

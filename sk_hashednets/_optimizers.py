@@ -39,8 +39,36 @@ class BaseOptimizer:
     def iteration_ends(self, time_step):
         """Hook called at the end of each epoch with the number of samples seen."""
 
+    #: The solver's name, as the estimators' ``solver`` spells it.
+    kind = None
+
+    #: Names of the state's lists of arrays (one array per parameter).
+    state_arrays = ()
+
     def convert_state(self, convert):
         """Replace every state array ``a`` by ``convert(a)`` (to or from a device)."""
+
+    def state(self):
+        """The state that training continues from, for a model file.
+
+        Returns
+        -------
+        scalars : dict
+            The current learning rate, and the step count where there is one.
+        arrays : dict of list of arrays
+            For each name of ``state_arrays``, one array per parameter.
+        """
+        return {"learning_rate": float(self.learning_rate)}, {}
+
+    def set_state(self, scalars, arrays):
+        """Continue from a state returned by :meth:`state`.
+
+        Parameters
+        ----------
+        scalars : dict
+        arrays : dict of list of arrays
+        """
+        self.learning_rate = float(scalars["learning_rate"])
 
     def trigger_stopping(self, msg, verbose):
         """Decide whether to stop after too many epochs without improvement.
@@ -88,9 +116,21 @@ class SGDOptimizer(BaseOptimizer):
         self.power_t = power_t
         self.velocities = [xp.zeros_like(p) for p in params]
 
+    kind = "sgd"
+    state_arrays = ("velocity",)
+
     def convert_state(self, convert):
         """Replace every velocity ``v`` by ``convert(v)`` (to or from a device)."""
         self.velocities = [convert(v) for v in self.velocities]
+
+    def state(self):
+        """The learning rate and the velocities (see :meth:`BaseOptimizer.state`)."""
+        return {"learning_rate": float(self.learning_rate)}, {"velocity": self.velocities}
+
+    def set_state(self, scalars, arrays):
+        """Continue from a state returned by :meth:`state`."""
+        super().set_state(scalars, arrays)
+        self.velocities = list(arrays["velocity"])
 
     def iteration_ends(self, time_step):
         """Apply the inverse-scaling schedule, if chosen."""
@@ -146,10 +186,25 @@ class AdamOptimizer(BaseOptimizer):
         self.ms = [xp.zeros_like(p) for p in params]
         self.vs = [xp.zeros_like(p) for p in params]
 
+    kind = "adam"
+    state_arrays = ("m", "v")
+
     def convert_state(self, convert):
         """Replace every moment array ``a`` by ``convert(a)`` (to or from a device)."""
         self.ms = [convert(m) for m in self.ms]
         self.vs = [convert(v) for v in self.vs]
+
+    def state(self):
+        """The learning rate, the step count and the moments (see :meth:`BaseOptimizer.state`)."""
+        scalars = {"learning_rate": float(self.learning_rate), "t": int(self.t)}
+        return scalars, {"m": self.ms, "v": self.vs}
+
+    def set_state(self, scalars, arrays):
+        """Continue from a state returned by :meth:`state`."""
+        super().set_state(scalars, arrays)
+        self.t = int(scalars["t"])
+        self.ms = list(arrays["m"])
+        self.vs = list(arrays["v"])
 
     def update_params(self, params, grads, backend):
         """Take one Adam step on every parameter array, the learning rate bias-corrected."""

@@ -15,33 +15,19 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
+from ._attributes import META_ATTRIBUTES
 from ._kernels import HASH_SPEC_VERSION
 from ._multilayer_perceptron import HashedMLPClassifier, HashedMLPRegressor
 from ._optimizers import AdamOptimizer, SGDOptimizer
+from ._version import __version__
 
 FORMAT_NAME = "sk_hashednets"
 #: Version of the file layout written by :func:`save`.
 FORMAT_VERSION = 1
 
 _ESTIMATORS = {cls.__name__: cls for cls in (HashedMLPClassifier, HashedMLPRegressor)}
-_SCALARS = [
-    "n_iter_",
-    "t_",
-    "n_layers_",
-    "n_outputs_",
-    "out_activation_",
-    "n_features_in_",
-    "sign_hash_",
-    "hashing_",
-    "hash_spec_version_",
-    "n_virtual_params_",
-    "n_stored_params_",
-    "device_",
-    "loss_",
-    "best_loss_",
-    "best_validation_score_",
-]
-_LISTS = ["n_buckets_", "_layer_units_", "loss_curve_", "validation_scores_"]
+#: The optimizers a file may hold, by the name it records.
+_OPTIMIZERS = {cls.kind: cls for cls in (AdamOptimizer, SGDOptimizer)}
 
 
 class ModelFileError(ValueError):
@@ -190,12 +176,7 @@ def _model_arrays(model):
             if was_object:
                 object_arrays.append(name)
     optimizer = getattr(model, "_optimizer", None)
-    if isinstance(optimizer, AdamOptimizer):
-        state = {"m": optimizer.ms, "v": optimizer.vs}
-    elif isinstance(optimizer, SGDOptimizer):
-        state = {"velocity": optimizer.velocities}
-    else:
-        state = {}
+    state = {} if optimizer is None else optimizer.state()[1]
     for kind, values in state.items():
         for k, value in enumerate(values):
             arrays[f"optimizer_{kind}_{k}"] = np.ascontiguousarray(value)
@@ -236,8 +217,6 @@ def _json_value(value, name):
 
 
 def _model_meta(model):
-    import sk_hashednets
-
     params = model.get_params(deep=False)
     if params.get("teacher") is not None:
         warnings.warn(
@@ -259,13 +238,13 @@ def _model_meta(model):
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "package_version": sk_hashednets.__version__,
+        "package_version": __version__,
         "hash_spec_version": int(model.hash_spec_version_),
         "estimator": type(model).__name__,
         "params": {k: _json_value(v, k) for k, v in params.items()},
         "fitted": {
             name: _json_value(getattr(model, name), name)
-            for name in _SCALARS + _LISTS
+            for name in META_ATTRIBUTES
             if hasattr(model, name)
         },
     }
@@ -273,11 +252,8 @@ def _model_meta(model):
         meta["fitted"]["y_type"] = model._label_binarizer.y_type_
     optimizer = getattr(model, "_optimizer", None)
     if optimizer is not None:
-        meta["optimizer"] = {
-            "kind": "adam" if isinstance(optimizer, AdamOptimizer) else "sgd",
-            "learning_rate": float(optimizer.learning_rate),
-            "t": int(getattr(optimizer, "t", 0)),
-        }
+        # "t", the step count, is 0 for an optimizer that keeps none (SGD).
+        meta["optimizer"] = {"kind": optimizer.kind, "t": 0, **optimizer.state()[0]}
     meta["fitted"]["_no_improvement_count"] = int(getattr(model, "_no_improvement_count", 0))
     return meta
 
@@ -344,10 +320,10 @@ def _expected_arrays(meta, path):
         expected[f"intercepts_{i}"] = (units[i + 1],)
     optimizer = meta.get("optimizer")
     if optimizer is not None:
-        kinds = {"adam": ["m", "v"], "sgd": ["velocity"]}.get(optimizer.get("kind"))
-        if kinds is None:
+        optimizer_class = _OPTIMIZERS.get(optimizer.get("kind"))
+        if optimizer_class is None:
             raise ModelFileError(f"{path!r}: unknown optimizer {optimizer.get('kind')!r}.")
-        for kind in kinds:
+        for kind in optimizer_class.state_arrays:
             for i in range(n_layers):
                 expected[f"optimizer_{kind}_{i}"] = (n_buckets[i],)
             for i in range(n_layers):
@@ -410,7 +386,7 @@ def _build_model(meta, arrays, path):
 
     fitted = meta["fitted"]
     n_layers = len(fitted["_layer_units_"]) - 1
-    for name in _SCALARS + _LISTS:
+    for name in META_ATTRIBUTES:
         if name in fitted:
             setattr(model, name, fitted[name])
     model._no_improvement_count = fitted.get("_no_improvement_count", 0)
@@ -441,25 +417,12 @@ def _build_model(meta, arrays, path):
     optimizer = meta.get("optimizer")
     if optimizer is not None:
         params_list = model.bucket_weights_ + model.intercepts_
-        count = len(params_list)
-        if optimizer["kind"] == "adam":
-            opt = AdamOptimizer(
-                params_list, model.learning_rate_init, model.beta_1, model.beta_2, model.epsilon
-            )
-            opt.ms = [arrays[f"optimizer_m_{k}"] for k in range(count)]
-            opt.vs = [arrays[f"optimizer_v_{k}"] for k in range(count)]
-            opt.t = int(optimizer["t"])
-        else:
-            opt = SGDOptimizer(
-                params_list,
-                model.learning_rate_init,
-                model.learning_rate,
-                model.momentum,
-                model.nesterovs_momentum,
-                model.power_t,
-            )
-            opt.velocities = [arrays[f"optimizer_velocity_{k}"] for k in range(count)]
-        opt.learning_rate = float(optimizer["learning_rate"])
+        opt = model._new_optimizer(optimizer["kind"], params_list)
+        state_arrays = {
+            kind: [arrays[f"optimizer_{kind}_{k}"] for k in range(len(params_list))]
+            for kind in opt.state_arrays
+        }
+        opt.set_state(optimizer, state_arrays)
         model._optimizer = opt
     return model
 

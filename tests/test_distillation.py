@@ -71,9 +71,9 @@ def _fitted(kind, temperature, weight, weighted=False):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_distillation_gradient_matches_central_differences(kind, temperature, weighted):
     est, X, Y, sample_weight = _fitted(kind, temperature, 0.3, weighted)
-    targets = est._with_teacher_targets(X, Y, sample_weight, incremental=False)
-    assert targets.shape == (len(X), 2 * est.n_outputs_)
-    loss_grad = loss_and_grad_function(est, X, targets, sample_weight)
+    Y, soft_targets = est._teacher_targets(X, Y, sample_weight, incremental=False)
+    assert soft_targets.shape == (len(X), est.n_outputs_)
+    loss_grad = loss_and_grad_function(est, X, Y, sample_weight, soft_targets)
     theta = _pack(est.bucket_weights_, est.intercepts_)
     _, grad = loss_grad(theta)
     eps = 1e-6
@@ -89,10 +89,9 @@ def test_distillation_gradient_matches_central_differences(kind, temperature, we
 def test_at_temperature_one_distillation_is_training_on_mixed_targets():
     # (1 - a) CE(y, p) + a CE(q, p) = CE((1 - a) y + a q, p): same loss, same gradient.
     est, X, Y, _ = _fitted("multiclass", 1.0, 0.3)
-    targets = est._with_teacher_targets(X, Y, None, incremental=False)
-    q = targets[:, 3:]
+    Y, q = est._teacher_targets(X, Y, None, incremental=False)
     theta = _pack(est.bucket_weights_, est.intercepts_)
-    loss, grad = loss_and_grad_function(est, X, targets, None)(theta)
+    loss, grad = loss_and_grad_function(est, X, Y, None, q)(theta)
     plain = HashedMLPClassifier(**{**est.get_params(deep=False), "teacher": None})
     for name in (
         "n_outputs_",

@@ -1,0 +1,167 @@
+"""The network's layout: layer sizes, bucket counts, hash seeds and the hashed layers.
+
+What a fit resolves from the constructor's ``hidden_layer_sizes``,
+``compression``, ``n_buckets`` and ``hash_seed``, and the views of the virtual
+matrices (:class:`~sk_hashednets._hashed_layer.HashedLayer`) that a fitted
+model computes with.
+"""
+
+import math
+from numbers import Integral
+
+import numpy as np
+
+from ._hashed_layer import HashedLayer
+from ._kernels import HASH_SPEC_VERSION
+
+#: Largest bucket count the 32-bit hash can address.
+MAX_BUCKETS = 2**32 - 1
+
+
+def hidden_layer_sizes_list(hidden_layer_sizes):
+    """The hidden layer sizes as a list of int, checked.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or iterable of int
+
+    Returns
+    -------
+    sizes : list of int
+    """
+    sizes = hidden_layer_sizes
+    if not hasattr(sizes, "__iter__"):
+        sizes = [sizes]
+    sizes = list(sizes)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must hold integers, got {hidden_layer_sizes!r}.")
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    return [int(s) for s in sizes]
+
+
+def resolve_n_buckets(n_buckets, compression, layer_units):
+    """Bucket count of each layer, from ``n_buckets`` or ``compression``.
+
+    Parameters
+    ----------
+    n_buckets : None, int or sequence of int
+        The estimator's ``n_buckets``.
+    compression : float
+        The estimator's ``compression``, used when ``n_buckets`` is None.
+    layer_units : list of int
+        Units of every layer, input and output included.
+
+    Returns
+    -------
+    counts : list of int
+        One count per layer of weights.
+    """
+    shapes = list(zip(layer_units[:-1], layer_units[1:]))
+    n_virtual = [n_in * n_out for n_in, n_out in shapes]
+    if isinstance(n_buckets, (bool, np.bool_)):
+        raise ValueError(f"n_buckets must be an int or one int per layer, got {n_buckets!r}.")
+    if n_buckets is None:
+        counts = [math.ceil(compression * v) for v in n_virtual]
+    elif isinstance(n_buckets, Integral):
+        # One int for all layers: capped by each layer's size (documented).
+        counts = [min(int(n_buckets), v) for v in n_virtual]
+    else:
+        counts = list(n_buckets)
+        if len(counts) != len(shapes):
+            raise ValueError(
+                f"n_buckets has {len(counts)} entries but the network has "
+                f"{len(shapes)} layers ({len(shapes) - 1} hidden plus the output "
+                "layer): give one count per layer, or a single int."
+            )
+        for layer, (k, v, (n_in, n_out)) in enumerate(zip(counts, n_virtual, shapes)):
+            if not isinstance(k, Integral) or isinstance(k, (bool, np.bool_)) or k < 1:
+                raise ValueError(f"n_buckets[{layer}] must be an integer >= 1, got {k!r}.")
+            if k > v:
+                raise ValueError(
+                    f"n_buckets[{layer}]={k} exceeds the {v} virtual weights of "
+                    f"layer {layer} ({n_in} x {n_out}); use at most one bucket per "
+                    "virtual weight."
+                )
+        counts = [int(k) for k in counts]
+    for layer, k in enumerate(counts):
+        if k > MAX_BUCKETS:
+            raise ValueError(
+                f"Layer {layer} would need {k} buckets, more than the {MAX_BUCKETS} "
+                "that the 32-bit hash addresses; lower compression or n_buckets."
+            )
+    return counts
+
+
+def draw_hash_seeds(hash_seed, random_state, n_layers):
+    """One distinct 32-bit seed per layer.
+
+    Parameters
+    ----------
+    hash_seed : int or None
+        The estimator's ``hash_seed``; None draws from ``random_state``.
+    random_state : RandomState
+        The fit's random state.
+    n_layers : int
+        Layers of weights.
+
+    Returns
+    -------
+    seeds : ndarray of shape (n_layers,), dtype uint32
+    """
+    if hash_seed is None:
+        rng = random_state
+    else:
+        rng = np.random.RandomState(hash_seed)
+    seeds = []
+    while len(seeds) < n_layers:
+        seed = int(rng.randint(0, 2**32, dtype=np.uint64))
+        if seed not in seeds:
+            seeds.append(seed)
+    return np.asarray(seeds, dtype=np.uint32)
+
+
+def hashed_layers(model, backend, dtype, training=False):
+    """Views of a fitted model's virtual matrices, built per call (never pickled).
+
+    Layers built for training keep their bucket index tiles when they fit
+    in one tile (``HashedLayer``'s ``keep_index``): a fit hashes each such
+    matrix once, not twice per step.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+        A model whose layout is fitted (``_initialize`` has run).
+    backend : object
+        The device backend the layers compute on.
+    dtype : dtype
+    training : bool, default=False
+
+    Returns
+    -------
+    layers : list of HashedLayer
+    """
+    if model.hash_spec_version_ != HASH_SPEC_VERSION:
+        # Another specification maps the same buckets to other virtual
+        # weights: computing with it would silently give another network.
+        raise ValueError(
+            f"This model was trained with hash specification version "
+            f"{model.hash_spec_version_}, but this sk_hashednets implements version "
+            f"{HASH_SPEC_VERSION}. Use the sk_hashednets release that trained it."
+        )
+    units = model._layer_units_
+    return [
+        HashedLayer(
+            backend,
+            units[i],
+            units[i + 1],
+            int(model.hash_seeds_[i]),
+            model.sign_hash_,
+            dtype,
+            model.max_tile_bytes,
+            model.hashing_,
+            n_buckets=model.n_buckets_[i],
+            keep_index=training,
+        )
+        for i in range(model.n_layers_ - 1)
+    ]
