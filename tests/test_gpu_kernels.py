@@ -9,7 +9,7 @@ exists. The backend is called through ``_materialize`` and ``_scatter`` only.
 
 import numpy as np
 import pytest
-from _gpu import cuda, require_gpu_or_emulation  # noqa: F401 (cuda: a fixture)
+from _gpu import require_gpu_or_emulation
 
 require_gpu_or_emulation()
 
@@ -122,8 +122,22 @@ def test_tile_larger_than_the_grid_is_covered_by_the_grid_stride_loop(cuda):
 def test_the_backend_refuses_tiles_it_cannot_launch_on(cuda):
     w = cuda.cp.zeros(10, dtype=np.float32)
     with pytest.raises(ValueError, match="C-contiguous"):
-        _materialize(cuda.backend, w, True, 0, cuda.cp.empty((4, 6), np.float32)[:, :3], 0, "element")
+        strided = cuda.cp.empty((4, 6), np.float32)[:, :3]
+        _materialize(cuda.backend, w, True, 0, strided, 0, "element")
     with pytest.raises(ValueError, match="dtype"):
         _materialize(cuda.backend, w, True, 0, cuda.cp.empty((4, 3), np.float64), 0, "element")
     with pytest.raises(ValueError, match="C-contiguous"):
         _scatter(cuda.backend, cuda.cp.zeros((3, 4), np.float64), True, 0, w, "element")
+
+
+def test_transfers_and_free_memory(cuda):
+    host = np.arange(6.0).reshape(2, 3)
+    device = cuda.backend.to_device(host)
+    assert isinstance(device, cuda.cp.ndarray) and cuda.backend.to_device(device) is device
+    assert cuda.backend.to_host(host) is host and cuda.backend.to_host(1.5) == 1.5
+    np.testing.assert_array_equal(cuda.backend.to_host(device), host)
+    total = cuda.backend.to_host(device.sum())
+    assert isinstance(total, np.generic) and total == 15.0
+    empty = cuda.backend.empty((4, 5), np.float32)
+    assert isinstance(empty, cuda.cp.ndarray) and (empty.shape, empty.dtype) == ((4, 5), np.float32)
+    assert cuda.backend.free_memory() > 0

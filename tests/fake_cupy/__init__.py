@@ -43,13 +43,13 @@ class RawModule:
 #: Module name -> the names it offers (each one of CuPy's).
 OFFERED = {
     "cupy": [
-        "__version__", "ndarray", "RawModule", "cuda", "asarray", "asnumpy",
-        "ascontiguousarray", "empty", "zeros", "finfo", "get_default_memory_pool",
-        "float32", "float64", "int8", "int32", "int64", "uint32", "uint64",
+        *"__version__ ndarray RawModule cuda asarray asnumpy ascontiguousarray empty zeros".split(),
+        *"zeros_like finfo get_default_memory_pool".split(),
+        *"float32 float64 int8 int32 int64 uint32 uint64".split(),
         *_arrays.ELEMENTWISE,
     ],
-    "cupy.cuda": ["Device", "MemoryPool", "set_allocator", "runtime", "memory"],
-    "cupy.cuda.runtime": ["getDeviceCount", "memGetInfo", "CUDARuntimeError"],
+    "cupy.cuda": "Device MemoryPool set_allocator runtime memory".split(),
+    "cupy.cuda.runtime": "getDeviceCount memGetInfo CUDARuntimeError".split(),
     "cupy.cuda.memory": ["OutOfMemoryError"],
     "cupyx": ["scipy"],
     "cupyx.scipy": ["special"],

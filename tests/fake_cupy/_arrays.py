@@ -129,6 +129,12 @@ def zeros(shape, dtype=float):
     return a
 
 
+def zeros_like(a, dtype=None):
+    if not isinstance(a, ndarray):
+        raise TypeError(f"cupy.zeros_like takes a cupy.ndarray, got {type(a).__name__}")
+    return zeros(a.shape, a.dtype if dtype is None else dtype)
+
+
 def asarray(a, dtype=None):
     """``a`` on the device: copied from the host, converted, or ``a`` itself."""
     if isinstance(a, ndarray) and (dtype is None or a.dtype == np.dtype(dtype)):
@@ -168,7 +174,19 @@ def device_function(func, name):
 
 ELEMENTWISE = {
     name: device_function(getattr(np, name), name)
-    for name in ("clip", "concatenate", "dot", "exp", "log", "matmul", "max", "sum", "where")
+    for name in (
+        "clip",
+        "concatenate",
+        "dot",
+        "exp",
+        "log",
+        "matmul",
+        "max",
+        "maximum",
+        "sum",
+        "tanh",
+        "where",
+    )
 }
 expit = device_function(scipy.special.expit, "expit")
 

@@ -102,7 +102,7 @@ class Param:
             if self.dtype is not None and value.dtype != self.dtype:
                 raise TypeError(f"{where}: expected an array of {self.dtype}, got {value.dtype}")
             if not value.flags.c_contiguous:
-                raise TypeError(f"{where}: the kernel indexes it as flat memory, got a strided view")
+                raise TypeError(f"{where}: the kernel reads flat memory, got a strided view")
             return ctypes.c_void_p(value.ctypes.data)
         if not isinstance(value, np.generic) or value.dtype != self.dtype:
             got = value.dtype if isinstance(value, np.generic) else type(value).__name__
@@ -165,11 +165,16 @@ def _launchers(kernels, shared):
         values = ", ".join(p.name for p in params)
         lines.append(
             f"namespace {{ struct sk_args_{name} {{\n{fields}}}; }}\n"
-            f'extern "C" const char *sk_launch_{name}(unsigned gx, unsigned gy, unsigned gz,\n'
-            f"        unsigned bx, unsigned by, unsigned bz, unsigned long long shared{declared}) {{\n"
+            f'extern "C" const char *sk_launch_{name}(\n'
+            f"        unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,\n"
+            f"        unsigned bz, unsigned long long shared{declared}) {{\n"
             f"    sk_args_{name} args{{{values}}};\n"
-            f"    return sk_emu::launch(dim3{{gx, gy, gz}}, dim3{{bx, by, bz}}, shared, {{{buffers}}},\n"
-            f"        [](void *p) {{ auto &a = *static_cast<sk_args_{name} *>(p); {name}({call}); }},\n"
+            f"    return sk_emu::launch(\n"
+            f"        dim3{{gx, gy, gz}}, dim3{{bx, by, bz}}, shared, {{{buffers}}},\n"
+            f"        [](void *p) {{\n"
+            f"            auto &a = *static_cast<sk_args_{name} *>(p);\n"
+            f"            {name}({call});\n"
+            f"        }},\n"
             f"        &args);\n"
             f"}}"
         )
@@ -191,8 +196,18 @@ def compile_module(code, options=()):
         source_path.write_text(source)
         partial = CACHE / f"{key}.{os.getpid()}.so"
         result = subprocess.run(
-            [GXX, *COMPILE, *defines, "-include", str(HEADER), "-x", "c++", str(source_path),
-             "-o", str(partial)],
+            [
+                GXX,
+                *COMPILE,
+                *defines,
+                "-include",
+                str(HEADER),
+                "-x",
+                "c++",
+                str(source_path),
+                "-o",
+                str(partial),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -221,9 +236,11 @@ class EmulatedKernel:
         self._ndarray = ndarray
         self._launch = getattr(library, f"sk_launch_{name}")
         self._launch.restype = ctypes.c_char_p
-        self._launch.argtypes = [ctypes.c_uint] * 6 + [ctypes.c_ulonglong] + [
-            ctypes.c_void_p if p.pointer else _CTYPES[p.dtype] for p in params
-        ]
+        self._launch.argtypes = (
+            [ctypes.c_uint] * 6
+            + [ctypes.c_ulonglong]
+            + [ctypes.c_void_p if p.pointer else _CTYPES[p.dtype] for p in params]
+        )
 
     def __call__(self, grid, block, args, *, shared_mem=0):
         grid, block = _dims(grid, "grid"), _dims(block, "block")
