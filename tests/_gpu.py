@@ -32,6 +32,17 @@ def _cuda_device():
 REAL_CUPY, NO_DEVICE = _cuda_device()
 
 
+def where_gpu_tests_run():
+    """One line for the test report's header: what the GPU test modules run on."""
+    if REAL_CUPY is not None:
+        return f"GPU tests: on the CUDA device, CuPy {REAL_CUPY.__version__}"
+    import fake_cupy
+
+    if fake_cupy.GXX is None:
+        return f"GPU tests: skipped ({NO_DEVICE}, and g++ is not on PATH)"
+    return f"GPU tests: on the CPU, through the CuPy double and the CUDA emulation ({NO_DEVICE})"
+
+
 def require_gpu_or_emulation():
     """At a GPU test module's top: a module-level skip, with the reasons, if it cannot run."""
     if REAL_CUPY is None:
