@@ -3,8 +3,8 @@
 With CuPy and a visible CUDA device, the tests run there, on real CuPy.
 Without one (as in CI), they run on the CPU through ``tests/fake_cupy``: the
 real ``CUDABackend``, unchanged, with its kernels compiled by g++ under
-``tests/cuda_emulation/cuda_emulation.h``. With neither a device nor g++,
-the module is skipped with both reasons.
+``tests/cuda_emulation/cuda_emulation.h``. With neither (no device, and no
+g++ or not x86-64), the module is skipped with both reasons.
 """
 
 import importlib
@@ -38,8 +38,8 @@ def where_gpu_tests_run():
         return f"GPU tests: on the CUDA device, CuPy {REAL_CUPY.__version__}"
     import fake_cupy
 
-    if fake_cupy.GXX is None:
-        return f"GPU tests: skipped ({NO_DEVICE}, and g++ is not on PATH)"
+    if fake_cupy.UNAVAILABLE:
+        return f"GPU tests: skipped ({NO_DEVICE}, and {fake_cupy.UNAVAILABLE})"
     return f"GPU tests: on the CPU, through the CuPy double and the CUDA emulation ({NO_DEVICE})"
 
 
@@ -48,12 +48,8 @@ def require_gpu_or_emulation():
     if REAL_CUPY is None:
         import fake_cupy
 
-        if fake_cupy.GXX is None:
-            pytest.skip(
-                f"{NO_DEVICE}, and g++ (which compiles the kernels for the CUDA emulation) "
-                "is not on PATH",
-                allow_module_level=True,
-            )
+        if fake_cupy.UNAVAILABLE:
+            pytest.skip(f"{NO_DEVICE}, and {fake_cupy.UNAVAILABLE}", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
 // CUDA on the CPU, for tests: enough of the CUDA C++ dialect that a .cu file of
 // __global__ kernels compiles, unchanged, with the host compiler and runs there.
 //
-//     g++ -std=c++20 -O1 -fPIC -shared -include cuda_emulation.h -x c++ kernels.cu
+//     g++ -std=c++20 -O2 -fPIC -shared -include cuda_emulation.h -x c++ kernels.cu
 //
 // A launch (sk_emu::launch) runs the grid's blocks one after the other, and a
-// block's threads as coroutines on one OS thread, each on its own stack:
-// __syncthreads() switches to the next thread of the block, and the block goes
-// past the barrier only when every live thread of the block has reached it.
+// block's threads as coroutines on one OS thread, each on its own stack (x86-64:
+// a context switch of a few instructions, below): __syncthreads() switches to
+// the next thread of the block, and the block goes past the barrier only when
+// every thread of the block has reached it. A block whose thread 0 ends without
+// a barrier runs its other threads as plain calls (a barrier there is an error).
 // After each barrier the threads resume in the opposite order, so that code
 // that needs a barrier it does not have gives a wrong result rather than a
 // lucky one. Dynamic shared memory (extern __shared__ T name[]) is a buffer per
@@ -19,6 +21,10 @@
 // and data races (the threads never run at the same time).
 
 #pragma once
+
+#if !defined(__x86_64__)
+#error "cuda_emulation.h: its context switch is written for x86-64"
+#endif
 
 #include <atomic>
 #include <csetjmp>

@@ -17,9 +17,9 @@ import types
 import numpy as np
 
 from . import _arrays, _kernels
-from ._kernels import GXX, LAUNCHES, KernelLaunchError
+from ._kernels import LAUNCHES, UNAVAILABLE, KernelLaunchError
 
-__all__ = ["GXX", "LAUNCHES", "OFFERED", "KernelLaunchError", "installed", "modules"]
+__all__ = ["LAUNCHES", "UNAVAILABLE", "OFFERED", "KernelLaunchError", "installed", "modules"]
 
 
 class RawModule:

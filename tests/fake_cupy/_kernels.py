@@ -11,6 +11,7 @@ CuPy does not do: it passes the bytes it is given.
 import ctypes
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -21,6 +22,18 @@ import numpy as np
 
 HEADER = Path(__file__).resolve().parents[1] / "cuda_emulation" / "cuda_emulation.h"
 GXX = shutil.which("g++")
+
+
+def _unavailable():
+    if GXX is None:
+        return "g++ (which compiles the kernels for the CUDA emulation) is not on PATH"
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return f"the CUDA emulation runs on x86-64 only, not {platform.machine()}"
+    return None
+
+
+#: Why the emulation cannot run here, or None.
+UNAVAILABLE = _unavailable()
 CACHE = Path(tempfile.gettempdir()) / "sk_hashednets_fake_cupy"
 COMPILE = ["-std=c++20", "-O2", "-fPIC", "-shared", "-Wall", "-Werror"]
 
@@ -90,9 +103,6 @@ class Param:
         self.ctype = ctype
         self.dtype = None if ctype == "void" else np.dtype(SCALARS[ctype])
 
-    def c_declaration(self):
-        return self.text
-
     def check(self, value, ndarray, kernel):
         """Refuse ``value`` unless it is what this parameter takes, at its width."""
         where = f"argument {self.name!r} ({self.text}) of kernel {kernel}"
@@ -159,9 +169,9 @@ def _launchers(kernels, shared):
     lines = [f"alignas(16) {t} {n}[sk_emu::max_shared_bytes / sizeof({t})];" for t, n in shared]
     buffers = ", ".join(f"reinterpret_cast<unsigned char *>({n})" for _, n in shared)
     for name, params in kernels.items():
-        fields = "".join(f"    {p.c_declaration()};\n" for p in params)
+        fields = "".join(f"    {p.text};\n" for p in params)
         call = ", ".join(f"a.{p.name}" for p in params)
-        declared = "".join(f", {p.c_declaration()}" for p in params)
+        declared = "".join(f", {p.text}" for p in params)
         values = ", ".join(p.name for p in params)
         lines.append(
             f"namespace {{ struct sk_args_{name} {{\n{fields}}}; }}\n"
