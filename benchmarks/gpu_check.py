@@ -25,6 +25,7 @@ import argparse
 import datetime
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -96,12 +97,11 @@ def report(results, dry_run, invocation):
     if dry_run:
         lines += ["", "**Dry run: the commands below were not run.**"]
     for title, command, status, seconds, output in results:
-        shown = " ".join(command)
-        lines += ["", f"## {title}", "", f"`{shown}`", ""]
+        lines += ["", f"## {title}", "", f"`{shlex.join(command)}`"]
         if dry_run:
             continue
         verdict = "stopped or not run" if status is None else f"exit status {status}"
-        lines += [f"{verdict}, {seconds:.0f} s", ""]
+        lines += ["", f"{verdict}, {seconds:.0f} s", ""]
         if title == "Benchmark" and status == 0:
             lines += [output.strip()]  # its tables are Markdown already
         else:
@@ -129,7 +129,7 @@ def main(argv=None):
         if args.dry_run:
             results.append((title, command, None, 0.0, ""))
             continue
-        print(f"== {title}: {' '.join(command)}", flush=True)
+        print(f"== {title}: {shlex.join(command)}", flush=True)
         status, seconds, output = run_step(command, deadline - time.perf_counter())
         print(output[-3000:], flush=True)
         results.append((title, command, status, seconds, output))

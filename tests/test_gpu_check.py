@@ -17,7 +17,7 @@ def test_dry_run_writes_every_command_and_runs_none(tmp_path):
     assert not venv.exists() and "Dry run" in text
     for title in ("Install", "Device (nvidia-smi)", "Device (CuPy)", "GPU tests", "Benchmark"):
         assert f"## {title}" in text
-    assert "install --quiet -e .[gpu,test]" in text
+    assert "install --quiet -e '.[gpu,test]'" in text
     assert "tests/test_gpu_kernels.py tests/test_gpu_estimators.py" in text
     bench = (
         "--shapes 784-1000-1000-10 4096-4096-4096-10 --batch 256 1024 --compression 0.125 0.015625"
