@@ -44,11 +44,11 @@ def _plain(x):
     return x
 
 
-def _on_device(result):
+def _on_device(result, cls):
     if isinstance(result, tuple):
-        return tuple(_on_device(r) for r in result)
+        return tuple(_on_device(r, cls) for r in result)
     if isinstance(result, (np.ndarray, np.generic)):
-        return np.asarray(result).view(DeviceArray)  # CuPy gives 0-d arrays, not scalars
+        return np.asarray(result).view(cls)  # CuPy gives 0-d arrays, not scalars
     return result
 
 
@@ -62,11 +62,12 @@ class DeviceArray(np.ndarray):
         result = getattr(ufunc, method)(*_plain(inputs), **kwargs)
         if out is not None:
             return out[0] if len(out) == 1 else out
-        return _on_device(result)
+        return _on_device(result, type(self))
 
     def __array_function__(self, func, types, args, kwargs):
         _refuse_host(list(args) + list(kwargs.values()), f"np.{func.__name__}")
-        return _on_device(func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()}))
+        result = func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()})
+        return _on_device(result, type(self))
 
     def __getitem__(self, key):
         _refuse_host(key if isinstance(key, tuple) else (key,), "an index")

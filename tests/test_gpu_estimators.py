@@ -1,8 +1,10 @@
-"""The estimators with ``device="cuda"``, on a GPU.
+"""The estimators with ``device="cuda"``.
 
-Skipped, with the reason, where CuPy or a CUDA device is missing (as in CI):
-``tests/test_devices.py`` drives the same device code path there with a NumPy
-stand-in for the CUDA backend. These tests have not run on a GPU yet.
+On a GPU where there is one; else on the CPU, through the CuPy double
+(``tests/fake_cupy``): the real ``CUDABackend`` and the estimators' device
+path on CuPy-shaped arrays, the kernels compiled by g++ with the emulation
+header. Skipped, with the reasons, where neither exists. These tests have not
+run on a GPU yet.
 """
 
 import pickle
@@ -11,9 +13,10 @@ import sys
 
 import numpy as np
 import pytest
-from _gpu import require_gpu
+from _gpu import require_gpu_or_emulation
 
-cp = require_gpu()
+require_gpu_or_emulation()
+pytestmark = pytest.mark.usefixtures("cuda")
 
 from sklearn.datasets import load_digits, make_regression  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
@@ -22,16 +25,16 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor  # noqa: E402
 from sk_hashednets._hashed_layer import HashedLayer  # noqa: E402
 from sk_hashednets._kernels._cpu import CPUBackend  # noqa: E402
-from sk_hashednets._kernels._cuda import CUDABackend  # noqa: E402
 
 X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
 X_DIGITS = (X_DIGITS / 16).astype(np.float32)
 
 
+# Fewer epochs than the default 200: enough for the checks, and fast on the CPU.
 @parametrize_with_checks(
     [
-        HashedMLPClassifier(random_state=0, device="cuda"),
-        HashedMLPRegressor(random_state=0, device="cuda"),
+        HashedMLPClassifier(random_state=0, device="cuda", max_iter=50),
+        HashedMLPRegressor(random_state=0, device="cuda", max_iter=100),
     ]
 )
 def test_sklearn_compatible_estimator_on_the_gpu(estimator, check):
@@ -51,8 +54,9 @@ def test_digits_accuracy_matches_the_cpu(solver):
     X_train, X_test, y_train, y_test = train_test_split(
         X_DIGITS, Y_DIGITS, test_size=0.25, random_state=0
     )
+    # Two hidden layers and few epochs: small enough for the CPU emulation.
     params = dict(
-        hidden_layer_sizes=(256, 128), compression=1 / 8, solver=solver, max_iter=40, random_state=0
+        hidden_layer_sizes=(64, 32), compression=1 / 8, solver=solver, max_iter=15, random_state=0
     )
     cpu = HashedMLPClassifier(**params, device="cpu").fit(X_train, y_train)
     gpu = HashedMLPClassifier(**params, device="cuda").fit(X_train, y_train)
@@ -68,7 +72,8 @@ def test_digits_accuracy_matches_the_cpu(solver):
     )
 
 
-def test_cupy_arrays_are_accepted():
+def test_cupy_arrays_are_accepted(cuda):
+    cp = cuda.cp
     params = dict(hidden_layer_sizes=(64,), max_iter=5, random_state=0, device="cuda")
     clf = HashedMLPClassifier(**params).fit(cp.asarray(X_DIGITS), cp.asarray(Y_DIGITS))
     ref = HashedMLPClassifier(**params).fit(X_DIGITS, Y_DIGITS)
@@ -108,7 +113,8 @@ def test_gpu_model_unpickles_where_there_is_no_cupy():
     assert result.stdout.decode().strip() == str(gpu.predict(X_DIGITS[:5]).tolist())
 
 
-def test_out_of_gpu_memory_is_a_memory_error_that_names_the_knobs():
+def test_out_of_gpu_memory_is_a_memory_error_that_names_the_knobs(cuda):
+    cp = cuda.cp
     pool = cp.cuda.MemoryPool()
     pool.set_limit(size=1 << 20)  # 1 MiB: the data alone does not fit
     cp.cuda.set_allocator(pool.malloc)
@@ -123,7 +129,8 @@ def test_out_of_gpu_memory_is_a_memory_error_that_names_the_knobs():
 
 @pytest.mark.parametrize("tile_bytes", [64 * 2**20, 4096])  # one tile, and many
 @pytest.mark.parametrize("hashing", ["element", "block"])
-def test_hashed_layer_on_the_gpu_matches_the_cpu(tile_bytes, hashing):
+def test_hashed_layer_on_the_gpu_matches_the_cpu(cuda, tile_bytes, hashing):
+    cp = cuda.cp
     rng = np.random.default_rng(0)
     n_in, n_out, n_buckets = 300, 517, 10_007
     w = rng.standard_normal(n_buckets).astype(np.float32)
@@ -133,7 +140,7 @@ def test_hashed_layer_on_the_gpu_matches_the_cpu(tile_bytes, hashing):
         HashedLayer(
             backend, n_in, n_out, 12345, True, np.float32, tile_bytes, hashing, n_buckets=n_buckets
         )
-        for backend in (CPUBackend(), CUDABackend())
+        for backend in (CPUBackend(), cuda.backend)
     ]
     cpu, gpu = layers
     np.testing.assert_allclose(
@@ -150,15 +157,15 @@ def test_hashed_layer_on_the_gpu_matches_the_cpu(tile_bytes, hashing):
     np.testing.assert_allclose(cp.asnumpy(got), expected, rtol=1e-4, atol=1e-3)
 
 
-def test_training_data_goes_to_the_gpu_once_per_fit(monkeypatch):
+def test_training_data_goes_to_the_gpu_once_per_fit(cuda, monkeypatch):
     copies = []
-    to_device = CUDABackend.to_device
+    to_device = type(cuda.backend).to_device
 
     def counting(self, a):
         copies.append(getattr(a, "shape", None))
         return to_device(self, a)
 
-    monkeypatch.setattr(CUDABackend, "to_device", counting)
+    monkeypatch.setattr(type(cuda.backend), "to_device", counting)
     HashedMLPClassifier(hidden_layer_sizes=(32,), max_iter=4, random_state=0, device="cuda").fit(
         X_DIGITS, Y_DIGITS
     )

@@ -1,35 +1,59 @@
-"""The CUDA backend's kernels against the CPU's, on a GPU.
+"""The CUDA backend's kernels against the CPU's.
 
-Skipped, with the reason, where CuPy or a CUDA device is missing (as in CI):
-``tests/test_cuda_sources.py`` checks the same sources there, compiled by nvcc.
+On a GPU where there is one; else on the CPU, through the CuPy double
+(``tests/fake_cupy``): the real ``CUDABackend`` launching the CUDA source
+compiled by g++ with the emulation header, every launch argument checked
+against the kernel's C signature. Skipped, with the reasons, where neither
+exists. The backend is called through ``_materialize`` and ``_scatter`` only.
 """
 
 import numpy as np
 import pytest
-from _gpu import require_gpu
+from _gpu import require_gpu_or_emulation
 
-cp = require_gpu()
+require_gpu_or_emulation()
 
 from sk_hashednets._kernels._backend import LayerHash  # noqa: E402
 from sk_hashednets._kernels._cpu import CPUBackend  # noqa: E402
-from sk_hashednets._kernels._cuda import CUDABackend  # noqa: E402
 from sk_hashednets._kernels._hashing import hash_pairs  # noqa: E402
 
-CPU, GPU = CPUBackend(), CUDABackend()
+CPU = CPUBackend()
 SEED = 2**32 - 7
+#: Dynamic shared memory a scatter may use (the backend's SHARED_BYTES).
+SHARED_BYTES = 48 * 1024
+
+
+def _layer_hash(sign_hash, hashing, n_buckets):
+    return LayerHash.for_layer(SEED, sign_hash=sign_hash, hashing=hashing, n_buckets=n_buckets)
+
+
+def _materialize(backend, w, sign_hash, row_start, out, col_start, hashing):
+    layer_hash = _layer_hash(sign_hash, hashing, w.size)
+    backend.materialize_tile(layer_hash, w, out, row_start=row_start, col_start=col_start)
+
+
+def _scatter(backend, grad, sign_hash, row_start, bucket_grad, hashing):
+    """Add ``grad``'s bucket gradients into ``bucket_grad`` (CPU: with its scratch space)."""
+    scratch = None
+    if backend.is_host:
+        n_rows, n_cols = grad.shape
+        block_rows = backend.scatter_block_rows(n_rows, n_cols, bucket_grad.size)
+        scratch = backend.scatter_workspace(n_rows, block_rows, bucket_grad.size, grad.dtype)
+    layer_hash = _layer_hash(sign_hash, hashing, bucket_grad.size)
+    backend.scatter_bucket_grad(layer_hash, grad, bucket_grad, scratch, row_start=row_start)
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("n_buckets", [1, 15, 1000, 2**32 - 1])
-def test_device_hash_equals_numpy_spec(hashing, n_buckets):
+def test_device_hash_equals_numpy_spec(cuda, hashing, n_buckets):
     rng = np.random.default_rng(0)
     i = rng.integers(0, 2**32, 100_000, dtype=np.uint64)
     j = rng.integers(0, 2**32, 100_000, dtype=np.uint64)
-    layer_hash = LayerHash.for_layer(SEED, sign_hash=True, hashing=hashing, n_buckets=n_buckets)
-    bucket, sign = GPU.hash_pairs(layer_hash, cp.asarray(i), cp.asarray(j))
+    layer_hash = _layer_hash(True, hashing, n_buckets)
+    bucket, sign = cuda.backend.hash_pairs(layer_hash, cuda.cp.asarray(i), cuda.cp.asarray(j))
     expected_bucket, expected_sign = hash_pairs(SEED, i, j, n_buckets, hashing)
-    np.testing.assert_array_equal(cp.asnumpy(bucket).astype(np.int64), expected_bucket)
-    np.testing.assert_array_equal(cp.asnumpy(sign), expected_sign)
+    np.testing.assert_array_equal(cuda.cp.asnumpy(bucket).astype(np.int64), expected_bucket)
+    np.testing.assert_array_equal(cuda.cp.asnumpy(sign), expected_sign)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -37,29 +61,85 @@ def test_device_hash_equals_numpy_spec(hashing, n_buckets):
 @pytest.mark.parametrize("sign_hash", [True, False])
 # A tile far inside a matrix of more than 2**32 entries, and one at the origin.
 @pytest.mark.parametrize("row_start, col_start", [(0, 0), (3_000_000_000, 70_001)])
-def test_tiles_identical_to_cpu(dtype, hashing, sign_hash, row_start, col_start):
+def test_tiles_identical_to_cpu(cuda, dtype, hashing, sign_hash, row_start, col_start):
     w = np.random.default_rng(1).standard_normal(997).astype(dtype)
-    layer_hash = LayerHash.for_layer(SEED, sign_hash=sign_hash, hashing=hashing, n_buckets=997)
-    at = dict(row_start=row_start, col_start=col_start)
     expected = np.empty((37, 91), dtype=dtype)
-    CPU.materialize_tile(layer_hash, w, expected, **at)
-    out = cp.empty((37, 91), dtype=dtype)
-    GPU.materialize_tile(layer_hash, cp.asarray(w), out, **at)
-    np.testing.assert_array_equal(cp.asnumpy(out), expected)
+    _materialize(CPU, w, sign_hash, row_start, expected, col_start, hashing)
+    out = cuda.cp.empty((37, 91), dtype=dtype)
+    _materialize(cuda.backend, cuda.cp.asarray(w), sign_hash, row_start, out, col_start, hashing)
+    np.testing.assert_array_equal(cuda.cp.asnumpy(out), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hashing", ["element", "block"])
 # 997 buckets sum in shared memory, 100_003 in global memory.
 @pytest.mark.parametrize("n_buckets", [997, 100_003])
-def test_bucket_gradients_match_cpu(dtype, hashing, n_buckets):
+# Rows near the origin, and rows past 2**31 (a tile deep in a tall matrix).
+@pytest.mark.parametrize("row_start", [5, 2**31 + 3])
+def test_bucket_gradients_match_cpu(cuda, dtype, hashing, n_buckets, row_start):
     grad = np.random.default_rng(2).standard_normal((300, 517)).astype(dtype)
-    layer_hash = LayerHash.for_layer(SEED, sign_hash=True, hashing=hashing, n_buckets=n_buckets)
     expected = np.zeros(n_buckets, dtype=dtype)
-    got = cp.zeros(n_buckets, dtype=dtype)
-    for backend, grad_tile, out in ((CPU, grad.copy(), expected), (GPU, cp.asarray(grad), got)):
-        block_rows = backend.scatter_block_rows(300, 517, n_buckets)
-        scratch = backend.scatter_workspace(300, block_rows, n_buckets, dtype)
-        backend.scatter_bucket_grad(layer_hash, grad_tile, out, scratch, row_start=5)
+    _scatter(CPU, grad.copy(), True, row_start, expected, hashing)
+    got = cuda.cp.zeros(n_buckets, dtype=dtype)
+    _scatter(cuda.backend, cuda.cp.asarray(grad), True, row_start, got, hashing)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(cp.asnumpy(got), expected, rtol=rtol, atol=rtol * 10)
+    np.testing.assert_allclose(cuda.cp.asnumpy(got), expected, rtol=rtol, atol=rtol * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_takes_shared_memory_up_to_48_kib(cuda, dtype):
+    """Both sides of the bound: the largest bucket vector summed in shared memory, and one more."""
+    if not cuda.emulated:
+        pytest.skip("the launches are recorded by the CuPy double only")
+    itemsize = np.dtype(dtype).itemsize
+    grad = np.random.default_rng(3).standard_normal((7, 33)).astype(dtype)
+    for n_buckets, kernel, shared_mem in [
+        (SHARED_BYTES // itemsize, "scatter_shared", SHARED_BYTES),
+        (SHARED_BYTES // itemsize + 1, "scatter_global", 0),
+    ]:
+        expected = np.zeros(n_buckets, dtype=dtype)
+        _scatter(CPU, grad.copy(), False, 0, expected, "element")
+        got = cuda.cp.zeros(n_buckets, dtype=dtype)
+        _scatter(cuda.backend, cuda.cp.asarray(grad), False, 0, got, "element")
+        name, grid, block, shared = cuda.launches[-1]
+        suffix = "f32" if dtype == np.float32 else "f64"
+        assert (name, block, shared) == (f"{kernel}_{suffix}", (256, 1, 1), shared_mem)
+        assert grid == (1, 1, 1)  # 231 entries: one block
+        np.testing.assert_allclose(cuda.cp.asnumpy(got), expected, rtol=1e-12, atol=1e-5)
+
+
+def test_tile_larger_than_the_grid_is_covered_by_the_grid_stride_loop(cuda):
+    """More entries than the grid has threads: every entry written, by its tile row and column."""
+    w = np.arange(1, 5001, dtype=np.float64)
+    expected = np.empty((123, 457), dtype=np.float64)
+    _materialize(CPU, w, True, 2**31 - 60, expected, 2**32 - 460, "block")
+    out = cuda.cp.zeros((123, 457), dtype=np.float64)
+    _materialize(cuda.backend, cuda.cp.asarray(w), True, 2**31 - 60, out, 2**32 - 460, "block")
+    np.testing.assert_array_equal(cuda.cp.asnumpy(out), expected)
+    if cuda.emulated:
+        (grid, block) = cuda.launches[-1][1:3]
+        assert grid[0] * block[0] < expected.size  # the loop went round more than once
+
+
+def test_the_backend_refuses_tiles_it_cannot_launch_on(cuda):
+    w = cuda.cp.zeros(10, dtype=np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        strided = cuda.cp.empty((4, 6), np.float32)[:, :3]
+        _materialize(cuda.backend, w, True, 0, strided, 0, "element")
+    with pytest.raises(ValueError, match="dtype"):
+        _materialize(cuda.backend, w, True, 0, cuda.cp.empty((4, 3), np.float64), 0, "element")
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _scatter(cuda.backend, cuda.cp.zeros((3, 4), np.float64), True, 0, w, "element")
+
+
+def test_transfers_and_free_memory(cuda):
+    host = np.arange(6.0).reshape(2, 3)
+    device = cuda.backend.to_device(host)
+    assert isinstance(device, cuda.cp.ndarray) and cuda.backend.to_device(device) is device
+    assert cuda.backend.to_host(host) is host and cuda.backend.to_host(1.5) == 1.5
+    np.testing.assert_array_equal(cuda.backend.to_host(device), host)
+    total = cuda.backend.to_host(device.sum())
+    assert isinstance(total, np.generic) and total == 15.0
+    empty = cuda.backend.empty((4, 5), np.float32)
+    assert isinstance(empty, cuda.cp.ndarray) and (empty.shape, empty.dtype) == ((4, 5), np.float32)
+    assert cuda.backend.free_memory() > 0
