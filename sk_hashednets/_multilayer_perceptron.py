@@ -56,7 +56,7 @@ from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
-from ._progress import lbfgs_progress_callback, progress_bar
+from ._progress import lbfgs_display_options, lbfgs_progress_callback, progress_bar
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
@@ -893,10 +893,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             [backend.to_host(w) for w in self.bucket_weights_],
             [backend.to_host(b) for b in self.intercepts_],
         )
-        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
-        if iprint > 0:
-            options["disp"] = True
+        options.update(lbfgs_display_options(self.verbose))
         args = (X, y, sample_weight, activations, deltas, bucket_grads, intercept_grads, layers)
         with progress_bar(self.progress_bar, self.max_iter, "L-BFGS", "iter") as bar:
             opt_res = scipy.optimize.minimize(
