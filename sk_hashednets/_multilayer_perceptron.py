@@ -77,7 +77,24 @@ _EXPORTED_ATTRIBUTES = (
     "best_validation_score_",
     "n_iter_",
     "t_",
+    "_no_improvement_count",
 )
+
+
+def _dense_training_state(mlp):
+    """Give a dense twin the private state scikit-learn's MLP reads when it trains on.
+
+    scikit-learn sets it in ``_initialize``, which ``partial_fit`` and a warm
+    start skip: the no-improvement counter (copied from the hashed model when
+    it has one) and the best weights so far, which early stopping restores at
+    the end of a fit. Those are the twin's own: the hashed model's fit ended
+    on its best weights.
+    """
+    if not hasattr(mlp, "_no_improvement_count"):
+        mlp._no_improvement_count = 0
+    mlp._best_coefs = [W.copy() for W in mlp.coefs_]
+    mlp._best_intercepts = [b.copy() for b in mlp.intercepts_]
+
 
 #: Largest bucket count the 32-bit hash can address.
 MAX_BUCKETS = 2**32 - 1
@@ -420,7 +437,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             A fitted estimator with this model's architecture, activation and
             solver settings. The hashing parameters have no counterpart there.
             Its optimizer state is not exported: further ``partial_fit``
-            calls train the dense matrices with a fresh optimizer.
+            calls, or a ``fit`` with ``warm_start=True``, train the dense
+            matrices with a fresh optimizer.
 
         Examples
         --------
@@ -445,6 +463,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         for name in _EXPORTED_ATTRIBUTES:
             if hasattr(self, name):
                 setattr(mlp, name, copy.deepcopy(getattr(self, name)))
+        _dense_training_state(mlp)
         return mlp
 
     # ------------------------------------------------------------------

@@ -3,9 +3,11 @@
 import warnings
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from sk_hashednets import HashedMLPClassifier
+from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 
@@ -17,3 +19,76 @@ def test_lbfgs_verbose_raises_no_deprecation_warning():
         warnings.simplefilter("error", DeprecationWarning)
         clf.fit(X_IRIS, Y_IRIS)
     assert clf.n_iter_ >= 1 and np.isfinite(clf.loss_)
+
+
+def _twin(estimator, solver, early_stopping):
+    """A dense twin of a model whose every epoch counts as no improvement (tol=10).
+
+    With ``n_iter_no_change=1`` the next epoch of the twin reaches scikit-learn's
+    no-improvement bookkeeping at once.
+    """
+    hashed = HashedMLPClassifier if estimator == "classifier" else HashedMLPRegressor
+    y = Y_IRIS if estimator == "classifier" else X_IRIS[:, 0] - X_IRIS[:, 1]
+    model = hashed(
+        hidden_layer_sizes=(16,),
+        solver=solver,
+        early_stopping=early_stopping,
+        tol=10,
+        n_iter_no_change=1,
+        max_iter=5,
+        random_state=0,
+    ).fit(X_IRIS, y)
+    mlp = model.to_sklearn()
+    assert type(mlp) is (MLPClassifier if estimator == "classifier" else MLPRegressor)
+    return mlp, y
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_twin_trains_on_with_partial_fit(estimator, solver):
+    """Item 1: the twin's first epoch without improvement needs _no_improvement_count."""
+    mlp, y = _twin(estimator, solver, early_stopping=False)
+    before, n_epochs = [W.copy() for W in mlp.coefs_], len(mlp.loss_curve_)
+    for _ in range(3):
+        mlp.partial_fit(X_IRIS, y)
+    assert len(mlp.loss_curve_) == n_epochs + 3 and mlp.n_iter_ == 1  # per call, as in sklearn
+    assert not np.array_equal(before[0], mlp.coefs_[0])
+    assert np.isfinite(mlp.predict(X_IRIS).astype(float)).all()
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_twin_of_early_stopped_model_refuses_partial_fit_as_sklearn_does(estimator, solver):
+    mlp, y = _twin(estimator, solver, early_stopping=True)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        mlp.partial_fit(X_IRIS, y)
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+@pytest.mark.parametrize(
+    "solver, early_stopping",
+    [("adam", False), ("adam", True), ("sgd", False), ("sgd", True), ("lbfgs", False)],
+)
+def test_twin_trains_on_with_warm_start_fit(estimator, solver, early_stopping):
+    """Item 1: a warm-start fit needs _no_improvement_count, and under early
+    stopping _best_coefs / _best_intercepts, which it restores at the end."""
+    mlp, y = _twin(estimator, solver, early_stopping)
+    before = [W.copy() for W in mlp.coefs_]
+    n_epochs = len(getattr(mlp, "loss_curve_", []))
+    best_before = getattr(mlp, "best_validation_score_", None)
+    mlp.set_params(warm_start=True, max_iter=3)
+    if solver == "lbfgs":
+        mlp.set_params(tol=0.0)  # with gtol=10 L-BFGS-B would stop at once
+    mlp.fit(X_IRIS, y)
+    if solver != "lbfgs":
+        assert len(mlp.loss_curve_) > n_epochs
+    if early_stopping:
+        new_scores = mlp.validation_scores_[n_epochs:]
+        assert len(mlp.validation_scores_) == len(mlp.loss_curve_)
+        assert mlp.best_validation_score_ == max(best_before, *new_scores)
+        # The best weights are restored: the twin's own unless a new epoch beat them.
+        improved = max(new_scores) > best_before
+        assert np.array_equal(before[0], mlp.coefs_[0]) != improved
+    else:
+        assert not np.array_equal(before[0], mlp.coefs_[0])
+    assert np.isfinite(mlp.predict(X_IRIS).astype(float)).all()
