@@ -81,6 +81,11 @@ _EXPORTED_ATTRIBUTES = (
 )
 
 
+def _weighs_nothing(sample_weight):
+    """Whether a minibatch's sample weights (NumPy or CuPy, or None) sum to zero."""
+    return sample_weight is not None and not float(sample_weight.sum()) > 0
+
+
 def _dense_training_state(mlp):
     """Give a dense twin the private state scikit-learn's MLP reads when it trains on.
 
@@ -1061,6 +1066,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     batches = device_batches.epoch(sample_idx, batch_size, self.shuffle)
                 with progress_bar(self.progress_bar, n_samples, desc, "samples") as bar:
                     for batch_slice, (X_batch, y_batch, sample_weight_batch) in batches:
+                        if _weighs_nothing(sample_weight_batch):
+                            continue  # its loss is 0 / 0: no step, as if it were not there
                         batch_loss, bucket_grads, intercept_grads = self._backprop(
                             X_batch,
                             y_batch,

@@ -92,3 +92,21 @@ def test_twin_trains_on_with_warm_start_fit(estimator, solver, early_stopping):
     else:
         assert not np.array_equal(before[0], mlp.coefs_[0])
     assert np.isfinite(mlp.predict(X_IRIS).astype(float)).all()
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_minibatch_of_zero_weight_is_a_no_op_step(solver):
+    """Item 4: a minibatch whose weights sum to zero made the loss 0/0 ("Training
+    diverged"); it now contributes nothing, as if its samples were not there."""
+    weights = np.ones(len(X_IRIS))
+    weights[:10] = 0.0  # with shuffle=False and batch_size=10: the whole first minibatch
+    kw = dict(hidden_layer_sizes=(8,), solver=solver, batch_size=10, shuffle=False, max_iter=4)
+    model = HashedMLPClassifier(**kw, random_state=0).fit(X_IRIS, Y_IRIS, sample_weight=weights)
+    without = HashedMLPClassifier(**kw, random_state=0).fit(
+        X_IRIS[10:], Y_IRIS[10:], sample_weight=weights[10:]
+    )
+    for a, b in zip(
+        model.bucket_weights_ + model.intercepts_, without.bucket_weights_ + without.intercepts_
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(model.loss_curve_).all()
