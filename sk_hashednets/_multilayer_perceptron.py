@@ -1198,7 +1198,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             The target values (class labels in classification, real numbers in
             regression).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
+            Non-negative sample weights, with a positive sum. A minibatch whose
+            weights sum to zero is skipped (no step), as if it were not there.
 
         Returns
         -------
