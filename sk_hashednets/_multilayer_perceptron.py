@@ -180,8 +180,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "n_buckets": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
         "hash_seed": [None, Interval(Integral, 0, 2**32 - 1, closed="both")],
         "sign_hash": ["boolean"],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        # Below 1 - 2**-17: the 16-bit mask's threshold round(rate * 2**16) stays < 2**16.
+        "dropout": [Interval(Real, 0, 1 - 2**-17, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1 - 2**-17, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
@@ -1337,14 +1338,15 @@ _PARAMS_DOC = """
         ``W[i, j] = s(i, j) * w[h(i, j)]``, which makes the collisions in a
         bucket unbiased. False gives ``W[i, j] = w[h(i, j)]``.
 
-    dropout : float in [0, 1), default=0
+    dropout : float in [0, 1 - 2**-17), default=0
         Probability of dropping each hidden unit during training (inverted
         dropout: kept units are scaled by ``1 / (1 - dropout)``; nothing is
         dropped at prediction). The masks are drawn from 16 random bits an
-        entry, so the rate is rounded to a multiple of 2**-16. Needs a
+        entry, so the rate is rounded to a multiple of 2**-16 (hence the
+        bound: a rate that rounds to 1 would drop every unit). Needs a
         stochastic solver.
 
-    input_dropout : float in [0, 1), default=0
+    input_dropout : float in [0, 1 - 2**-17), default=0
         Probability of dropping each input feature of each training sample,
         as ``dropout`` does for hidden units (Srivastava et al., 2014, drop
         20% of MNIST's pixels). Needs a stochastic solver.

@@ -110,3 +110,21 @@ def test_minibatch_of_zero_weight_is_a_no_op_step(solver):
     ):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(model.loss_curve_).all()
+
+
+@pytest.mark.parametrize("name", ["dropout", "input_dropout"])
+def test_dropout_that_rounds_to_one_is_refused_by_validation(name):
+    """Item 7a: rates in [1 - 2**-17, 1) rounded to a 16-bit threshold of 65536
+    (ZeroDivisionError); they are refused before anything is trained."""
+    model = HashedMLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    model.fit(X_IRIS, Y_IRIS)
+    fitted = [b.copy() for b in model.bucket_weights_]
+    for rate in (0.999995, 1 - 2**-17):
+        model.set_params(warm_start=True, **{name: rate})
+        with pytest.raises(ValueError, match=rf"'{name}' parameter .* range \[0.0, 0.99999237"):
+            model.fit(X_IRIS, Y_IRIS)
+    for a, b in zip(model.bucket_weights_, fitted):
+        np.testing.assert_array_equal(a, b)
+    # The largest rate that keeps a unit now and then still trains.
+    model.set_params(warm_start=False, **{name: 1 - 2**-16})
+    assert np.isfinite(model.fit(X_IRIS, Y_IRIS).loss_)
