@@ -13,8 +13,14 @@ of the teacher. Its gradient with respect to the logits ``z`` is
 share of the gradient independent of ``T``.
 """
 
+import warnings
+
 import numpy as np
+import sklearn
 from scipy.special import expit, softmax
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metadata_routing import get_routing_for_object
+from sklearn.utils.validation import has_fit_parameter
 
 from . import _base
 
@@ -81,3 +87,34 @@ def mix_in_teacher(
     soft_pred *= soft_pred.dtype.type(weight * temperature)
     delta += soft_pred
     return (1 - weight) * loss + weight * temperature**2 * soft_loss
+
+
+def teacher_fit_params(teacher, sample_weight):
+    """The keyword arguments that give a teacher's ``fit`` the sample weights it takes.
+
+    With metadata routing enabled, the weights go where the teacher requests
+    them (``set_fit_request(sample_weight=True)``). Without it, a ``fit`` with a
+    ``sample_weight`` parameter gets them, and a :class:`~sklearn.pipeline.Pipeline`
+    passes them to its last step when that step takes them. A teacher that
+    takes none is fitted without them, with a warning unless all weights are 1.
+    """
+    if sample_weight is None:
+        return {}
+    if sklearn.get_config()["enable_metadata_routing"]:
+        if get_routing_for_object(teacher).consumes("fit", ["sample_weight"]):
+            return {"sample_weight": sample_weight}
+    elif has_fit_parameter(teacher, "sample_weight"):
+        return {"sample_weight": sample_weight}
+    elif isinstance(teacher, Pipeline):
+        name, last = teacher.steps[-1]
+        if hasattr(last, "fit") and has_fit_parameter(last, "sample_weight"):
+            return {f"{name}__sample_weight": sample_weight}
+    if not np.all(sample_weight == 1):
+        warnings.warn(
+            f"{type(teacher).__name__}.fit takes no sample_weight (or does not request it "
+            "under metadata routing): the teacher is fitted without the sample weights, "
+            "the network with them.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {}

@@ -51,7 +51,7 @@ from sklearn.utils.validation import (
 
 from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS, array_module
 from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
-from ._distillation import mix_in_teacher, soften
+from ._distillation import mix_in_teacher, soften, teacher_fit_params
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
@@ -1478,7 +1478,10 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         training data inside each ``fit`` (so in a cross-validation each fold's
         teacher sees only that fold's training data); a fitted one is used as
         it is, and ``partial_fit`` needs a fitted one. Its classes must be the
-        network's. None trains on the labels alone.
+        network's. ``sample_weight`` reaches an unfitted teacher where it takes
+        them (its ``fit``, a Pipeline's last step, or as metadata routing
+        requests); one that takes none is fitted without them, with a warning.
+        None trains on the labels alone.
 
     distill_temperature : float, default=4.0
         The temperature ``T`` that softens the teacher's and the network's
@@ -1642,8 +1645,8 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
                     "little to fit one. Fit the teacher first and pass it fitted."
                 ) from None
         labels = self._label_binarizer.inverse_transform(y)
-        fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return clone(self.teacher).fit(X, labels, **fit_params)
+        teacher = clone(self.teacher)
+        return teacher.fit(X, labels, **teacher_fit_params(teacher, sample_weight))
 
     def _teacher_proba(self, teacher, X):
         """The teacher's probabilities, one column per output of the network."""

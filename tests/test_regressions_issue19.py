@@ -4,8 +4,14 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
+from sklearn.base import clone
 from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor
 
@@ -128,3 +134,49 @@ def test_dropout_that_rounds_to_one_is_refused_by_validation(name):
     # The largest rate that keeps a unit now and then still trains.
     model.set_params(warm_start=False, **{name: 1 - 2**-16})
     assert np.isfinite(model.fit(X_IRIS, Y_IRIS).loss_)
+
+
+def _student(teacher):
+    return HashedMLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, teacher=teacher)
+
+
+def _same_student(a, b):
+    for x, y in zip(a.bucket_weights_ + a.intercepts_, b.bucket_weights_ + b.intercepts_):
+        np.testing.assert_array_equal(x, y)
+
+
+WEIGHTS = np.where(np.arange(len(Y_IRIS)) % 3 == 0, 3.0, 0.5)
+
+
+def test_pipeline_teacher_gets_the_weights_through_its_last_step():
+    """Item 7b: Pipeline.fit refused ``sample_weight=``; it goes to the last step."""
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    student = _student(pipe).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS)
+    fitted = clone(pipe).fit(X_IRIS, Y_IRIS, logisticregression__sample_weight=WEIGHTS)
+    _same_student(student, _student(fitted).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS))
+    # Not as if fitted without them: the weights reached the teacher.
+    unweighted = clone(pipe).fit(X_IRIS, Y_IRIS)
+    assert not np.allclose(fitted.predict_proba(X_IRIS), unweighted.predict_proba(X_IRIS))
+
+
+def test_pipeline_teacher_under_metadata_routing_gets_what_it_requests():
+    with sklearn.config_context(enable_metadata_routing=True):
+        logistic = LogisticRegression(max_iter=500).set_fit_request(sample_weight=True)
+        pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), logistic)
+        student = _student(pipe).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS)
+        fitted = clone(pipe).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS)
+        _same_student(student, _student(fitted).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS))
+
+
+def test_teacher_without_sample_weight_is_fitted_without_and_says_so():
+    """Item 7b: KNeighborsClassifier.fit takes no sample_weight (it raised TypeError)."""
+    knn = KNeighborsClassifier()
+    with pytest.warns(UserWarning, match="KNeighborsClassifier.fit takes no sample_weight"):
+        student = _student(knn).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS)
+    fitted = clone(knn).fit(X_IRIS, Y_IRIS)
+    _same_student(student, _student(fitted).fit(X_IRIS, Y_IRIS, sample_weight=WEIGHTS))
+    # All-ones weights change nothing: no warning.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _student(knn).fit(X_IRIS, Y_IRIS, sample_weight=np.ones(len(Y_IRIS)))
+    assert not [w for w in caught if "sample_weight" in str(w.message)]
