@@ -86,6 +86,44 @@ def _weighs_nothing(sample_weight):
     return sample_weight is not None and not float(sample_weight.sum()) > 0
 
 
+def _hash_seed_mismatch(model):
+    """Why ``hash_seed`` cannot continue the fitted model's hash seeds, or None.
+
+    An int must give the fitted ``hash_seeds_``; None (seeds drawn from
+    ``random_state`` at the first fit, which a warm start does not redraw) keeps them.
+    """
+    if model.hash_seed is None:
+        return None
+    if np.array_equal(model._draw_hash_seeds(len(model.hash_seeds_)), model.hash_seeds_):
+        return None
+    return (
+        f"hash_seed is now {model.hash_seed}, which gives other hash seeds than the fitted "
+        f"model's hash_seeds_ {model.hash_seeds_.tolist()}"
+    )
+
+
+def _training_record_mismatch(model):
+    """Why a stochastic solver cannot continue the fitted model's training record, or None.
+
+    L-BFGS keeps no loss curve nor no-improvement count, and the record of a fit
+    with early stopping (validation scores, no best loss) is not the one without.
+    """
+    if model.solver not in _STOCHASTIC_SOLVERS:
+        return None
+    if not hasattr(model, "loss_curve_"):
+        return (
+            f"solver is now {model.solver!r}, but the model was fitted with 'lbfgs', which "
+            "keeps no training record for a stochastic solver to continue"
+        )
+    fitted_early_stopping = model.validation_scores_ is not None
+    if bool(model.early_stopping) != fitted_early_stopping:
+        return (
+            f"early_stopping is now {model.early_stopping}, but the model was fitted "
+            f"with early_stopping={fitted_early_stopping}"
+        )
+    return None
+
+
 def _dense_training_state(mlp):
     """Give a dense twin the private state scikit-learn's MLP reads when it trains on.
 
@@ -815,6 +853,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 f"sign_hash is now {self.sign_hash}, but the model was fitted with "
                 f"sign_hash={self.sign_hash_}. Set warm_start=False to train a new network."
             )
+        mismatch = _hash_seed_mismatch(self) or _training_record_mismatch(self)
+        if mismatch:
+            raise ValueError(
+                f"{mismatch}. Set warm_start=False (or call fit instead of partial_fit) "
+                "to train a new network."
+            )
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_layer_sizes = self._hidden_layer_sizes_list()
@@ -1331,7 +1375,9 @@ _PARAMS_DOC = """
     hash_seed : int in [0, 2**32 - 1], default=None
         Seed of the layers' hash functions. None draws them from
         ``random_state``; an int fixes the weight-sharing pattern whatever the
-        initialization.
+        initialization. A warm start or ``partial_fit`` keeps the fitted seeds
+        and refuses an int that gives others, as it refuses a changed
+        ``hashing`` or ``sign_hash``.
 
     sign_hash : bool, default=True
         Whether each virtual weight carries a hashed sign,

@@ -180,3 +180,62 @@ def test_teacher_without_sample_weight_is_fitted_without_and_says_so():
         warnings.simplefilter("always")
         _student(knn).fit(X_IRIS, Y_IRIS, sample_weight=np.ones(len(Y_IRIS)))
     assert not [w for w in caught if "sample_weight" in str(w.message)]
+
+
+def _fitted_state(model):
+    return [a.copy() for a in model.bucket_weights_ + model.intercepts_]
+
+
+@pytest.mark.parametrize(
+    "before, after, how, match",
+    [
+        ({"solver": "lbfgs"}, {"solver": "adam"}, "fit", "solver is now 'adam'"),
+        ({"solver": "lbfgs"}, {"solver": "sgd"}, "partial_fit", "solver is now 'sgd'"),
+        ({"early_stopping": False}, {"early_stopping": True}, "fit", "early_stopping is now True"),
+        ({"early_stopping": True}, {"early_stopping": False}, "fit", "early_stopping is now False"),
+        (
+            {"early_stopping": True, "solver": "sgd"},
+            {"early_stopping": False},
+            "partial_fit",
+            "early_stopping is now False",
+        ),
+    ],
+)
+def test_warm_start_after_a_changed_solver_or_early_stopping_is_refused(before, after, how, match):
+    """Item 7d: these crashed with an internal AttributeError or TypeError."""
+    model = HashedMLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0, **before)
+    model.fit(X_IRIS, Y_IRIS)
+    fitted = _fitted_state(model)
+    model.set_params(warm_start=True, **after)
+    with pytest.raises(ValueError, match=rf"{match}.*Set warm_start=False"):
+        getattr(model, how)(X_IRIS, Y_IRIS)
+    for a, b in zip(_fitted_state(model), fitted):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_start_between_stochastic_solvers_and_to_lbfgs_still_trains():
+    model = HashedMLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    model.fit(X_IRIS, Y_IRIS)
+    for solver in ("sgd", "adam", "lbfgs"):
+        fitted = _fitted_state(model)
+        model.set_params(warm_start=True, solver=solver).fit(X_IRIS, Y_IRIS)
+        assert not np.array_equal(_fitted_state(model)[0], fitted[0])
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_changed_hash_seed_under_warm_start_is_refused_like_hashing(how):
+    """Item 7d: a changed hash_seed was silently ignored, while hashing and sign_hash
+    were refused; now every setting of the hash is."""
+    model = HashedMLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0, hash_seed=1)
+    model.fit(X_IRIS, Y_IRIS)
+    seeds, fitted = model.hash_seeds_.copy(), _fitted_state(model)
+    model.set_params(warm_start=True, hash_seed=2)
+    with pytest.raises(ValueError, match=r"hash_seed is now 2.*Set warm_start=False"):
+        getattr(model, how)(X_IRIS, Y_IRIS)
+    np.testing.assert_array_equal(model.hash_seeds_, seeds)
+    for a, b in zip(_fitted_state(model), fitted):
+        np.testing.assert_array_equal(a, b)
+    # The same seed, or None (the seeds stay those drawn at the first fit), trains on.
+    for hash_seed in (1, None):
+        getattr(model.set_params(hash_seed=hash_seed), how)(X_IRIS, Y_IRIS)
+        np.testing.assert_array_equal(model.hash_seeds_, seeds)
