@@ -18,7 +18,7 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -54,6 +54,7 @@ from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
 from ._distillation import mix_in_teacher, soften, teacher_fit_params
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
+from ._kernels._free_cores import threads_for_free_cores
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
 from ._progress import lbfgs_display_options, lbfgs_progress_callback, progress_bar
@@ -900,7 +901,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.device_ = device
         y = self._with_teacher_targets(X, y, sample_weight, incremental)
 
-        with self._device_memory_errors(backend), self._training_state_on(backend):
+        cpu_threads = threads_for_free_cores() if device == "cpu" else nullcontext()
+        with self._device_memory_errors(backend), self._training_state_on(backend), cpu_threads:
             layers = self._hashed_layers(backend, X.dtype, training=True)
             activations = [X] + [None] * (len(layer_units) - 1)
             deltas = [None] * (len(activations) - 1)
