@@ -2,7 +2,7 @@
 
 Skipped, with the reason, where CuPy or a CUDA device is missing (as in CI):
 ``tests/test_devices.py`` drives the same device code path there with a NumPy
-stand-in for the CUDA backend. These tests have not run on a GPU yet.
+stand-in for the CUDA backend. Where they have run: docs/devices.md.
 """
 
 import pickle
