@@ -125,7 +125,13 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": []}
+# The user-guide pages have no sub-pages: no left sidebar (it would show an
+# empty "Section Navigation"). The API reference and the gallery keep it.
+html_sidebars = {"index": [], "*": [], "api": ["sidebar-nav-bs"]}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+# "On this page" lists the methods as fit(), not HashedMLPClassifier.fit().
+toc_object_entries_show_parents = "hide"
 html_show_sourcelink = False
 
 
@@ -158,7 +164,25 @@ def _no_docstring_of_the_type(app, what, name, obj, options, lines):
         lines.clear()
 
 
+_BYTES_DEFAULT = re.compile(r"(\w+_bytes)=(\d+)")
+
+
+def _readable_byte_defaults(app, what, name, obj, options, signature, return_annotation):
+    """A default of whole MiB in a signature reads ``64 * 2**20``, not ``67108864``."""
+    if signature is None:
+        return None
+
+    def readable(match):
+        value = int(match.group(2))
+        if value % 2**20:
+            return match.group(0)
+        return f"{match.group(1)}={value // 2**20} * 2**20"
+
+    return _BYTES_DEFAULT.sub(readable, signature), return_annotation
+
+
 def setup(app):
+    app.connect("autodoc-process-signature", _readable_byte_defaults)
     # Before numpydoc (priority 500) rewrites the docstrings.
     app.connect("autodoc-process-docstring", _no_docstring_of_the_type, priority=400)
     app.connect("autodoc-process-docstring", _plain_scikit_learn_references)

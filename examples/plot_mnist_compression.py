@@ -33,6 +33,9 @@ MNIST files and more time than a build should take.
 # twelfth of the training images, and dropout on the hidden layer of the hashed
 # networks, more of it where more buckets are stored. ``MLPClassifier`` has no
 # dropout: the dense networks train with the same settings less ``dropout``.
+
+# Not run in the gallery: its thumbnail is the study's figure, from docs/results.md.
+# sphinx_gallery_thumbnail_path = "mnist_compression.png"
 import argparse
 import time
 import warnings

@@ -11,6 +11,8 @@ Run it with ``python examples/quickstart.py``.
 """
 
 # %%
+# Not run in the gallery: its thumbnail is the figure of the same study, plotted.
+# sphinx_gallery_thumbnail_path = "auto_examples/images/sphx_glr_plot_compression_001.png"
 import time
 import warnings
 

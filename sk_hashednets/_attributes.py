@@ -182,6 +182,9 @@ FITTED_ATTRIBUTES = (
     # Documented by the classifier alone; saved as an array with its target type.
     FittedAttribute("classes_", None, None, True, "array"),
     FittedAttribute("_label_binarizer", None, None, True, None),
+    # Read by scikit-learn's MLP when a dense twin trains on; saved by the file
+    # format itself (an int beside the fitted values).
+    FittedAttribute("_no_improvement_count", None, None, True, None),
     FittedAttribute("_layer_units_", None, None, False, "meta"),
 )
 

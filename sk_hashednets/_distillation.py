@@ -18,11 +18,16 @@ targets from :func:`teacher_targets` and passes them, as their own array, with
 the labels through minibatches, shuffling and the validation split.
 """
 
+import warnings
+
 import numpy as np
+import sklearn
 from scipy.special import expit, softmax
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metadata_routing import get_routing_for_object
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from . import _base
 
@@ -72,8 +77,8 @@ def _fitted_teacher(model, X, y, sample_weight, incremental):
                 "little to fit one. Fit the teacher first and pass it fitted."
             ) from None
     labels = model._label_binarizer.inverse_transform(y)
-    fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
-    return clone(model.teacher).fit(X, labels, **fit_params)
+    teacher = clone(model.teacher)
+    return teacher.fit(X, labels, **teacher_fit_params(teacher, sample_weight))
 
 
 def _teacher_proba(model, teacher, X):
@@ -174,3 +179,34 @@ def mix_in_teacher(
     soft_pred *= soft_pred.dtype.type(weight * temperature)
     delta += soft_pred
     return (1 - weight) * loss + weight * temperature**2 * soft_loss
+
+
+def teacher_fit_params(teacher, sample_weight):
+    """The keyword arguments that give a teacher's ``fit`` the sample weights it takes.
+
+    With metadata routing enabled, the weights go where the teacher requests
+    them (``set_fit_request(sample_weight=True)``). Without it, a ``fit`` with a
+    ``sample_weight`` parameter gets them, and a :class:`~sklearn.pipeline.Pipeline`
+    passes them to its last step when that step takes them. A teacher that
+    takes none is fitted without them, with a warning unless all weights are 1.
+    """
+    if sample_weight is None:
+        return {}
+    if sklearn.get_config()["enable_metadata_routing"]:
+        if get_routing_for_object(teacher).consumes("fit", ["sample_weight"]):
+            return {"sample_weight": sample_weight}
+    elif has_fit_parameter(teacher, "sample_weight"):
+        return {"sample_weight": sample_weight}
+    elif isinstance(teacher, Pipeline):
+        name, last = teacher.steps[-1]
+        if hasattr(last, "fit") and has_fit_parameter(last, "sample_weight"):
+            return {f"{name}__sample_weight": sample_weight}
+    if not np.all(sample_weight == 1):
+        warnings.warn(
+            f"{type(teacher).__name__}.fit takes no sample_weight (or does not request it "
+            "under metadata routing): the teacher is fitted without the sample weights, "
+            "the network with them.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {}

@@ -41,4 +41,20 @@ def to_sklearn(model, max_bytes):
     for name in EXPORTED_ATTRIBUTES:
         if hasattr(model, name):
             setattr(mlp, name, copy.deepcopy(getattr(model, name)))
+    _dense_training_state(mlp)
     return mlp
+
+
+def _dense_training_state(mlp):
+    """Give a dense twin the private state scikit-learn's MLP reads when it trains on.
+
+    scikit-learn sets it in ``_initialize``, which ``partial_fit`` and a warm
+    start skip: the no-improvement counter (copied from the hashed model when
+    it has one) and the best weights so far, which early stopping restores at
+    the end of a fit. Those are the twin's own: the hashed model's fit ended
+    on its best weights.
+    """
+    if not hasattr(mlp, "_no_improvement_count"):
+        mlp._no_improvement_count = 0
+    mlp._best_coefs = [W.copy() for W in mlp.coefs_]
+    mlp._best_intercepts = [b.copy() for b in mlp.intercepts_]

@@ -24,7 +24,7 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -68,12 +68,57 @@ from ._device_data import (
 from ._distillation import divergence_advice, mix_in_teacher, teacher_targets
 from ._hashed_layer import DEFAULT_TILE_BYTES
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
+from ._kernels._free_cores import threads_for_free_cores
 from ._layout import draw_hash_seeds, hashed_layers, hidden_layer_sizes_list, resolve_n_buckets
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
-from ._progress import lbfgs_progress_callback, progress_bar
+from ._progress import lbfgs_display_options, lbfgs_progress_callback, progress_bar
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
+
+
+def _weighs_nothing(sample_weight):
+    """Whether a minibatch's sample weights (NumPy or CuPy, or None) sum to zero."""
+    return sample_weight is not None and not float(sample_weight.sum()) > 0
+
+
+def _hash_seed_mismatch(model):
+    """Why ``hash_seed`` cannot continue the fitted model's hash seeds, or None.
+
+    An int must give the fitted ``hash_seeds_``; None (seeds drawn from
+    ``random_state`` at the first fit, which a warm start does not redraw) keeps them.
+    """
+    if model.hash_seed is None:
+        return None
+    seeds = draw_hash_seeds(model.hash_seed, None, len(model.hash_seeds_))
+    if np.array_equal(seeds, model.hash_seeds_):
+        return None
+    return (
+        f"hash_seed is now {model.hash_seed}, which gives other hash seeds than the fitted "
+        f"model's hash_seeds_ {model.hash_seeds_.tolist()}"
+    )
+
+
+def _training_record_mismatch(model):
+    """Why a stochastic solver cannot continue the fitted model's training record, or None.
+
+    L-BFGS keeps no loss curve nor no-improvement count, and the record of a fit
+    with early stopping (validation scores, no best loss) is not the one without.
+    """
+    if model.solver not in _STOCHASTIC_SOLVERS:
+        return None
+    if not hasattr(model, "loss_curve_"):
+        return (
+            f"solver is now {model.solver!r}, but the model was fitted with 'lbfgs', which "
+            "keeps no training record for a stochastic solver to continue"
+        )
+    fitted_early_stopping = model.validation_scores_ is not None
+    if bool(model.early_stopping) != fitted_early_stopping:
+        return (
+            f"early_stopping is now {model.early_stopping}, but the model was fitted "
+            f"with early_stopping={fitted_early_stopping}"
+        )
+    return None
 
 
 @contextmanager
@@ -155,8 +200,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "n_buckets": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
         "hash_seed": [None, Interval(Integral, 0, 2**32 - 1, closed="both")],
         "sign_hash": ["boolean"],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        # Below 1 - 2**-17: the 16-bit mask's threshold round(rate * 2**16) stays < 2**16.
+        "dropout": [Interval(Real, 0, 1 - 2**-17, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1 - 2**-17, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
@@ -310,7 +356,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             A fitted estimator with this model's architecture, activation and
             solver settings. The hashing parameters have no counterpart there.
             Its optimizer state is not exported: further ``partial_fit``
-            calls train the dense matrices with a fresh optimizer.
+            calls, or a ``fit`` with ``warm_start=True``, train the dense
+            matrices with a fresh optimizer.
 
         Examples
         --------
@@ -605,6 +652,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 f"sign_hash is now {self.sign_hash}, but the model was fitted with "
                 f"sign_hash={self.sign_hash_}. Set warm_start=False to train a new network."
             )
+        mismatch = _hash_seed_mismatch(self) or _training_record_mismatch(self)
+        if mismatch:
+            raise ValueError(
+                f"{mismatch}. Set warm_start=False (or call fit instead of partial_fit) "
+                "to train a new network."
+            )
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_layer_sizes = hidden_layer_sizes_list(self.hidden_layer_sizes)
@@ -645,10 +698,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
             self._check_continuation(layer_units)
         self.device_ = device
         y, soft_targets = self._teacher_targets(X, y, sample_weight, incremental)
+        cpu_threads = threads_for_free_cores() if device == "cpu" else nullcontext()
 
         with (
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
+            cpu_threads,
         ):
             work = self._new_workspace(backend, X.dtype, training=True)
             if self.solver in _STOCHASTIC_SOLVERS:
@@ -698,10 +753,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             [backend.to_host(w) for w in self.bucket_weights_],
             [backend.to_host(b) for b in self.intercepts_],
         )
-        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
-        if iprint > 0:
-            options["disp"] = True
+        options.update(lbfgs_display_options(self.verbose))
         args = (X, y, sample_weight, soft_targets, work)
         with progress_bar(self.progress_bar, self.max_iter, "L-BFGS", "iter") as bar:
             opt_res = scipy.optimize.minimize(
@@ -798,6 +851,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
                     batches = device_batches.epoch(sample_idx, batch_size, self.shuffle)
                 with progress_bar(self.progress_bar, n_samples, desc, "samples") as bar:
                     for batch_slice, batch_arrays in batches:
+                        if _weighs_nothing(batch_arrays[2]):
+                            continue  # its loss is 0 / 0: no step, as if it were not there
                         batch_loss, bucket_grads, intercept_grads = self._backprop(
                             *batch_arrays, work
                         )
@@ -959,7 +1014,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             The target values (class labels in classification, real numbers in
             regression).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative sample weights.
+            Non-negative sample weights, with a positive sum. A minibatch whose
+            weights sum to zero is skipped (no step), as if it were not there.
 
         Returns
         -------
@@ -1090,21 +1146,24 @@ _PARAMS_DOC = """
     hash_seed : int in [0, 2**32 - 1], default=None
         Seed of the layers' hash functions. None draws them from
         ``random_state``; an int fixes the weight-sharing pattern whatever the
-        initialization.
+        initialization. A warm start or ``partial_fit`` keeps the fitted seeds
+        and refuses an int that gives others, as it refuses a changed
+        ``hashing`` or ``sign_hash``.
 
     sign_hash : bool, default=True
         Whether each virtual weight carries a hashed sign,
         ``W[i, j] = s(i, j) * w[h(i, j)]``, which makes the collisions in a
         bucket unbiased. False gives ``W[i, j] = w[h(i, j)]``.
 
-    dropout : float in [0, 1), default=0
+    dropout : float in [0, 1 - 2**-17), default=0
         Probability of dropping each hidden unit during training (inverted
         dropout: kept units are scaled by ``1 / (1 - dropout)``; nothing is
         dropped at prediction). The masks are drawn from 16 random bits an
-        entry, so the rate is rounded to a multiple of 2**-16. Needs a
+        entry, so the rate is rounded to a multiple of 2**-16 (hence the
+        bound: a rate that rounds to 1 would drop every unit). Needs a
         stochastic solver.
 
-    input_dropout : float in [0, 1), default=0
+    input_dropout : float in [0, 1 - 2**-17), default=0
         Probability of dropping each input feature of each training sample,
         as ``dropout`` does for hidden units (Srivastava et al., 2014, drop
         20% of MNIST's pixels). Needs a stochastic solver.
@@ -1165,7 +1224,10 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         training data inside each ``fit`` (so in a cross-validation each fold's
         teacher sees only that fold's training data); a fitted one is used as
         it is, and ``partial_fit`` needs a fitted one. Its classes must be the
-        network's. None trains on the labels alone.
+        network's. ``sample_weight`` reaches an unfitted teacher where it takes
+        them (its ``fit``, a Pipeline's last step, or as metadata routing
+        requests); one that takes none is fitted without them, with a warning.
+        None trains on the labels alone.
 
     distill_temperature : float, default=4.0
         The temperature ``T`` that softens the teacher's and the network's

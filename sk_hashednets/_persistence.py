@@ -8,6 +8,7 @@ checks everything it reads before it builds the estimator.
 
 import hashlib
 import json
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -60,7 +61,10 @@ def save(model, path):
     model : HashedMLPClassifier or HashedMLPRegressor
         A fitted model.
     path : str, path-like or binary file object
-        Where to write. A path without the ``.npz`` suffix gets it.
+        Where to write: the file is written at exactly this path, whatever
+        its suffix (``"model.skh"`` stays ``"model.skh"``), so the same path
+        reads it back with :func:`load`. An open file object must be binary
+        and writable.
 
     See Also
     --------
@@ -94,7 +98,13 @@ def save(model, path):
         name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()
     }
     meta["sha256"] = _digest(arrays)
-    np.savez(path, __meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    entries = dict(__meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    if isinstance(path, (str, os.PathLike)):
+        # np.savez appends ".npz" to a path without it; a file object it leaves alone.
+        with open(path, "wb") as file:
+            np.savez(file, **entries)
+    else:
+        np.savez(path, **entries)
 
 
 def load(path):
@@ -110,12 +120,20 @@ def load(path):
     Parameters
     ----------
     path : str, path-like or binary file object
-        The file written by :func:`save`.
+        The file written by :func:`save` (an open file object must be binary
+        and readable).
 
     Returns
     -------
     model : HashedMLPClassifier or HashedMLPRegressor
         The fitted model, ready to predict or to continue training.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no file exists at ``path``.
+    ModelFileError
+        If the file is not a valid model file (see above).
 
     See Also
     --------
@@ -136,6 +154,8 @@ def load(path):
     >>> bool(np.array_equal(model.predict_proba(X), clf.predict_proba(X)))
     True
     """
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise FileNotFoundError(f"No model file at {os.fspath(path)!r}.")
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)

@@ -2,6 +2,8 @@
 
 from contextlib import nullcontext
 
+import scipy
+
 
 def _tqdm():
     try:
@@ -40,3 +42,16 @@ def lbfgs_progress_callback(bar):
         bar.set_postfix(loss=intermediate_result.fun, refresh=False)
 
     return callback
+
+
+def lbfgs_display_options(verbose):
+    """The L-BFGS-B options that make SciPy print its iterations, as scikit-learn's MLP passes them.
+
+    SciPy 1.15 deprecated the ``disp`` and ``iprint`` options (their removal is
+    announced); from that version on, as scikit-learn does, none is passed and
+    L-BFGS-B prints nothing. Before it, ``iprint=1`` when ``verbose``.
+    """
+    major, minor = (int(part) for part in scipy.__version__.split(".")[:2])
+    if (major, minor) >= (1, 15):
+        return {}
+    return {"iprint": 1 if verbose is True or verbose >= 1 else -1}

@@ -4,8 +4,10 @@ Nothing is downloaded: the functions read files from a directory you name.
 """
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,10 @@ _FILES = {
 }
 
 
+#: Deflate expands at most about 1032 to 1, which bounds what a gzip file of n bytes can hold.
+_DEFLATE_MAX_RATIO = 1032
+
+
 def _open(path):
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
@@ -56,9 +62,13 @@ def read_idx(path):
 
     Raises
     ------
+    FileNotFoundError
+        If there is no file at ``path``.
     ValueError
-        If the file is not IDX (bad magic number or type code), or holds
-        fewer or more bytes than its header declares (truncated file).
+        If the file is not IDX (bad magic number or type code), is not a
+        valid gzip stream, or holds fewer or more bytes than its header
+        declares (truncated file). The declared size is checked against the
+        file's size before the data is read.
 
     Examples
     --------
@@ -85,9 +95,12 @@ def read_idx(path):
             if len(dims_bytes) < 4 * ndim:
                 raise ValueError(f"{path} is truncated: its header ends early.")
             shape = struct.unpack(f">{ndim}I", dims_bytes)
-            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+            _check_declared_size(f, path, 4 + 4 * ndim, expected, shape, dtype)
             data = f.read(expected + 1)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"Cannot read {path} as an IDX file: {exc}") from exc
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header declares"
@@ -97,6 +110,24 @@ def read_idx(path):
             f"{'' if len(data) <= expected else ' or more'}. Download it again."
         )
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _check_declared_size(f, path, header_bytes, expected, shape, dtype):
+    """Refuse a header that declares more data than the file can hold, before reading it.
+
+    The data of an uncompressed file is its size less the header; a gzip file
+    holds at most ``_DEFLATE_MAX_RATIO`` times its compressed size.
+    """
+    size = os.fstat(f.fileno()).st_size
+    if isinstance(f, gzip.GzipFile):
+        held, at_most = size * _DEFLATE_MAX_RATIO, "at most "
+    else:
+        held, at_most = size - header_bytes, ""
+    if expected > held:
+        raise ValueError(
+            f"{path} is truncated: the header declares shape {shape} of {dtype.name} "
+            f"({expected} bytes of data), the file holds {at_most}{held}. Download it again."
+        )
 
 
 def load_idx(directory=None, *, scale=True):

@@ -155,3 +155,29 @@ def test_real_mnist_matches_its_published_description():
         974,
         1009,
     ]
+
+
+def test_corrupt_gzip_stream_is_a_value_error(tmp_path):
+    """Issue 19 item 7: a bad deflate block is zlib.error inside gzip; it must be ValueError."""
+    data = bytearray(gzip.compress(_idx_bytes(np.arange(1000, dtype=np.uint8))))
+    data[10] = 0xFF  # after the 10-byte gzip header: a deflate block of reserved type 3
+    path = tmp_path / "x.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="Cannot read .* as an IDX file"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("shape", [(100_000, 100_000, 100_000), (2**32 - 1, 2**32 - 1, 2**32 - 1)])
+def test_huge_declared_shape_is_refused_before_reading(tmp_path, compress, shape):
+    """A 16-byte file that declares 10**15 entries (or a count past 2**63) is truncated."""
+    header = struct.pack(">BBBB3I", 0, 0, 0x08, 3, *shape)
+    path = _write(tmp_path / "huge-idx3-ubyte", header, compress)
+    expected = shape[0] * shape[1] * shape[2]
+    with pytest.raises(ValueError, match=rf"truncated.*\({expected} bytes of data\)"):
+        read_idx(path)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent-idx1-ubyte"):
+        read_idx(tmp_path / "absent-idx1-ubyte")

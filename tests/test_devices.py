@@ -333,7 +333,7 @@ def test_device_trained_model_pickles_and_continues_on_the_cpu(numpy_device):
 
 def test_device_trained_model_saves_in_the_safe_format(numpy_device, tmp_path):
     device = HashedMLPClassifier(**BASE, device="cuda").fit(X32, Y_DIGITS)
-    save(device, tmp_path / "model")
+    save(device, tmp_path / "model.npz")
     loaded = load(tmp_path / "model.npz").set_params(device="cpu")
     np.testing.assert_array_equal(loaded.predict(X32), device.predict(X32))
 

@@ -155,10 +155,18 @@ def digits_split():
 
 @pytest.mark.parametrize("compression, min_accuracy", [(1 / 8, 0.96), (1 / 64, 0.90)])
 def test_digits_accuracy(digits_split, compression, min_accuracy):
+    """20 epochs at learning rate 0.01 in float32 reach the accuracy of the default
+    settings' 200 epochs (benchmarks/digits_accuracy.py runs those) in a tenth of the time."""
     X_train, X_test, y_train, y_test = digits_split
-    clf = HashedMLPClassifier(hidden_layer_sizes=(256,), compression=compression, random_state=0)
-    clf.fit(X_train, y_train)
-    assert clf.score(X_test, y_test) >= min_accuracy
+    clf = HashedMLPClassifier(
+        hidden_layer_sizes=(256,),
+        compression=compression,
+        learning_rate_init=0.01,
+        max_iter=20,
+        random_state=0,
+    )
+    clf.fit(X_train.astype(np.float32), y_train)
+    assert clf.score(X_test.astype(np.float32), y_test) >= min_accuracy
     expected_buckets = [int(np.ceil(compression * 64 * 256)), int(np.ceil(compression * 256 * 10))]
     assert clf.n_buckets_ == expected_buckets
     assert clf.n_stored_params_ == sum(expected_buckets) + 256 + 10
@@ -452,20 +460,26 @@ def test_virtual_coefs_compute_the_predictions(digits_split):
     assert not hasattr(clf, "coefs_")
 
 
+OVERFLOW = "overflow encountered|invalid value encountered"
+
+
 def test_divergence_stops_with_a_message_and_keeps_the_previous_model():
     X, y = make_regression(n_samples=200, n_features=20, noise=1.0, random_state=0)
     params = dict(solver="sgd", momentum=0.99, max_iter=50, random_state=0)
     reg = HashedMLPRegressor(learning_rate_init=1.0, **params)
-    with pytest.raises(ValueError, match="diverged.*Lower learning_rate_init"):
-        reg.fit(X * 100, y * 100)
+    # NumPy warns of the overflow on the way to the non-finite loss.
+    with pytest.warns(RuntimeWarning, match=OVERFLOW):
+        with pytest.raises(ValueError, match="diverged.*Lower learning_rate_init"):
+            reg.fit(X * 100, y * 100)
     with pytest.raises(NotFittedError):  # no half-trained model, no NaN predictions
         reg.predict(X)
     # A fitted model that diverges on a warm start keeps its parameters.
     reg = HashedMLPRegressor(learning_rate_init=1e-4, **params).fit(X, y)
     before = [w.copy() for w in reg.bucket_weights_]
     reg.set_params(warm_start=True, learning_rate_init=1.0)
-    with pytest.raises(ValueError, match="diverged"):
-        reg.fit(X * 100, y * 100)
+    with pytest.warns(RuntimeWarning, match=OVERFLOW):
+        with pytest.raises(ValueError, match="diverged"):
+            reg.fit(X * 100, y * 100)
     for a, b in zip(reg.bucket_weights_, before):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(reg.predict(X)).all()

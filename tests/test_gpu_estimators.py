@@ -3,8 +3,8 @@
 On a GPU where there is one; else on the CPU, through the CuPy double
 (``tests/fake_cupy``): the real ``CUDABackend`` and the estimators' device
 path on CuPy-shaped arrays, the kernels compiled by g++ with the emulation
-header. Skipped, with the reasons, where neither exists. These tests have not
-run on a GPU yet.
+header. Skipped, with the reasons, where neither exists. Where they have run:
+docs/devices.md.
 """
 
 import pickle

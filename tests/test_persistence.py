@@ -298,3 +298,30 @@ def test_invalid_parameters_are_refused():
     )
     with pytest.raises(ModelFileError, match="invalid estimator parameters"):
         load(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("name", ["m.skh", "model.npz", "no_suffix"])
+@pytest.mark.parametrize("as_path", [str, lambda p: p])
+def test_load_reads_the_path_that_save_wrote(tmp_path, name, as_path):
+    """Issue 19 item 2: the file is written at the given path, whatever its suffix."""
+    model, X = _fitted("multiclass")
+    path = as_path(tmp_path / name)
+    save(model, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    np.testing.assert_array_equal(load(path).predict_proba(X), model.predict_proba(X))
+
+
+def test_save_and_load_take_open_binary_files(tmp_path):
+    model, X = _fitted("binary")
+    with open(tmp_path / "model.bin", "wb") as f:
+        save(model, f)
+    with open(tmp_path / "model.bin", "rb") as f:
+        np.testing.assert_array_equal(load(f).predict(X), model.predict(X))
+
+
+def test_missing_file_is_file_not_found_naming_the_path(tmp_path):
+    path = tmp_path / "absent.skh"
+    with pytest.raises(FileNotFoundError, match="absent.skh"):
+        load(path)
+    with pytest.raises(FileNotFoundError, match="absent.skh"):
+        load(str(path))

@@ -1,0 +1,85 @@
+"""Threads for the cores that are free: fewer while other processes keep cores busy.
+
+Numba's kernels and OpenBLAS's GEMM split each step among their threads and
+wait for all of them. With more threads than free cores, a step waits for a
+thread that is not running: beside one busy process on 2 cores, the quick
+start's fits took 10 to 20 times as long (``docs/performance.md``, measured by
+``benchmarks/contention.py``). For the length of a CPU fit,
+:func:`threads_for_free_cores` lowers Numba's and the BLAS libraries' thread
+counts to the cores that no other process is running on. It never raises a
+count, so a limit the user set (``NUMBA_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+threadpoolctl, joblib's workers) stays in force.
+"""
+
+import glob
+import os
+import time
+from contextlib import contextmanager
+
+import numba
+from threadpoolctl import threadpool_info, threadpool_limits
+
+
+def _running_threads(stat_paths):
+    """How many of the ``/proc/.../stat`` files say their task is running (state R)."""
+    running = 0
+    for path in stat_paths:
+        try:
+            with open(path) as f:
+                stat = f.read()
+        except OSError:  # the task ended meanwhile
+            continue
+        running += stat[stat.rindex(")") + 2] == "R"
+    return running
+
+
+def busy_elsewhere(samples=3, interval=0.001):
+    """Threads of other processes running now (Linux), the most of a few looks; 0 elsewhere.
+
+    ``procs_running`` of ``/proc/stat`` counts every runnable thread on the
+    machine, this process's included; those of this process are taken off. The
+    most of the looks, not the least: a thread too many costs a fit far more
+    (10 to 20 times) than a thread too few (at most the share of that core).
+    """
+    counts = []
+    for sample in range(samples):
+        try:
+            with open("/proc/stat") as f:
+                line = next(line for line in f if line.startswith("procs_running"))
+        except (OSError, StopIteration):
+            return 0
+        own = _running_threads(glob.glob("/proc/self/task/*/stat"))
+        counts.append(max(0, int(line.split()[1]) - own))
+        if sample + 1 < samples:
+            time.sleep(interval)
+    return max(counts)
+
+
+def free_cores():
+    """Cores this process may run on, less those that other processes keep busy; at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return max(1, cores - busy_elsewhere())
+
+
+@contextmanager
+def threads_for_free_cores():
+    """Numba's and BLAS's threads lowered to :func:`free_cores` inside the block, then restored."""
+    previous = numba.get_num_threads()
+    n_threads = free_cores()
+    if n_threads >= previous:
+        yield
+        return
+    blas = {
+        info["prefix"]: min(n_threads, info["num_threads"])
+        for info in threadpool_info()
+        if info["user_api"] == "blas"
+    }
+    numba.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(limits=blas):
+            yield
+    finally:
+        numba.set_num_threads(previous)

@@ -1,0 +1,74 @@
+"""Threads lowered to the free cores for the length of a CPU fit (issue 19 item 5)."""
+
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from threadpoolctl import threadpool_info
+
+from sk_hashednets import HashedMLPClassifier
+from sk_hashednets._kernels import _free_cores
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def _blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_threads_are_lowered_inside_and_restored_after(monkeypatch):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread only: nothing to lower")
+    before_numba, before_blas = numba.get_num_threads(), _blas_threads()
+    monkeypatch.setattr(_free_cores, "free_cores", lambda: 1)
+    with _free_cores.threads_for_free_cores():
+        assert numba.get_num_threads() == 1
+        assert set(_blas_threads()) == {1}
+    assert numba.get_num_threads() == before_numba and _blas_threads() == before_blas
+
+
+def test_threads_are_never_raised(monkeypatch):
+    monkeypatch.setattr(_free_cores, "free_cores", lambda: 10_000)
+    numba.set_num_threads(1)
+    try:
+        with _free_cores.threads_for_free_cores():
+            assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_fit_runs_with_the_free_cores_and_gives_the_same_model(monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    seen = []
+    original = _free_cores.threads_for_free_cores
+
+    def spy():
+        seen.append(True)
+        return original()
+
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    reference = HashedMLPClassifier(**kw).fit(X, y)
+    monkeypatch.setattr(_free_cores, "free_cores", lambda: 1)
+    monkeypatch.setattr(
+        "sk_hashednets._multilayer_perceptron.threads_for_free_cores", spy, raising=True
+    )
+    model = HashedMLPClassifier(**kw).fit(X, y)
+    assert seen
+    for a, b in zip(model.bucket_weights_, reference.bucket_weights_):
+        np.testing.assert_array_equal(a, b)  # the kernels' results do not depend on threads
+
+
+@linux_only
+def test_a_busy_process_is_seen():
+    code = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
+    busy = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.3)
+        assert _free_cores.busy_elsewhere() >= 1
+    finally:
+        busy.terminate()
+        busy.wait()
