@@ -53,6 +53,13 @@ from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS, array_module
 from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
 from ._distillation import mix_in_teacher, soften
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
+from ._inference import (
+    DEFAULT_CACHE_BYTES,
+    forget_plan,
+    plan_nbytes,
+    prediction_plan,
+    training,
+)
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
@@ -162,6 +169,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "input_dropout": [Interval(Real, 0, 1, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
+        "inference_cache_bytes": [Interval(Integral, 0, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
         "progress_bar": ["boolean"],
     }
@@ -202,6 +210,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         max_tile_bytes,
         hashing,
         progress_bar,
+        inference_cache_bytes,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -236,6 +245,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.max_tile_bytes = max_tile_bytes
         self.hashing = hashing
         self.progress_bar = progress_bar
+        self.inference_cache_bytes = inference_cache_bytes
 
     def _with_teacher_targets(self, X, y, sample_weight, incremental):
         """Targets for training: ``y``, plus a teacher's soft targets when distilling.
@@ -350,6 +360,52 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
             for i in range(self.n_layers_ - 1)
         ]
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator; drops its prediction plan.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        super().set_params(**params)
+        forget_plan(self)
+        return self
+
+    def memory_footprint(self):
+        """Bytes that the fitted model holds in memory, for prediction.
+
+        Returns
+        -------
+        footprint : dict
+            ``"parameters"``: the buckets and intercepts; ``"plan"``: what the
+            prediction plan keeps (materialised virtual matrices within
+            ``inference_cache_bytes``, hash tables, device copies), 0 before
+            the first prediction and after ``fit``; ``"total"``: their sum.
+            Optimizer state is not counted: it serves training only.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(256,), compression=1/8,
+        ...                           max_iter=2, random_state=0).fit(X, y)
+        >>> clf.memory_footprint()["plan"]
+        0
+        >>> _ = clf.predict(X[:1])
+        >>> clf.memory_footprint()
+        {'parameters': 21072, 'plan': 151552, 'total': 172624}
+        """
+        check_is_fitted(self)
+        parameters = sum(int(a.nbytes) for a in self.bucket_weights_ + self.intercepts_)
+        plan = plan_nbytes(self)
+        return {"parameters": parameters, "plan": plan, "total": parameters + plan}
 
     def virtual_coefs(self, max_bytes=2**30):
         """Materialise the dense virtual weight matrices.
@@ -540,39 +596,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 reset=False,
             )
         backend = get_backend(resolve_device(self.device))
-        layers = self._hashed_layers(backend, self.bucket_weights_[0].dtype)
-        if backend.is_host:
-            return self._forward_layers(X, layers, self.bucket_weights_, self.intercepts_)
         with self._device_memory_errors(backend):
-            bucket_weights = [backend.to_device(w) for w in self.bucket_weights_]
-            intercepts = [backend.to_device(b) for b in self.intercepts_]
-            # A chunk of rows, its input and the two widest activations, at a time.
-            itemsize = max(X.dtype.itemsize, self.bucket_weights_[0].dtype.itemsize)
-            row_bytes = itemsize * (X.shape[1] + 2 * max(self._layer_units_))
-            step = rows_per_chunk(backend, X.shape[0], row_bytes)
-            parts = [
-                backend.to_host(
-                    self._forward_layers(
-                        to_device_rows(backend, X, slice(start, start + step)),
-                        layers,
-                        bucket_weights,
-                        intercepts,
-                    )
-                )
-                for start in range(0, X.shape[0], step)
-            ]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def _forward_layers(self, activation, layers, bucket_weights, intercepts):
-        """The network's output for the input ``activation``, on the layers' device."""
-        hidden_activation = ACTIVATIONS[self.activation]
-        for i, layer in enumerate(layers):
-            activation = layer.dot(activation, bucket_weights[i])
-            activation += intercepts[i]
-            if i != self.n_layers_ - 2:
-                hidden_activation(activation)
-        ACTIVATIONS[self.out_activation_](activation)
-        return activation
+            # Prepared once per fitted state and reused (``_inference``).
+            return prediction_plan(self, lambda: backend).forward(X)
 
     @contextmanager
     def _device_memory_errors(self, backend):
@@ -831,7 +857,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.device_ = device
         y = self._with_teacher_targets(X, y, sample_weight, incremental)
 
-        with self._device_memory_errors(backend), self._training_state_on(backend):
+        with (
+            training(self),
+            self._device_memory_errors(backend),
+            self._training_state_on(backend),
+        ):
             layers = self._hashed_layers(backend, X.dtype, training=True)
             activations = [X] + [None] * (len(layer_units) - 1)
             deltas = [None] * (len(activations) - 1)
@@ -1344,6 +1374,16 @@ _PARAMS_DOC = """
         least 32 MiB gives the same results bit for bit; a smaller one
         changes them by floating-point rounding (see ``docs/memory.md``).
 
+    inference_cache_bytes : int, default=33554432 (32 MiB)
+        Memory that prediction may keep for materialised virtual matrices,
+        between calls: layers are kept in order while their matrices fit
+        (784-1000-1000-10 takes 7.1 MB in float32), and are then multiplied
+        by BLAS as a dense network's. The others, and all with 0 (lean mode),
+        compute each call's products from the buckets: a batch of up to 32
+        rows straight from them, larger ones by panels of at most 2 MiB
+        (and ``max_tile_bytes``) materialised and multiplied by BLAS. See
+        :meth:`memory_footprint` and ``docs/performance.md``.
+
     hashing : {'element', 'block'}, default='element'
         'element' hashes every virtual weight (the paper's scheme). 'block'
         maps each run of 16 consecutive virtual weights of a row to 16
@@ -1537,6 +1577,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
         progress_bar=False,
+        inference_cache_bytes=DEFAULT_CACHE_BYTES,
         teacher=None,
         distill_temperature=4.0,
         distill_weight=0.5,
@@ -1575,6 +1616,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
             progress_bar=progress_bar,
+            inference_cache_bytes=inference_cache_bytes,
         )
         self.teacher = teacher
         self.distill_temperature = distill_temperature
@@ -1925,6 +1967,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
         progress_bar=False,
+        inference_cache_bytes=DEFAULT_CACHE_BYTES,
     ):
         self.loss = loss
         super().__init__(
@@ -1961,6 +2004,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
             progress_bar=progress_bar,
+            inference_cache_bytes=inference_cache_bytes,
         )
 
     def _loss_name(self):

@@ -14,6 +14,7 @@ from ._numba import (
     scatter_bucket_grad,
     scatter_indexed,
 )
+from ._numba_predict import column_keys, hashed_matmul, row_states
 
 #: A scatter block holds about this many entries per bucket: each block costs
 #: one pass over a vector of bucket partial sums (zeroed, then added in), so
@@ -142,7 +143,19 @@ class CPUBackend:
         block_rows, partials = scratch
         scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
 
+    def direct_tables(self, seed, sign_seed, n_in, n_out, hashing):
+        """Hash tables of :meth:`direct_matmul` for one layer: row states, column keys."""
+        return row_states(seed, n_in), row_states(sign_seed, n_in), column_keys(n_out, hashing)
+
+    def direct_matmul(self, a_t, bucket_weights, tables, sign_hash, hashing, out):
+        """``out = A @ W`` straight from the buckets, for prediction (``a_t`` is ``A.T``)."""
+        states, sign_states, keys = tables
+        hashed_matmul(
+            a_t, bucket_weights, states, sign_states, keys, sign_hash, hashing == "block", out
+        )
+
 
 def _seeds(seed, sign_seed):
     """The two seeds as uint64 scalars: the hash's arithmetic must not mix in signed ints."""
     return np.uint64(seed), np.uint64(sign_seed)
+
