@@ -169,8 +169,8 @@ class PredictionPlan:
                 arrays = [_frozen(a) for a in getattr(model, name)]
                 getattr(model, name)[:] = arrays
         # What the fitted attributes were, to see a change (by identity).
-        self.bucket_weights = getattr(model, "bucket_weights_")
-        self.intercepts = getattr(model, "intercepts_")
+        self.bucket_weights = model.bucket_weights_
+        self.intercepts = model.intercepts_
         self.host_arrays = tuple(self.bucket_weights) + tuple(self.intercepts)
         self.backend = backend
         self.hidden_activation = ACTIVATIONS[model.activation]

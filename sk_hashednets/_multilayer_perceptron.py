@@ -50,7 +50,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS, array_module
-from ._device_data import DeviceMinibatches, rows_per_chunk, to_device_rows
+from ._device_data import DeviceMinibatches, to_device_rows
 from ._distillation import mix_in_teacher, soften
 from ._hashed_layer import DEFAULT_TILE_BYTES, HashedLayer
 from ._inference import (

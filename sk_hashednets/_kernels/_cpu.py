@@ -158,4 +158,3 @@ class CPUBackend:
 def _seeds(seed, sign_seed):
     """The two seeds as uint64 scalars: the hash's arithmetic must not mix in signed ints."""
     return np.uint64(seed), np.uint64(sign_seed)
-
