@@ -20,7 +20,7 @@ from test_devices import numpy_device  # noqa: F401 - a fixture
 
 from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor, save
 from sk_hashednets._base import ACTIVATIONS
-from sk_hashednets._inference import DIRECT_MAX_BATCH, _PLANS
+from sk_hashednets._inference import _PLANS, DIRECT_MAX_BATCH
 from sk_hashednets._kernels import get_backend, sign_seed
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._reference import materialize
