@@ -41,9 +41,7 @@ from _common import print_table  # noqa: E402
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--shapes", nargs="+", default=["784-1000-1000-10", "4096-4096-4096-10"]
-    )
+    parser.add_argument("--shapes", nargs="+", default=["784-1000-1000-10", "4096-4096-4096-10"])
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 8, 32, 256, 1024])
     parser.add_argument("--hashing", nargs="+", default=["element", "block"])
     parser.add_argument("--compression", nargs="+", type=float, default=[1 / 8, 1 / 64])
@@ -51,9 +49,9 @@ def parse_args():
         "--lean", action="store_true", help="also the hashed models with inference_cache_bytes=0"
     )
     parser.add_argument("--peers", nargs="+", default=["mlp", "torch", "onnx"])
-    parser.add_argument("--repeats", type=int, default=15, help="calls timed per cell, at most")
+    parser.add_argument("--repeats", type=int, default=21, help="rounds per batch, at most")
     parser.add_argument(
-        "--seconds", type=float, default=1.5, help="time per cell, at most (after one call)"
+        "--seconds", type=float, default=20, help="time of a batch's rounds, at most"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--paths", action="store_true", help="time each product path too")
@@ -62,22 +60,32 @@ def parse_args():
     return parser.parse_args()
 
 
-def median_ms(fn, repeats, seconds):
-    """Median wall time of ``fn()`` in ms, after one untimed call."""
-    fn()
-    times, start = [], time.perf_counter()
-    while len(times) < repeats and (not times or time.perf_counter() - start < seconds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+def interleaved_ms(predictors, X, repeats, seconds):
+    """Median wall time (ms) of each predictor on ``X``, timed in turns.
+
+    Every round calls each predictor once, in turn, so that all see the same
+    load of a shared machine; after one untimed round, rounds run until
+    ``repeats`` or ``seconds`` (at least three).
+    """
+    for predict in predictors.values():
+        predict(X)
+    times = {name: [] for name in predictors}
+    start = time.perf_counter()
+    for round_ in range(repeats):
+        if round_ >= 3 and time.perf_counter() - start > seconds:
+            break
+        for name, predict in predictors.items():
+            t0 = time.perf_counter()
+            predict(X)
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
-def peak_kib(fn):
-    """Peak memory traced by ``tracemalloc`` during one call of ``fn`` (after one call), KiB."""
-    fn()
+def peak_kib(predict, X):
+    """Peak memory traced by ``tracemalloc`` during ``predict(X)`` (after one call), KiB."""
+    predict(X)
     tracemalloc.start()
-    fn()
+    predict(X)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak / 1024
@@ -98,7 +106,7 @@ def hashed_model(units, hashing, compression, X, y, **params):
 
 
 def torch_peer(twin, threads):
-    """``predict`` of a PyTorch ``nn.Sequential`` holding the twin's weights, or the reason why not."""
+    """``predict`` of PyTorch's ``nn.Sequential`` with the twin's weights, or why not."""
     try:
         import torch
     except ImportError as error:
@@ -155,7 +163,8 @@ def forced_path(model, path):
 
     def predict(X):
         saved = _inference.DIRECT_MAX_BATCH
-        _inference.DIRECT_MAX_BATCH = 2**62 if path == "direct" else 0
+        limit = 2**62 if path == "direct" else 0
+        _inference.DIRECT_MAX_BATCH = {hashing: limit for hashing in saved}
         try:
             return model.predict(X)
         finally:
@@ -192,9 +201,12 @@ def _time_us(fn, n=200):
 def main():
     args = parse_args()
     import numba
-
-    numba.set_num_threads(args.threads)
     import sklearn
+    from threadpoolctl import threadpool_limits
+
+    # The same threads for everyone: Numba, BLAS (NumPy's and the others'), PyTorch, ONNX Runtime.
+    numba.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
 
     print(f"command: python {' '.join(sys.argv)}")
     print(
@@ -244,9 +256,8 @@ def main():
 
         latency = {}
         for batch in args.batch:
-            X = X_all[:batch]
-            for name, predict in predictors.items():
-                latency[batch, name] = median_ms(lambda: predict(X), args.repeats, args.seconds)
+            medians = interleaved_ms(predictors, X_all[:batch], args.repeats, args.seconds)
+            latency.update({(batch, name): ms for name, ms in medians.items()})
         names = list(predictors)
         print_table(
             f"{shape}: predict latency, median ms",
@@ -272,7 +283,10 @@ def main():
             f"{shape}: peak extra memory of one predict call, KiB (tracemalloc)",
             ["batch", *numpy_models],
             [
-                [str(b), *(f"{peak_kib(lambda: predictors[n](X_all[:b])):.0f}" for n in numpy_models)]
+                [
+                    str(b),
+                    *(f"{peak_kib(predictors[n], X_all[:b]):.0f}" for n in numpy_models),
+                ]
                 for b in args.batch
             ],
             args.markdown,
@@ -282,7 +296,13 @@ def main():
             f"{shape}: memory held, KiB (buckets + intercepts, plan; dense: weights)",
             ["model", "parameters", "plan", "total"],
             [
-                [n, *(f"{m.memory_footprint()[k] / 1024:.0f}" for k in ("parameters", "plan", "total"))]
+                [
+                    n,
+                    *(
+                        f"{m.memory_footprint()[k] / 1024:.0f}"
+                        for k in ("parameters", "plan", "total")
+                    ),
+                ]
                 for n, m in models.items()
             ]
             + [

@@ -5,11 +5,11 @@ A fitted model's first ``predict`` (``predict_proba``, ``predict_log_proba``,
 
 - per layer, either its virtual matrix materialised once and kept (while the
   matrices kept fit in ``inference_cache_bytes``), multiplied by BLAS, or the
-  layer's hash states, from which each call computes its products: for a
-  batch of at most ``DIRECT_MAX_BATCH`` rows (CPU) straight from the buckets
-  (``_kernels/_numba_predict.py``), for a larger batch panel by panel, each of
-  at most ``PREDICT_PANEL_BYTES`` (and ``max_tile_bytes``) materialised and
-  multiplied by BLAS. Such a call holds no whole virtual matrix;
+  layer's hash states, from which each call computes its products: panel by
+  panel, each of at most ``PREDICT_PANEL_BYTES`` (and ``max_tile_bytes``)
+  materialised and multiplied by BLAS, or, for batches of at most
+  ``DIRECT_MAX_BATCH[hashing]`` rows on the CPU, straight from the buckets
+  (``_kernels/_numba_predict.py``). Such a call holds no whole virtual matrix;
 - on a GPU, device copies of the buckets and intercepts (and the kept
   matrices): a call moves only its input and its output.
 
@@ -49,9 +49,12 @@ from ._kernels import BLOCK_SIZE, sign_seed
 #: a 4096 x 4096 layer (67 MB) is not, and is computed from its buckets.
 DEFAULT_CACHE_BYTES = 32 * 2**20
 #: Largest batch that a layer not kept computes straight from its buckets on
-#: the CPU; larger batches materialise panels and call BLAS
-#: (``docs/performance.md``, "materialise, or work from the buckets?").
-DIRECT_MAX_BATCH = 32
+#: the CPU, by hashing; larger batches materialise panels and call BLAS. Measured
+#: (``docs/performance.md``, "materialise, or work from the buckets?"): the
+#: direct kernel ties with a panel and BLAS at batch 1 under block hashing, and
+#: holds no panel; beyond that, and always under element hashing (whose
+#: materialising kernel hashes 2.5 times as fast), panels win.
+DIRECT_MAX_BATCH = {"element": 0, "block": 1}
 #: Memory of one column panel materialised by a call, at most (and at most
 #: ``max_tile_bytes``): about a core's L2 cache, so that BLAS reads it hot.
 PREDICT_PANEL_BYTES = 2 * 2**20
@@ -295,7 +298,7 @@ class _PlanLayer:
         """``A @ W``: the kept matrix, the direct kernel or panels (module docstring)."""
         if self.matrix is not None:
             return _matmul(A, self.matrix)
-        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH:
+        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.hashing]:
             return self._direct_dot(A)
         return self._panel_dot(A)
 

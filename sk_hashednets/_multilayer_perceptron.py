@@ -1379,9 +1379,9 @@ _PARAMS_DOC = """
         between calls: layers are kept in order while their matrices fit
         (784-1000-1000-10 takes 7.1 MB in float32), and are then multiplied
         by BLAS as a dense network's. The others, and all with 0 (lean mode),
-        compute each call's products from the buckets: a batch of up to 32
-        rows straight from them, larger ones by panels of at most 2 MiB
-        (and ``max_tile_bytes``) materialised and multiplied by BLAS. See
+        compute each call's products from the buckets: panels of at most 2
+        MiB (and ``max_tile_bytes``) materialised and multiplied by BLAS, or,
+        for one row under block hashing, straight from the buckets. See
         :meth:`memory_footprint` and ``docs/performance.md``.
 
     hashing : {'element', 'block'}, default='element'

@@ -51,8 +51,9 @@ def _fit(dtype=np.float32, **params):
 
 
 def _batches(X):
-    """Batches that take the direct kernel (1, DIRECT_MAX_BATCH) and the panels (more)."""
-    return [X[:1], X[:7], X[:DIRECT_MAX_BATCH], X[: DIRECT_MAX_BATCH + 1], X]
+    """Batches that take the direct kernel (1, under block hashing) and the panels (more)."""
+    assert DIRECT_MAX_BATCH["block"] >= 1
+    return [X[:1], X[:7], X[:32], X[:33], X]
 
 
 # ----------------------------------------------------------------------------
@@ -125,15 +126,21 @@ def test_direct_kernel_matches_the_reference(hashing, n_buckets, sign_hash):
     np.testing.assert_allclose(out, A @ W, rtol=1e-12, atol=1e-12)
 
 
-def test_direct_kernel_gives_the_same_bits_whatever_the_threads():
-    clf = _fit(inference_cache_bytes=0, hashing="block")
-    X = X_ALL[:DIRECT_MAX_BATCH].astype(np.float32)
+@pytest.mark.parametrize("hashing", ["element", "block"])
+def test_direct_kernel_gives_the_same_bits_whatever_the_threads(hashing):
+    rng = np.random.RandomState(0)
+    n_in, n_out, seed = 300, 1000, 99
+    w, A = rng.randn(5000).astype(np.float32), rng.randn(3, n_in).astype(np.float32)
+    backend = CPUBackend()
+    tables = backend.direct_tables(np.uint64(seed), sign_seed(seed), n_in, n_out, hashing)
     before = numba.get_num_threads()
+    outputs = []
     try:
-        outputs = []
         for threads in range(1, before + 1):
             numba.set_num_threads(threads)
-            outputs.append(clf.predict_proba(X))
+            out = np.empty((3, n_out), np.float32)
+            backend.direct_matmul(np.ascontiguousarray(A.T), w, tables, True, hashing, out)
+            outputs.append(out)
     finally:
         numba.set_num_threads(before)
     for out in outputs[1:]:

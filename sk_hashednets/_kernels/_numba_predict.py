@@ -24,7 +24,7 @@ from numba import njit, prange
 from ._hashing import BLOCK_SIZE, bucket_of, column_key, finish_hash, is_negative, row_state
 
 #: Output columns per parallel chunk: a whole number of hashing blocks.
-CHUNK_COLUMNS = 4 * BLOCK_SIZE
+CHUNK_COLUMNS = 16 * BLOCK_SIZE
 _ONE = np.uint64(1)
 
 
