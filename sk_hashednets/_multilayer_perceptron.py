@@ -372,6 +372,12 @@ class BaseHashedMLP(BaseEstimator, ABC):
         Returns
         -------
         self : estimator instance
+
+        Examples
+        --------
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> HashedMLPClassifier().set_params(inference_cache_bytes=0).inference_cache_bytes
+        0
         """
         super().set_params(**params)
         forget_plan(self)
