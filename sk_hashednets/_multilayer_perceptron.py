@@ -366,8 +366,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
 
         Parameters
         ----------
-        **params : dict
-            Estimator parameters.
+        params : dict
+            Estimator parameters, as keyword arguments.
 
         Returns
         -------
