@@ -60,13 +60,19 @@ from ._base import ACTIVATIONS, DERIVATIVES, LOSS_FUNCTIONS
 from ._device_data import (
     DeviceMinibatches,
     device_memory_errors,
-    rows_per_chunk,
     to_device_rows,
     to_host_input,
     training_state_on,
 )
 from ._distillation import divergence_advice, mix_in_teacher, teacher_targets
 from ._hashed_layer import DEFAULT_TILE_BYTES
+from ._inference import (
+    DEFAULT_CACHE_BYTES,
+    forget_plan,
+    plan_nbytes,
+    prediction_plan,
+    training,
+)
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._kernels._free_cores import threads_for_free_cores
 from ._layout import draw_hash_seeds, hashed_layers, hidden_layer_sizes_list, resolve_n_buckets
@@ -205,6 +211,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "input_dropout": [Interval(Real, 0, 1 - 2**-17, closed="left")],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
+        "inference_cache_bytes": [Interval(Integral, 0, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
         "progress_bar": ["boolean"],
     }
@@ -245,6 +252,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         max_tile_bytes,
         hashing,
         progress_bar,
+        inference_cache_bytes,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -279,6 +287,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.max_tile_bytes = max_tile_bytes
         self.hashing = hashing
         self.progress_bar = progress_bar
+        self.inference_cache_bytes = inference_cache_bytes
 
     def _teacher_targets(self, X, y, sample_weight, incremental):
         """Targets for training: ``y``, and a teacher's soft targets when distilling.
@@ -303,6 +312,58 @@ class BaseHashedMLP(BaseEstimator, ABC):
     def _hashed_layers(self, backend, dtype, training=False):
         """Views of the virtual matrices, built per call (``_layout.hashed_layers``)."""
         return hashed_layers(self, backend, dtype, training)
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator; drops its prediction plan.
+
+        Parameters
+        ----------
+        params : dict
+            Estimator parameters, as keyword arguments.
+
+        Returns
+        -------
+        self : estimator instance
+
+        Examples
+        --------
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> HashedMLPClassifier().set_params(inference_cache_bytes=0).inference_cache_bytes
+        0
+        """
+        super().set_params(**params)
+        forget_plan(self)
+        return self
+
+    def memory_footprint(self):
+        """Bytes that the fitted model holds in memory, for prediction.
+
+        Returns
+        -------
+        footprint : dict
+            ``"parameters"``: the buckets and intercepts; ``"plan"``: what the
+            prediction plan keeps (materialised virtual matrices within
+            ``inference_cache_bytes``, hash tables, device copies), 0 before
+            the first prediction and after ``fit``; ``"total"``: their sum.
+            Optimizer state is not counted: it serves training only.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sk_hashednets import HashedMLPClassifier
+        >>> X, y = load_digits(return_X_y=True)
+        >>> clf = HashedMLPClassifier(hidden_layer_sizes=(256,), compression=1/8,
+        ...                           max_iter=2, random_state=0).fit(X, y)
+        >>> clf.memory_footprint()["plan"]
+        0
+        >>> _ = clf.predict(X[:1])
+        >>> clf.memory_footprint()
+        {'parameters': 21072, 'plan': 151552, 'total': 172624}
+        """
+        check_is_fitted(self)
+        parameters = sum(int(a.nbytes) for a in self.bucket_weights_ + self.intercepts_)
+        plan = plan_nbytes(self)
+        return {"parameters": parameters, "plan": plan, "total": parameters + plan}
 
     def virtual_coefs(self, max_bytes=2**30):
         """Materialise the dense virtual weight matrices.
@@ -458,40 +519,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 reset=False,
             )
         backend = get_backend(resolve_device(self.device))
-        layers = self._hashed_layers(backend, self.bucket_weights_[0].dtype)
-        if backend.is_host:
-            return self._forward_layers(X, layers, self.bucket_weights_, self.intercepts_)
         with device_memory_errors(backend, self.max_tile_bytes, self.batch_size):
-            bucket_weights = [backend.to_device(w) for w in self.bucket_weights_]
-            intercepts = [backend.to_device(b) for b in self.intercepts_]
-            # A chunk of rows, its input and the two widest activations, at a time.
-            itemsize = max(X.dtype.itemsize, self.bucket_weights_[0].dtype.itemsize)
-            row_bytes = itemsize * (X.shape[1] + 2 * max(self._layer_units_))
-            step = rows_per_chunk(backend, X.shape[0], row_bytes)
-            parts = [
-                backend.to_host(
-                    self._forward_layers(
-                        to_device_rows(backend, X, slice(start, start + step)),
-                        layers,
-                        bucket_weights,
-                        intercepts,
-                    )
-                )
-                for start in range(0, X.shape[0], step)
-            ]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def _forward_layers(self, activation, layers, bucket_weights, intercepts):
-        """The network's output for the input ``activation``, on the layers' device."""
-        hidden_activation = ACTIVATIONS[self.activation]
-        xp = layers[0].backend.xp
-        for i, layer in enumerate(layers):
-            activation = layer.dot(activation, bucket_weights[i])
-            activation += intercepts[i]
-            if i != self.n_layers_ - 2:
-                hidden_activation(activation, xp=xp)
-        ACTIVATIONS[self.out_activation_](activation, xp=xp)
-        return activation
+            # Prepared once per fitted state and reused (``_inference``).
+            return prediction_plan(self, lambda: backend).forward(X)
 
     def _compute_loss_grad(self, layer, sw_sum, layer_input, work):
         """Gradient of the loss with respect to one layer's buckets and intercepts."""
@@ -701,6 +731,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         cpu_threads = threads_for_free_cores() if device == "cpu" else nullcontext()
 
         with (
+            training(self),
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
             cpu_threads,
@@ -1188,6 +1219,16 @@ _PARAMS_DOC = """
         least 32 MiB gives the same results bit for bit; a smaller one
         changes them by floating-point rounding (see ``docs/memory.md``).
 
+    inference_cache_bytes : int, default=33554432 (32 MiB)
+        Memory that prediction may keep for materialised virtual matrices,
+        between calls: layers are kept in order while their matrices fit
+        (784-1000-1000-10 takes 7.1 MB in float32), and are then multiplied
+        by BLAS as a dense network's. The others, and all with 0 (lean mode),
+        compute each call's products from the buckets: panels of at most 2
+        MiB (and ``max_tile_bytes``) materialised and multiplied by BLAS, or,
+        for one row under block hashing, straight from the buckets. See
+        :meth:`memory_footprint` and ``docs/performance.md``.
+
     hashing : {'element', 'block'}, default='element'
         'element' hashes every virtual weight (the paper's scheme). 'block'
         maps each run of 16 consecutive virtual weights of a row to 16
@@ -1313,6 +1354,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
         progress_bar=False,
+        inference_cache_bytes=DEFAULT_CACHE_BYTES,
         teacher=None,
         distill_temperature=4.0,
         distill_weight=0.5,
@@ -1351,6 +1393,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
             progress_bar=progress_bar,
+            inference_cache_bytes=inference_cache_bytes,
         )
         self.teacher = teacher
         self.distill_temperature = distill_temperature
@@ -1659,6 +1702,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         max_tile_bytes=DEFAULT_TILE_BYTES,
         hashing="element",
         progress_bar=False,
+        inference_cache_bytes=DEFAULT_CACHE_BYTES,
     ):
         self.loss = loss
         super().__init__(
@@ -1695,6 +1739,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             max_tile_bytes=max_tile_bytes,
             hashing=hashing,
             progress_bar=progress_bar,
+            inference_cache_bytes=inference_cache_bytes,
         )
 
     def _loss_name(self):

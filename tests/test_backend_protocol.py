@@ -18,14 +18,24 @@ from _numpy_device import NumPyDeviceBackend
 
 import sk_hashednets
 from sk_hashednets._kernels import get_backend
-from sk_hashednets._kernels._backend import Backend, BucketIndexing, DeviceHashing, LayerHash
+from sk_hashednets._kernels._backend import (
+    Backend,
+    BucketIndexing,
+    DeviceHashing,
+    DirectProducts,
+    LayerHash,
+)
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._hashing import BLOCK_HASHING, ELEMENT_HASHING, sign_seed
 
 PACKAGE = Path(sk_hashednets.__file__).parent
 CUDA_SOURCE = PACKAGE / "_kernels" / "_cuda.py"
 #: Each optional capability and the flag that announces it.
-CAPABILITIES = {"indexes_buckets": BucketIndexing, "hashes_pairs": DeviceHashing}
+CAPABILITIES = {
+    "indexes_buckets": BucketIndexing,
+    "hashes_pairs": DeviceHashing,
+    "multiplies_from_buckets": DirectProducts,
+}
 PROTOCOLS = [Backend, *CAPABILITIES.values()]
 EMPTY = inspect.Parameter.empty
 
@@ -149,6 +159,7 @@ def test_ast_shape_reads_signatures_as_inspect_does():
 def test_get_backend_gives_a_backend():
     backend = get_backend("cpu")
     assert isinstance(backend, Backend) and isinstance(backend, BucketIndexing)
+    assert isinstance(backend, DirectProducts) and backend.multiplies_from_buckets
     assert backend.indexes_buckets and not backend.hashes_pairs
 
 

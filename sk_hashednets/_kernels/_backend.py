@@ -2,8 +2,9 @@
 
 A backend is an array module (``xp``) and the hashed-matrix kernels that work
 on its arrays. :class:`Backend` declares what every backend implements;
-:class:`BucketIndexing` and :class:`DeviceHashing` are optional capabilities,
-each announced by a flag (``indexes_buckets``, ``hashes_pairs``) that the
+:class:`BucketIndexing`, :class:`DeviceHashing` and :class:`DirectProducts` are
+optional capabilities, each announced by a flag (``indexes_buckets``,
+``hashes_pairs``, ``multiplies_from_buckets``) that the
 capability's class sets, so that the flag and the methods cannot disagree.
 The CPU backend (``_cpu.CPUBackend``), the CUDA backend (``_cuda.CUDABackend``)
 and the test suite's pretend GPU (``tests/_numpy_device.py``) derive from these
@@ -133,6 +134,8 @@ class Backend(abc.ABC):
         Whether the backend implements :class:`BucketIndexing`.
     hashes_pairs : bool
         Whether the backend implements :class:`DeviceHashing`.
+    multiplies_from_buckets : bool
+        Whether the backend implements :class:`DirectProducts`.
     """
 
     name: str
@@ -141,6 +144,7 @@ class Backend(abc.ABC):
     out_of_memory_errors: tuple
     indexes_buckets = False
     hashes_pairs = False
+    multiplies_from_buckets = False
 
     @abc.abstractmethod
     def empty(self, shape, dtype):
@@ -378,4 +382,44 @@ class DeviceHashing(abc.ABC):
         sign : array of shape (n,), dtype int8
             +1 or -1: the sign hash, whether or not the layer applies it (as
             ``_hashing.hash_pairs`` gives it).
+        """
+
+
+class DirectProducts(abc.ABC):
+    """Optional capability: ``A @ W`` straight from the buckets, for prediction.
+
+    A backend that derives from this class has ``multiplies_from_buckets = True``.
+    """
+
+    multiplies_from_buckets = True
+
+    @abc.abstractmethod
+    def direct_tables(self, layer_hash, n_in, n_out):
+        """The per-row and per-column hash tables of :meth:`direct_matmul` for one layer.
+
+        Parameters
+        ----------
+        layer_hash : LayerHash
+        n_in, n_out : int
+            Shape of the virtual matrix.
+
+        Returns
+        -------
+        tables : tuple of arrays
+            Opaque to the caller; handed back to :meth:`direct_matmul`.
+        """
+
+    @abc.abstractmethod
+    def direct_matmul(self, layer_hash, a_t, bucket_weights, tables, out):
+        """Write ``A @ W`` into ``out`` without materialising ``W``.
+
+        Parameters
+        ----------
+        layer_hash : LayerHash
+        a_t : array of shape (n_in, n_rows)
+            ``A`` transposed, C-contiguous.
+        bucket_weights : array of shape (n_buckets,)
+        tables : tuple of arrays
+            From :meth:`direct_tables` for the same layer.
+        out : array of shape (n_rows, n_out)
         """

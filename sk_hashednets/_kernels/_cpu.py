@@ -5,7 +5,7 @@ import math
 import numba
 import numpy as np
 
-from ._backend import Backend, BucketIndexing
+from ._backend import Backend, BucketIndexing, DirectProducts
 from ._numba import (
     MATERIALIZE_KERNELS,
     SIGN_BIT,
@@ -14,6 +14,7 @@ from ._numba import (
     scatter_bucket_grad,
     scatter_indexed,
 )
+from ._numba_predict import column_keys, hashed_matmul, row_states
 from ._updates import adam_formula, adam_update, kernels_take, sgd_formula, sgd_update
 
 #: A scatter block holds about this many entries per bucket: each block costs
@@ -26,7 +27,7 @@ SCATTER_ENTRIES_PER_BUCKET = 2
 SCATTER_PARTIALS_BYTES = 4 * 2**20
 
 
-class CPUBackend(BucketIndexing, Backend):
+class CPUBackend(BucketIndexing, DirectProducts, Backend):
     """Array module and hashed-matrix kernels for the CPU: NumPy arrays, Numba kernels.
 
     Implements :class:`~sk_hashednets._kernels._backend.Backend` and its
@@ -155,6 +156,28 @@ class CPUBackend(BucketIndexing, Backend):
         """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit."""
         block_rows, partials = scratch
         scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
+
+    def direct_tables(self, layer_hash, n_in, n_out):
+        """Hash tables of :meth:`direct_matmul` for one layer: row states, column keys."""
+        return (
+            row_states(layer_hash.seed, n_in),
+            row_states(layer_hash.sign_seed, n_in),
+            column_keys(n_out, layer_hash.hashing),
+        )
+
+    def direct_matmul(self, layer_hash, a_t, bucket_weights, tables, out):
+        """``out = A @ W`` straight from the buckets, for prediction (``a_t`` is ``A.T``)."""
+        states, sign_states, keys = tables
+        hashed_matmul(
+            a_t,
+            bucket_weights,
+            states,
+            sign_states,
+            keys,
+            layer_hash.sign_hash,
+            layer_hash.hashing == "block",
+            out,
+        )
 
 
 def _hash_args(layer_hash):

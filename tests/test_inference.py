@@ -1,0 +1,328 @@
+"""The prediction plan (``_inference``, issue 21): agreement, invalidation, threads, memory.
+
+The "old path" below is prediction as it was before the plan: the layers'
+``HashedLayer.dot`` (materialise tile by tile, then BLAS) on every call.
+"""
+
+import io
+import pickle
+import threading
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits
+from test_devices import numpy_device  # noqa: F401 - a fixture
+
+from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor, save
+from sk_hashednets._base import ACTIVATIONS
+from sk_hashednets._inference import _PLANS, DIRECT_MAX_BATCH
+from sk_hashednets._kernels import get_backend
+from sk_hashednets._kernels._backend import LayerHash
+from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._reference import materialize
+
+X_ALL, Y_ALL = load_digits(return_X_y=True)
+X_ALL = X_ALL[:400] / 16
+Y_ALL = Y_ALL[:400]
+# Hidden layers wider than one chunk of the direct kernel (64 columns), not a
+# multiple of a hashing block (16), and a last layer of 10.
+ARCH = dict(hidden_layer_sizes=(100, 70), max_iter=3, random_state=0, compression=0.2)
+
+
+def _old_path(model, X):
+    """The network's output as ``_forward_pass_fast`` computed it before the plan."""
+    layers = model._hashed_layers(get_backend("cpu"), model.bucket_weights_[0].dtype)
+    activation = X
+    for i, layer in enumerate(layers):
+        activation = layer.dot(activation, model.bucket_weights_[i])
+        activation += model.intercepts_[i]
+        if i != len(layers) - 1:
+            ACTIVATIONS[model.activation](activation)
+    ACTIVATIONS[model.out_activation_](activation)
+    return activation
+
+
+def _fit(dtype=np.float32, **params):
+    return HashedMLPClassifier(**{**ARCH, **params}).fit(X_ALL.astype(dtype), Y_ALL)
+
+
+def _batches(X):
+    """Batches that take the direct kernel (1, under block hashing) and the panels (more)."""
+    assert DIRECT_MAX_BATCH["block"] >= 1
+    return [X[:1], X[:7], X[:32], X[:33], X]
+
+
+# ----------------------------------------------------------------------------
+# Agreement with the old path
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("cache", [None, 0])
+@pytest.mark.parametrize("max_tile_bytes", [2**26, 3000])
+def test_predictions_agree_with_the_old_path(hashing, dtype, sparse, cache, max_tile_bytes):
+    params = dict(hashing=hashing, max_tile_bytes=max_tile_bytes)
+    if cache is not None:
+        params["inference_cache_bytes"] = cache
+    clf = _fit(dtype, **params)
+    atol = 1e-5 if dtype == np.float32 else 1e-12
+    for X in _batches(X_ALL.astype(dtype)):
+        expected = _old_path(clf, X)
+        X_in = sp.csr_matrix(X) if sparse else X
+        got = clf.predict_proba(X_in)
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
+        np.testing.assert_allclose(clf.predict_log_proba(X_in), np.log(got), rtol=1e-6)
+    assert clf.score(X_ALL.astype(dtype), Y_ALL) == np.mean(clf.predict(X_ALL) == Y_ALL)
+
+
+def test_kept_matrices_give_the_old_paths_bits():
+    """Untiled layers kept by the plan multiply as the old path did: the same bits."""
+    clf = _fit()
+    for X in _batches(X_ALL.astype(np.float32)):
+        np.testing.assert_array_equal(clf.predict_proba(X), _old_path(clf, X))
+
+
+def test_float64_input_to_a_float32_model_computes_as_before():
+    clf = _fit(np.float32, inference_cache_bytes=0)
+    for X in _batches(X_ALL):  # float64
+        expected = _old_path(clf, X)
+        assert expected.dtype == np.float64
+        np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=0, atol=1e-6)
+
+
+def test_regressor_agrees_with_the_old_path():
+    reg = HashedMLPRegressor(**ARCH, inference_cache_bytes=0, hashing="block")
+    reg.fit(X_ALL.astype(np.float32), Y_ALL / 10)
+    for X in _batches(X_ALL.astype(np.float32)):
+        np.testing.assert_allclose(reg.predict(X), _old_path(reg, X).ravel(), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# The direct kernel against the plain-NumPy reference
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize("n_buckets", [7, 300])  # 7 < 16: block runs wrap around
+@pytest.mark.parametrize("sign_hash", [True, False])
+def test_direct_kernel_matches_the_reference(hashing, n_buckets, sign_hash):
+    rng = np.random.RandomState(0)
+    n_in, n_out, seed = 37, 150, 123456789
+    w = rng.randn(n_buckets)
+    A = rng.randn(5, n_in)
+    A[:, [3, 20]] = 0  # rows of W that the kernel skips
+    W = materialize(w, seed, n_in, n_out, sign_hash=sign_hash, hashing=hashing)
+    backend = CPUBackend()
+    layer_hash = LayerHash.for_layer(seed, sign_hash=sign_hash, hashing=hashing, n_buckets=w.size)
+    tables = backend.direct_tables(layer_hash, n_in, n_out)
+    out = np.empty((5, n_out))
+    backend.direct_matmul(layer_hash, np.ascontiguousarray(A.T), w, tables, out)
+    np.testing.assert_allclose(out, A @ W, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("hashing", ["element", "block"])
+def test_direct_kernel_gives_the_same_bits_whatever_the_threads(hashing):
+    rng = np.random.RandomState(0)
+    n_in, n_out, seed = 300, 1000, 99
+    w, A = rng.randn(5000).astype(np.float32), rng.randn(3, n_in).astype(np.float32)
+    backend = CPUBackend()
+    layer_hash = LayerHash.for_layer(seed, sign_hash=True, hashing=hashing, n_buckets=w.size)
+    tables = backend.direct_tables(layer_hash, n_in, n_out)
+    before = numba.get_num_threads()
+    outputs = []
+    try:
+        for threads in range(1, before + 1):
+            numba.set_num_threads(threads)
+            out = np.empty((3, n_out), np.float32)
+            backend.direct_matmul(layer_hash, np.ascontiguousarray(A.T), w, tables, out)
+            outputs.append(out)
+    finally:
+        numba.set_num_threads(before)
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+
+
+# ----------------------------------------------------------------------------
+# The plan follows the model
+# ----------------------------------------------------------------------------
+
+
+def _assert_follows(clf, X=X_ALL[:40]):
+    X = X.astype(clf.bucket_weights_[0].dtype)
+    np.testing.assert_allclose(clf.predict_proba(X), _old_path(clf, X), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("cache", [None, 0])
+def test_plan_follows_fit_partial_fit_and_set_params(cache):
+    params = {} if cache is None else {"inference_cache_bytes": cache}
+    clf = _fit(**params)
+    first = clf.predict_proba(X_ALL[:40])
+    clf.partial_fit(X_ALL.astype(np.float32), Y_ALL)  # trains the read-only arrays: thawed
+    assert not np.array_equal(clf.predict_proba(X_ALL[:40]), first)
+    _assert_follows(clf)
+    clf.set_params(random_state=1).fit(X_ALL.astype(np.float32), Y_ALL)
+    _assert_follows(clf)
+    clf.set_params(activation="tanh")
+    _assert_follows(clf)
+    clf.activation = "logistic"  # even without set_params
+    _assert_follows(clf)
+    clf.set_params(inference_cache_bytes=0, max_tile_bytes=1000)
+    _assert_follows(clf)
+
+
+def test_plan_sees_new_arrays_assigned():
+    clf = _fit()
+    clf.predict(X_ALL[:5])
+    clf.bucket_weights_[0] = clf.bucket_weights_[0] * 2  # a new array in the list
+    _assert_follows(clf)
+    clf.intercepts_[1] = clf.intercepts_[1] + 1
+    _assert_follows(clf)
+    clf.bucket_weights_ = [w[::-1].copy() for w in clf.bucket_weights_]  # a new list
+    _assert_follows(clf)
+    clf.intercepts_ = [b - 1 for b in clf.intercepts_]
+    _assert_follows(clf)
+
+
+def test_in_place_changes_are_refused_or_seen():
+    clf = _fit()
+    assert clf.bucket_weights_[0].flags.writeable  # only trained: nothing frozen
+    clf.predict(X_ALL[:5])
+    with pytest.raises(ValueError, match="read-only"):
+        clf.bucket_weights_[0][0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        clf.intercepts_[0] += 1
+    # A user who makes an array writeable again is seen.
+    clf.bucket_weights_[1].setflags(write=True)
+    clf.bucket_weights_[1] *= -1
+    _assert_follows(clf)
+    assert not clf.bucket_weights_[1].flags.writeable
+
+
+def test_a_view_assigned_is_copied_so_that_no_write_goes_unseen():
+    clf = _fit()
+    base = np.concatenate([clf.bucket_weights_[0], np.zeros(3, np.float32)])
+    clf.bucket_weights_[0] = base[:-3]
+    _assert_follows(clf)
+    assert clf.bucket_weights_[0].base is None and not clf.bucket_weights_[0].flags.writeable
+    base[:] = 0  # no longer the model's memory
+    _assert_follows(clf)
+
+
+# ----------------------------------------------------------------------------
+# Never pickled or saved; nothing for a model that is only trained
+# ----------------------------------------------------------------------------
+
+
+def _pickled(obj, protocol=pickle.HIGHEST_PROTOCOL):
+    return pickle.dumps(obj, protocol=protocol)
+
+
+def test_plan_is_never_pickled_or_saved(tmp_path):
+    clf = _fit()
+    assert clf not in _PLANS and clf.memory_footprint()["plan"] == 0
+    # Protocol 4: protocol 5 writes a read-only array a few bytes shorter.
+    size, saved = len(_pickled(clf, protocol=4)), io.BytesIO()
+    save(clf, saved)
+    expected = clf.predict_proba(X_ALL)
+    footprint = clf.memory_footprint()
+    assert footprint["plan"] >= sum(n_in * n_out * 4 for n_in, n_out in [(64, 100), (100, 70)])
+    assert footprint["total"] == footprint["parameters"] + footprint["plan"]
+    assert len(_pickled(clf, protocol=4)) == size
+    after = io.BytesIO()
+    save(clf, after)
+    assert len(after.getvalue()) == len(saved.getvalue())
+    joblib.dump(clf, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    assert loaded not in _PLANS and loaded.memory_footprint()["plan"] == 0
+    np.testing.assert_array_equal(loaded.predict_proba(X_ALL), expected)
+    assert not any("plan" in name for name in vars(clf))
+    # Arrays unpickled from read-only ones (protocol 5) train on.
+    for model in (loaded, pickle.loads(_pickled(clf))):
+        model.partial_fit(X_ALL.astype(np.float32), Y_ALL)
+        _assert_follows(model)
+
+
+# ----------------------------------------------------------------------------
+# Threads
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [{}, {"inference_cache_bytes": 0, "hashing": "block"}])
+def test_eight_threads_give_the_bits_of_serial_calls(params):
+    clf = _fit(**params)
+    batches = [X_ALL[i : i + n].astype(np.float32) for i, n in enumerate([1, 5, 32, 33, 200] * 4)]
+    serial_clf = pickle.loads(_pickled(clf))
+    expected = [serial_clf.predict_proba(X) for X in batches]
+    start = threading.Barrier(8)
+
+    def predict(X, wait):
+        if wait:
+            start.wait()
+        return clf.predict_proba(X)
+
+    # The first eight calls race to build the plan, then all predict at once.
+    waits = [True] * 8 + [False] * (len(batches) - 8)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(predict, batches, waits))
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------------------------------------
+# Memory of a call beyond the cache
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_rows", [1, 100])
+def test_a_lean_call_holds_no_whole_virtual_matrix(n_rows):
+    X = np.random.RandomState(0).rand(n_rows, 64)
+    y = np.arange(n_rows) % 3
+    tile = 64 * 2**10
+    clf = HashedMLPClassifier(
+        hidden_layer_sizes=(1000, 1000), max_iter=1, inference_cache_bytes=0, max_tile_bytes=tile
+    )
+    clf.fit(np.vstack([X, X]), np.concatenate([y, y]))
+    clf.predict(X)  # the plan and the kernels, first
+    matrix = 1000 * 1000 * 8
+    tracemalloc.start()
+    clf.predict(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    activations = 4 * n_rows * 1000 * 8
+    assert peak < tile + activations + 32 * 2**10 < matrix
+
+
+# ----------------------------------------------------------------------------
+# The device path: buckets stay on the device
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache", [None, 0])
+def test_device_plan_moves_no_buckets_after_the_first_call(numpy_device, cache):  # noqa: F811
+    params = {} if cache is None else {"inference_cache_bytes": cache}
+    backend = numpy_device()
+    X = X_ALL.astype(np.float32)
+    clf = HashedMLPClassifier(**ARCH, **params, device="cuda").fit(X, Y_ALL)
+    cpu = HashedMLPClassifier(**ARCH, **params, device="cpu").fit(X, Y_ALL)
+    first = clf.predict_proba(X)
+    np.testing.assert_allclose(first, cpu.predict_proba(X), rtol=0, atol=1e-5)
+    backend.to_device_shapes.clear()
+    for X_batch in (X[:1], X[:40], X):
+        np.testing.assert_allclose(
+            clf.predict_proba(X_batch), cpu.predict_proba(X_batch), rtol=0, atol=1e-5
+        )
+    assert backend.to_device_shapes == [(1, 64), (40, 64), (400, 64)]  # the input only
+    kept = clf.memory_footprint()["plan"]
+    assert kept >= clf.memory_footprint()["parameters"]  # device copies of the buckets
+    clf.partial_fit(X, Y_ALL)
+    backend.to_device_shapes.clear()
+    clf.predict(X[:1])
+    assert len(backend.to_device_shapes) > 1  # a new state: a new plan, copied once
