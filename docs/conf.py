@@ -87,7 +87,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     # Executed (so their figures are made at build time): plot_*.py only, less
     # plot_mnist_compression.py, which needs the MNIST files and an hour (its
-    # figures come from benchmarks/mnist_compression.py, on docs/results.md).
+    # figures come from studies/mnist_compression.py, on docs/results.md).
     # quickstart.py is shown in the gallery as code, not run: it is the
     # README's timing table (10 to 20 s of fits that make no figure), and its
     # output depends on the machine's speed.

@@ -18,7 +18,7 @@ cores::
 
 and ``--n-train 5000 --max-iter 5`` gives a rough picture in a minute. The
 study behind the figures of :doc:`/results` (three seeds, distillation, the
-table) is ``benchmarks/mnist_compression.py``, with the same settings.
+table) is ``studies/mnist_compression.py``, with the same settings.
 
 This example is shown here, not run at each documentation build: it needs the
 MNIST files and more time than a build should take.
@@ -27,7 +27,7 @@ MNIST files and more time than a build should take.
 # %%
 # Settings
 # --------
-# Those of the study (``benchmarks/mnist_compression.py``; a test keeps the two
+# Those of the study (``studies/mnist_compression.py``; a test keeps the two
 # in step): SGD with Nesterov momentum, the learning rate divided by 5 whenever
 # the validation score stalls for 3 epochs, early stopping on a held-out
 # twelfth of the training images, and dropout on the hidden layer of the hashed

@@ -165,8 +165,9 @@ def load_idx(directory=None, *, scale=True):
     --------
     >>> import os
     >>> from sk_hashednets.datasets import load_idx
-    >>> directory = os.path.join("..", "shared", "data", "mnist")
-    >>> if os.path.isdir(directory):  # the project's copy of MNIST, when present
+    >>> default = os.path.join("..", "shared", "data", "mnist")  # the project's copy
+    >>> directory = os.environ.get("SK_HASHEDNETS_MNIST_DIR", default)
+    >>> if os.path.isdir(directory):  # MNIST, when present
     ...     mnist = load_idx(directory)
     ...     assert mnist.X_train.shape == (60000, 784) and mnist.y_test.shape == (10000,)
     """

@@ -2,14 +2,13 @@
 
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _mnist import MNIST
 
 from sk_hashednets.datasets import DATA_DIR_ENV, load_idx, read_idx
 
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 TYPE_CODES = {
     np.uint8: 0x08,
     np.int8: 0x09,

@@ -156,7 +156,7 @@ def digits_split():
 @pytest.mark.parametrize("compression, min_accuracy", [(1 / 8, 0.96), (1 / 64, 0.90)])
 def test_digits_accuracy(digits_split, compression, min_accuracy):
     """20 epochs at learning rate 0.01 in float32 reach the accuracy of the default
-    settings' 200 epochs (benchmarks/digits_accuracy.py runs those) in a tenth of the time."""
+    settings' 200 epochs (studies/digits_accuracy.py runs those) in a tenth of the time."""
     X_train, X_test, y_train, y_test = digits_split
     clf = HashedMLPClassifier(
         hidden_layer_sizes=(256,),

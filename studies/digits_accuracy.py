@@ -5,7 +5,7 @@ rate, 30 to 80 s); ``tests/test_estimators.py::test_digits_accuracy`` now checks
 the same thresholds with 20 epochs at learning rate 0.01. Prints the command,
 each accuracy against its threshold, and exits 1 if one falls short.
 
-    python benchmarks/digits_accuracy.py
+    python studies/digits_accuracy.py
 """
 
 import os

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/mnist_pilot.py '{"compression": 0.125, "dropout": 0.5, ...}' ...
-        [--teacher teacher.joblib] [--results benchmarks/results/mnist_pilot.jsonl]
+    python studies/mnist_pilot.py '{"compression": 0.125, "dropout": 0.5, ...}' ...
+        [--teacher teacher.joblib] [--results studies/results/mnist_pilot.jsonl]
 
 Each argument is a JSON object of ``HashedMLPClassifier`` parameters, laid over
 ``hidden_layer_sizes=(1000,)``, ``batch_size=128``, early stopping on a held-out
@@ -12,16 +12,17 @@ the parameters, the best validation score (the one that early stopping and the
 choice of settings may use), the test accuracy, the accuracy on the first
 10,000 training images (how far the network fits its data), the epochs and the
 fit time. ``--teacher`` distils every run from a fitted classifier saved with
-joblib (the study caches its teachers in ``benchmarks/results/``).
+joblib (the study caches its teachers in ``studies/results/``).
 
 The runs behind ``mnist_compression.py``'s ``COMMON``, ``DROPOUT``, ``DISTILL``,
 ``DISTILLED_DROPOUT`` and ``TEACHER_SHIFTS`` are in
-``benchmarks/results/mnist_pilot.jsonl``; they ran two or three at a time with
+``studies/results/mnist_pilot.jsonl``; they ran two or three at a time with
 ``NUMBA_NUM_THREADS=1``, so their fit times are not comparable with the study's.
 """
 
 import argparse
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -30,7 +31,7 @@ import joblib
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_hashednets import HashedMLPClassifier
-from sk_hashednets.datasets import load_idx
+from sk_hashednets.datasets import DATA_DIR_ENV, load_idx
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {
@@ -45,10 +46,11 @@ BASE = {
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="+", type=json.loads, help="JSON objects of parameters")
-    parser.add_argument("--mnist", type=Path, default=(ROOT / ".." / "shared" / "data" / "mnist"))
+    mnist = os.environ.get(DATA_DIR_ENV, ROOT.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--mnist", type=Path, default=Path(mnist))
     parser.add_argument("--teacher", type=Path, default=None)
     parser.add_argument(
-        "--results", type=Path, default=ROOT / "benchmarks" / "results" / "mnist_pilot.jsonl"
+        "--results", type=Path, default=ROOT / "studies" / "results" / "mnist_pilot.jsonl"
     )
     args = parser.parse_args()
     mnist = load_idx(args.mnist.resolve())

@@ -2,11 +2,14 @@
 
 Usage::
 
-    python benchmarks/mnist_compression.py run [--compressions 1 2 4 8 16 32 64] [--seeds 0 1 2]
+    python studies/mnist_compression.py run [--compressions 1 2 4 8 16 32 64] [--seeds 0 1 2]
         [--models hashed dense distilled] [--data original shifted]
-        [--results benchmarks/results/mnist_compression.json]
-    python benchmarks/mnist_compression.py report [--results ...] [--plot docs/mnist.png]
-    python benchmarks/mnist_compression.py teacher --shifts 8 --out teacher.joblib
+        [--results studies/results/mnist_compression.json]
+    python studies/mnist_compression.py report [--results ...] [--plot docs/mnist.png]
+    python studies/mnist_compression.py teacher --shifts 8 --out teacher.joblib
+
+``--mnist`` defaults to the directory in ``SK_HASHEDNETS_MNIST_DIR``, else
+``../shared/data/mnist`` beside the checkout.
 
 The published setting (Chen et al., 2015): one hidden layer of 1000 ReLU
 units, compression 1, 1/2, ..., 1/64, the 60,000 training images (a held-out
@@ -46,6 +49,7 @@ import fcntl
 import hashlib
 import io
 import json
+import os
 import platform
 import sys
 import time
@@ -60,11 +64,12 @@ from sklearn.neural_network import MLPClassifier
 import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._layout import resolve_n_buckets
-from sk_hashednets.datasets import load_idx
+from sk_hashednets.datasets import DATA_DIR_ENV, load_idx
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MNIST = (ROOT / ".." / "shared" / "data" / "mnist").resolve()
-DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "mnist_compression.json"
+#: MNIST: the directory in SK_HASHEDNETS_MNIST_DIR, else the project's copy beside the checkout.
+DEFAULT_MNIST = Path(os.environ.get(DATA_DIR_ENV, ROOT.parent / "shared" / "data" / "mnist"))
+DEFAULT_RESULTS = ROOT / "studies" / "results" / "mnist_compression.json"
 
 #: Training settings shared by the hashed and the dense networks (the documented
 #: settings of the study): SGD with Nesterov momentum, the learning rate divided

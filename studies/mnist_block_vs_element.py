@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/mnist_block_vs_element.py [--mnist ../shared/data/mnist] [--max-iter 30]
+    python studies/mnist_block_vs_element.py [--mnist ../shared/data/mnist] [--max-iter 30]
 
 Trains ``HashedMLPClassifier`` with each hashing at each compression on the
 60,000 training images (early stopping on a held-out twelfth) and prints test
@@ -10,6 +10,7 @@ accuracy on the 10,000 test images, with fit time, as a markdown table.
 """
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -18,12 +19,13 @@ from pathlib import Path
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_hashednets import HashedMLPClassifier
-from sk_hashednets.datasets import load_idx
+from sk_hashednets.datasets import DATA_DIR_ENV, load_idx
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    default = Path(os.environ.get(DATA_DIR_ENV, default))
     parser.add_argument("--mnist", type=Path, default=default.resolve())
     parser.add_argument("--max-iter", type=int, default=30)
     parser.add_argument("--compression", type=float, nargs="+", default=[1 / 8, 1 / 64])
