@@ -109,6 +109,7 @@ def test_a_changed_setting_retires_only_the_results_that_depend_on_it(monkeypatc
 def test_results_from_before_shifts_were_recorded_apart_keep_their_shifts():
     study = _study()
     old = {k: v for k, v in study.SETTINGS.items() if k != "shifts"}
+
     # The shifted series then used the teacher's shifts, recorded as "teacher_shifts".
     def result(teacher_shifts):
         settings = {**old, "teacher_shifts": teacher_shifts}
