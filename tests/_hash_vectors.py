@@ -1,4 +1,4 @@
-"""The test vectors of ``docs/hashing.md``, read once for every test that checks them."""
+"""The test vectors of ``docs/hashing.md`` (read once) and the constants the hash tests share."""
 
 from pathlib import Path
 
@@ -22,3 +22,7 @@ def read_table(header):
 ELEMENT_VECTORS = read_table(TABLE_HEADER)
 #: Block hashing: (seed, i, j, K, block hash, block sign hash, start, bucket, sign).
 BLOCK_VECTORS = read_table(BLOCK_TABLE_HEADER)
+
+MAX_U32 = 2**32 - 1
+#: The seed of the layer that the kernel and tiling tests hash (above 2**31).
+LAYER_SEED = 2718281828

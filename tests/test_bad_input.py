@@ -1,13 +1,14 @@
 """Bad input, fed to both estimators at fit, partial_fit, predict and predict_proba.
 
-The battery tries 436 bad-input cases (the parametrised test cases of this
+The battery tries 449 bad-input cases (the parametrised test cases of this
 module; ``test_docstring_counts_the_cases`` keeps the number honest): non-finite
 values in X, y, classes and sample weights; wrong, zero and mismatched
 feature counts; no samples, one sample and one class; string, boolean,
 object and categorical labels; DataFrames with matching, renamed, reordered and
 extra columns; every scipy sparse format; Fortran-ordered, strided, read-only
 and memory-mapped arrays; integer, boolean and float16 input; malformed arrays;
-invalid hashing, tiling, progress-bar and architecture parameters; and failed calls on fitted
+invalid hashing, tiling, progress-bar and architecture parameters, bucket lists that
+do not fit the network and dropout with a solver that cannot use it; and failed calls on fitted
 models, which must leave the model exactly as it was.
 
 Each case either works (finite predictions of the right shape and type, equal to
@@ -27,6 +28,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import ClassifierMixin
+from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -808,6 +810,46 @@ def test_invalid_parameters(key, where, name, value):
         else:
             _partial_fit(est, X, y)
     assert not hasattr(est, "bucket_weights_")
+
+
+@pytest.mark.parametrize(
+    "n_buckets, match",
+    [
+        ([10], "n_buckets has 1 entries but the network has 2 layers"),
+        ([10, 0], r"n_buckets\[1\] must be an integer >= 1"),
+        ([10, 2.5], r"n_buckets\[1\] must be an integer >= 1"),
+        ([10, 31], r"n_buckets\[1\]=31 exceeds the 30 virtual weights of layer 1"),
+    ],
+)
+def test_bad_n_buckets_lists(n_buckets, match):
+    X, y = make_classification(n_samples=40, n_features=20, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        HashedMLPClassifier(hidden_layer_sizes=(30,), n_buckets=n_buckets).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"compression": 0}, "compression"),
+        ({"compression": 1.5}, "compression"),
+        ({"n_buckets": 0}, "n_buckets"),
+        ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes"),
+        ({"device": "tpu"}, "device"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"hash_seed": -1}, "hash_seed"),
+    ],
+)
+def test_bad_parameters_are_named(params, match):
+    X, y = make_classification(n_samples=20, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        HashedMLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["dropout", "input_dropout"])
+def test_dropout_with_lbfgs_is_refused(name):
+    X, y = make_classification(n_samples=20, random_state=0)
+    with pytest.raises(ValueError, match=f"{name} > 0 needs a stochastic solver"):
+        HashedMLPClassifier(solver="lbfgs", **{name: 0.2}).fit(X, y)
 
 
 EDGE_PARAMETERS = [
