@@ -52,7 +52,7 @@ def test_every_page_is_in_a_toctree():
 
 def test_every_figure_comes_from_a_committed_script():
     # A gallery image names its script; any other image must be a file in docs/
-    # on a page that gives the benchmarks/ command that made it.
+    # on a page that gives the benchmarks/ or studies/ command that made it.
     figure = re.compile(r"```\{(?:figure|image)\}\s+(\S+)|!\[[^\]]*\]\(([^)\s]+)\)")
     for page in DOCS.rglob("*.md"):
         if set(page.relative_to(DOCS).parts) & set(GENERATED):
@@ -67,10 +67,10 @@ def test_every_figure_comes_from_a_committed_script():
                 assert script.is_file(), f"{page.name}: {path} has no script {script.name}"
                 continue
             assert (page.parent / path).is_file(), f"{page.name}: {path} does not exist"
-            scripts = re.findall(r"python (benchmarks/\w+\.py)", text)
+            scripts = re.findall(r"python ((?:benchmarks|studies)/\w+\.py)", text)
             assert any((ROOT / s).is_file() for s in scripts), (
                 f"{page.name}: {path} is neither a gallery image nor on a page that gives "
-                "the benchmarks/ command that made it"
+                "the benchmarks/ or studies/ command that made it"
             )
 
 
