@@ -26,7 +26,14 @@ from sk_hashednets._multilayer_perceptron import _pack
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 
 
-@parametrize_with_checks([HashedMLPClassifier(random_state=0), HashedMLPRegressor(random_state=0)])
+# The epochs of the GPU module's checks: every check passes as with the default 200, in half
+# the time (the checks train on small data sets that these epochs fit).
+@parametrize_with_checks(
+    [
+        HashedMLPClassifier(random_state=0, max_iter=50),
+        HashedMLPRegressor(random_state=0, max_iter=100),
+    ]
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
