@@ -1,0 +1,248 @@
+"""Sharded hashing (issue 18): the specification, its test vectors, the Numba kernels.
+
+``docs/hashing.md`` ("Sharded hashing") is the specification; the NumPy
+``hash_pairs`` and ``_reference`` implement it; the Numba kernels are checked
+against them bit for bit, the scatter in the order of additions it documents.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from _hash_vectors import read_table
+from numpy.testing import assert_array_equal
+
+from sk_hashednets._kernels import _reference as ref
+from sk_hashednets._kernels._backend import LayerHash
+from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._hashing import (
+    AUTO_SHARD_BUCKETS,
+    auto_shards,
+    hash_pairs,
+)
+
+CPU = CPUBackend()
+SHARD_TABLE_HEADER = (
+    "| seed | i | j | K | S | n_rows | block | shard | first | K_s | bucket | sign |"
+)
+#: (seed, i, j, K, S, n_rows, block, shard, first, K_s, bucket, sign).
+SHARD_VECTORS = read_table(SHARD_TABLE_HEADER)
+HASHINGS = ("element", "block")
+
+
+def _hashing(block):
+    return "block" if block else "element"
+
+
+def test_doc_vectors_cover_edge_cases():
+    Ss = {v[4] for v in SHARD_VECTORS}
+    assert 1 in Ss and any(v[4] == v[3] for v in SHARD_VECTORS)  # S = 1 and S = K
+    assert {v[6] for v in SHARD_VECTORS} == {0, 1}
+    assert max(v[5] for v in SHARD_VECTORS) == 2**32 - 1
+    assert max(v[3] for v in SHARD_VECTORS) == 2**32 - 1
+
+
+@pytest.mark.parametrize("vector", SHARD_VECTORS, ids=str)
+def test_doc_vectors_numpy_spec(vector):
+    seed, i, j, k, s, n_rows, block, shard, first, k_s, bucket, sign = vector
+    # The shard and its buckets by the formulas of the document, in Python ints.
+    assert shard == ((i + 1) * s - 1) // n_rows
+    assert shard * n_rows // s <= i < (shard + 1) * n_rows // s
+    assert (first, k_s) == (shard * k // s, (shard + 1) * k // s - shard * k // s)
+    got = hash_pairs(seed, i, j, k, _hashing(block), n_shards=s, n_rows=n_rows)
+    assert (int(got[0]), int(got[1])) == (bucket, sign)
+    # The unsharded hash with the shard's K_s buckets, offset by its first bucket.
+    local, local_sign = hash_pairs(seed, i, j, k_s, _hashing(block))
+    assert (first + int(local), int(local_sign)) == (bucket, sign)
+
+
+@pytest.mark.parametrize(
+    "vector", [v for v in SHARD_VECTORS if v[3] <= 2**31 and v[2] < 2**17], ids=str
+)
+def test_doc_vectors_numba_index_tile(vector):
+    seed, i, j, k, s, n_rows, block, _, _, _, bucket, sign = vector
+    layer_hash = LayerHash.for_layer(
+        seed, sign_hash=True, hashing=_hashing(block), n_buckets=k, n_shards=s, n_rows=n_rows
+    )
+    index = np.empty((1, j + 1), dtype=np.uint32)
+    CPU.bucket_index_tile(layer_hash, index, row_start=i)
+    entry = int(index[0, j])
+    assert (entry & (2**31 - 1), -1 if entry >> 31 else 1) == (bucket, sign)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+def test_every_shard_reads_only_its_own_buckets(hashing):
+    n_rows, n_cols, k, s = 37, 50, 300, 7
+    bucket, _ = hash_pairs(
+        11, np.arange(n_rows)[:, None], np.arange(n_cols)[None, :], k, hashing, s, n_rows
+    )
+    for shard in range(s):
+        rows = slice(shard * n_rows // s, (shard + 1) * n_rows // s)
+        lo, hi = shard * k // s, (shard + 1) * k // s
+        assert bucket[rows].min() >= lo and bucket[rows].max() < hi
+        # Every bucket of the shard is read (n_cols * rows >> K_s): the range is used whole.
+        assert len(np.unique(bucket[rows])) == hi - lo
+
+
+def test_one_shard_is_the_unsharded_hash():
+    i, j = np.arange(20)[:, None], np.arange(33)[None, :]
+    for hashing in HASHINGS:
+        expected = hash_pairs(5, i, j, 97, hashing)
+        got = hash_pairs(5, i, j, 97, hashing, n_shards=1, n_rows=20)
+        assert_array_equal(got[0], expected[0])
+        assert_array_equal(got[1], expected[1])
+
+
+def _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_rows, seed=2**32 - 3):
+    return LayerHash.for_layer(
+        seed,
+        sign_hash=sign_hash,
+        hashing=hashing,
+        n_buckets=n_buckets,
+        n_shards=n_shards,
+        n_rows=n_rows,
+    )
+
+
+#: (n_in, n_out, K, S): shards of unequal rows and buckets, S = n_in, S = K.
+SHAPES = [(45, 37, 500, 7), (16, 40, 300, 16), (30, 21, 9, 9), (64, 129, 4096, 3)]
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+@pytest.mark.parametrize("sign_hash", [True, False])
+@pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
+def test_materialize_matches_reference_in_any_tiles(
+    hashing, sign_hash, n_in, n_out, n_buckets, n_shards
+):
+    layer_hash = _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in)
+    w = np.random.default_rng(0).standard_normal(n_buckets)
+    expected = ref.materialize(
+        w, int(layer_hash.seed), n_in, n_out, sign_hash, hashing=hashing, n_shards=n_shards
+    )
+    whole = np.empty((n_in, n_out))
+    CPU.materialize_tile(layer_hash, w, whole)
+    assert_array_equal(whole, expected, strict=True)
+    # Tiles that start inside shards and inside blocks of block hashing.
+    for r0, r1, c0, c1 in [(3, 11, 5, 21), (n_in - 4, n_in, 0, n_out), (1, 2, n_out - 3, n_out)]:
+        tile = np.empty((r1 - r0, c1 - c0))
+        CPU.materialize_tile(layer_hash, w, tile, row_start=r0, col_start=c0)
+        assert_array_equal(tile, expected[r0:r1, c0:c1], strict=True)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+@pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
+def test_index_tile_gathers_the_reference(hashing, n_in, n_out, n_buckets, n_shards):
+    layer_hash = _layer_hash(hashing, True, n_buckets, n_shards, n_in)
+    w = np.random.default_rng(1).standard_normal(n_buckets).astype(np.float32)
+    index = np.empty((n_in, n_out), dtype=np.uint32)
+    CPU.bucket_index_tile(layer_hash, index)
+    out = np.empty((n_in, n_out), dtype=np.float32)
+    CPU.gather_tile(w, index, out)
+    expected = ref.materialize(
+        w, int(layer_hash.seed), n_in, n_out, True, hashing=hashing, n_shards=n_shards
+    )
+    assert_array_equal(out, expected, strict=True)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sign_hash", [True, False])
+@pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
+def test_scatter_is_the_row_order_sum_in_any_tiles(
+    hashing, dtype, sign_hash, n_in, n_out, n_buckets, n_shards
+):
+    layer_hash = _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in)
+    rng = np.random.default_rng(2)
+    grad = rng.standard_normal((n_in, n_out)).astype(dtype)
+    start = rng.standard_normal(n_buckets).astype(dtype)  # accumulates into what is there
+    expected = start.copy()
+    ref.bucket_grad_in_row_order(
+        grad, int(layer_hash.seed), expected, sign_hash, 0, hashing, n_shards, n_in
+    )
+    # Any row tiles, aligned on nothing, and no scratch space.
+    for bounds in ([0, n_in], [0, 1, 5, 6, n_in - 2, n_in], [0, n_in // 2, n_in]):
+        got = start.copy()
+        for r0, r1 in zip(bounds[:-1], bounds[1:]):
+            tile = np.ascontiguousarray(grad[r0:r1])
+            CPU.scatter_bucket_grad(layer_hash, tile, got, None, row_start=r0)
+        assert_array_equal(got, expected, strict=True)
+    # And the float64 reference sum, to rounding.
+    total = ref.bucket_grad(
+        grad, int(layer_hash.seed), n_buckets, sign_hash, 0, hashing, n_shards, n_in
+    )
+    np.testing.assert_allclose(got - start, total, rtol=1e-4, atol=1e-4)
+
+
+_THREADS_SCRIPT = """
+import sys
+import numba
+import numpy as np
+from sk_hashednets._kernels._backend import LayerHash
+from sk_hashednets._kernels._cpu import CPUBackend
+
+results = {}
+for hashing in ("element", "block"):
+    for n_in, n_out, n_buckets, n_shards in [(300, 70, 4000, 40), (257, 33, 999, 5)]:
+        layer_hash = LayerHash.for_layer(
+            9, sign_hash=True, hashing=hashing, n_buckets=n_buckets,
+            n_shards=n_shards, n_rows=n_in,
+        )
+        grad = np.random.default_rng(4).standard_normal((n_in, n_out)).astype(np.float32)
+        for n_threads in (1, 2, 3, 7):
+            numba.set_num_threads(n_threads)
+            out = np.zeros(n_buckets, dtype=np.float32)
+            CPUBackend().scatter_bucket_grad(layer_hash, grad, out, None)
+            results[f"{hashing}-{n_in}-{n_threads}"] = out
+np.savez(sys.argv[1], **results)
+"""
+
+
+def test_scatter_independent_of_thread_count(tmp_path):
+    # NUMBA_NUM_THREADS=7 in a child process: 1, 2, 3 and 7 threads whatever the cores here.
+    path = tmp_path / "results.npz"
+    env = {**os.environ, "NUMBA_NUM_THREADS": "7"}
+    completed = subprocess.run(
+        [sys.executable, "-c", _THREADS_SCRIPT, str(path)], env=env, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    with np.load(path) as results:
+        keys = sorted({name.rsplit("-", 1)[0] for name in results.files})
+        assert len(keys) == 4
+        for key in keys:
+            for n_threads in (2, 3, 7):
+                assert_array_equal(results[f"{key}-{n_threads}"], results[f"{key}-1"], strict=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_shards": 2}, "n_rows, the rows of the virtual matrix, is needed"),
+        ({"n_shards": 11, "n_rows": 10}, r"n_shards must be in \[1, min\(n_rows, n_buckets\)\]"),
+        ({"n_shards": 0, "n_rows": 10}, r"n_shards must be in"),
+        ({"n_shards": 2, "n_rows": 2**32}, r"n_rows must be in \[1, 2\*\*32\)"),
+    ],
+)
+def test_layer_hash_refuses_impossible_shards(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LayerHash.for_layer(1, sign_hash=True, hashing="element", n_buckets=100, **kwargs)
+
+
+def test_hash_pairs_refuses_rows_beyond_n_rows():
+    with pytest.raises(ValueError, match="below n_rows=10"):
+        hash_pairs(1, 10, 0, 100, n_shards=2, n_rows=10)
+
+
+def test_unsharded_kernels_refuse_a_sharded_hash():
+    layer_hash = _layer_hash("element", True, 100, 4, 10)
+    with pytest.raises(ValueError, match="direct_matmul does not implement sharded hashing"):
+        CPU.direct_tables(layer_hash, 10, 5)
+
+
+def test_auto_shards_depend_on_shape_and_buckets_only():
+    assert auto_shards(784, 1000) == 1
+    assert auto_shards(784, AUTO_SHARD_BUCKETS) == 1
+    assert auto_shards(784, AUTO_SHARD_BUCKETS + 1) == 2
+    assert auto_shards(4096, 4096 * 4096 // 8) == 64
+    assert auto_shards(3, 10**6) == 3  # capped by the rows
