@@ -33,8 +33,12 @@ import numpy as np
 from numba import njit
 
 #: Version of this specification. Any change to the functions below that changes
-#: a single (bucket, sign) must bump it: fitted models record it.
-HASH_SPEC_VERSION = 1
+#: a single (bucket, sign) must bump it: fitted models record it. Version 2 added
+#: sharded hashing (``n_shards``); with one shard it is version 1 bit for bit.
+HASH_SPEC_VERSION = 2
+#: The versions this package computes: a model that records version 1 has one
+#: shard per layer.
+READABLE_HASH_SPEC_VERSIONS = (1, 2)
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 # MurmurHash3_x86_32 constants.

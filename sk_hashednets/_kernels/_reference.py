@@ -190,6 +190,7 @@ def loss_and_grads(
     alpha,
     sample_weight=None,
     hashing="element",
+    n_shards=None,
 ):
     """Regularised loss and its gradients for a hashed MLP, by the textbook.
 
@@ -213,6 +214,8 @@ def loss_and_grads(
     alpha : float
     sample_weight : ndarray of shape (n_samples,), default=None
     hashing : {"element", "block"}, default="element"
+    n_shards : sequence of int, default=None
+        Shards of each layer's hash; None: one per layer.
 
     Returns
     -------
@@ -223,9 +226,16 @@ def loss_and_grads(
     Y = np.asarray(Y, dtype=np.float64)
     n_layers = len(bucket_weights)
     sizes = [X.shape[1]] + [len(b) for b in intercepts]
+    n_shards = [1] * n_layers if n_shards is None else list(n_shards)
     Ws = [
         materialize(
-            np.asarray(w, np.float64), s, sizes[k], sizes[k + 1], sign_hash, hashing=hashing
+            np.asarray(w, np.float64),
+            s,
+            sizes[k],
+            sizes[k + 1],
+            sign_hash,
+            hashing=hashing,
+            n_shards=n_shards[k],
         )
         for k, (w, s) in enumerate(zip(bucket_weights, seeds))
     ]
@@ -248,10 +258,10 @@ def loss_and_grads(
     intercept_grads = [None] * n_layers
     for k in range(n_layers - 1, -1, -1):
         dW = activations[k].T @ delta
-        bucket_grads[k] = (
-            bucket_grad(dW, seeds[k], len(bucket_weights[k]), sign_hash, hashing=hashing)
-            + alpha * bucket_weights[k]
-        ) / sw_sum
+        raw = bucket_grad(
+            dW, seeds[k], len(bucket_weights[k]), sign_hash, 0, hashing, n_shards[k], sizes[k]
+        )
+        bucket_grads[k] = (raw + alpha * bucket_weights[k]) / sw_sum
         intercept_grads[k] = delta.sum(axis=0) / sw_sum
         if k > 0:
             delta = (delta @ Ws[k].T) * _activation_derivative(activation, activations[k])
