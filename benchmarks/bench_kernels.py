@@ -71,12 +71,10 @@ def median_ms(function, repeats, before=None):
     return 1e3 * statistics.median(times)
 
 
-def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
-    backend = CPUBackend()
+def layer_arrays(backend, layer_hash, n_in, n_out):
+    """Random float32 buckets and gradient, the bucket index, a tile, scratch, a bucket gradient."""
     rng = np.random.default_rng(0)
-    layer_hash = LayerHash(
-        seed=12345, sign_seed=67890, sign_hash=True, hashing=hashing, n_buckets=n_buckets
-    )
+    n_buckets = layer_hash.n_buckets
     weights = rng.standard_normal(n_buckets).astype(np.float32)
     grad = rng.standard_normal((n_in, n_out)).astype(np.float32)
     index = np.empty((n_in, n_out), dtype=np.uint32)
@@ -84,7 +82,18 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     tile = np.empty((n_in, n_out), dtype=np.float32)
     block_rows = backend.scatter_block_rows(n_in, n_out, n_buckets)
     scratch = backend.scatter_workspace(n_in, block_rows, n_buckets, np.float32)
-    bucket_grad = np.zeros(n_buckets, dtype=np.float32)
+    return weights, grad, index, tile, scratch, np.zeros(n_buckets, dtype=np.float32)
+
+
+def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
+    backend = CPUBackend()
+    rng = np.random.default_rng(0)
+    layer_hash = LayerHash(
+        seed=12345, sign_seed=67890, sign_hash=True, hashing=hashing, n_buckets=n_buckets
+    )
+    weights, grad, index, tile, scratch, bucket_grad = layer_arrays(
+        backend, layer_hash, n_in, n_out
+    )
     A = rng.standard_normal((batch, n_in)).astype(np.float32)
     D = rng.standard_normal((batch, n_out)).astype(np.float32)
     gemm_out = np.empty((n_in, n_out), dtype=np.float32)
@@ -129,7 +138,6 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
 def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
     """Today's hash and the sharded one ("auto"), side by side: ms per whole matrix."""
     backend = CPUBackend()
-    rng = np.random.default_rng(0)
     n_shards = auto_shards(n_in, n_buckets)
     today, sharded = (
         LayerHash.for_layer(
@@ -137,14 +145,7 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
         )
         for s in (1, n_shards)
     )
-    weights = rng.standard_normal(n_buckets).astype(np.float32)
-    grad = rng.standard_normal((n_in, n_out)).astype(np.float32)
-    index = np.empty((n_in, n_out), dtype=np.uint32)
-    backend.bucket_index_tile(today, index)
-    tile = np.empty((n_in, n_out), dtype=np.float32)
-    block_rows = backend.scatter_block_rows(n_in, n_out, n_buckets)
-    scratch = backend.scatter_workspace(n_in, block_rows, n_buckets, np.float32)
-    bucket_grad = np.zeros(n_buckets, dtype=np.float32)
+    weights, grad, index, tile, scratch, bucket_grad = layer_arrays(backend, today, n_in, n_out)
     row = {
         "shards": n_shards,
         "hash scatter": median_ms(

@@ -464,3 +464,15 @@ def test_the_cuda_backend_refuses_a_sharded_hash(cuda_or_skip):
         )
     with pytest.raises(ValueError, match=message):
         backend.hash_pairs(layer_hash, cp.zeros(3, dtype=cp.uint32), cp.zeros(3, dtype=cp.uint32))
+
+
+def test_bucket_counts_of_a_sharded_model_stay_in_each_shard(digits):
+    from sk_hashednets.plotting import bucket_counts
+
+    X, y = digits
+    model = _classifier(hash_shards=6).fit(X, y)  # 64-40-10 at 1/2: 1280 buckets, 6 shards
+    counts = bucket_counts(model, layer=0)
+    for shard in range(6):
+        rows = (shard + 1) * 64 // 6 - shard * 64 // 6
+        buckets = slice(shard * 1280 // 6, (shard + 1) * 1280 // 6)
+        assert counts[buckets].sum() == rows * 40  # every entry of the shard's rows, no other
