@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
-        [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M]
+        [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M] [--shards]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -27,6 +27,12 @@ For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 (``_cpu.SCATTER_PARTIALS_BYTES``; 0 keeps only the ``2 x threads`` bucket
 vectors of the rule before it), to time the scatter under another workspace.
 
+``--shards`` times instead, side by side, the sharded hash (``hash_shards="auto"``,
+``docs/hashing.md``) against today's: the scatter from the hash and from the
+index (today's, partial sums and a reduction pass) against the sharded scatter
+(each thread owns whole shards), the materialise from the hash both ways, and
+the ratios ``today / sharded``.
+
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
 """
@@ -43,6 +49,7 @@ import threadpoolctl
 
 from sk_hashednets._kernels import LayerHash, _cpu
 from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._hashing import auto_shards
 
 DEFAULT_LAYERS = ["784x1000x98000", "784x1000x12250", "4096x4096x2097152", "4096x4096x262144"]
 
@@ -64,12 +71,10 @@ def median_ms(function, repeats, before=None):
     return 1e3 * statistics.median(times)
 
 
-def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
-    backend = CPUBackend()
+def layer_arrays(backend, layer_hash, n_in, n_out):
+    """Random float32 buckets and gradient, the bucket index, a tile, scratch, a bucket gradient."""
     rng = np.random.default_rng(0)
-    layer_hash = LayerHash(
-        seed=12345, sign_seed=67890, sign_hash=True, hashing=hashing, n_buckets=n_buckets
-    )
+    n_buckets = layer_hash.n_buckets
     weights = rng.standard_normal(n_buckets).astype(np.float32)
     grad = rng.standard_normal((n_in, n_out)).astype(np.float32)
     index = np.empty((n_in, n_out), dtype=np.uint32)
@@ -77,7 +82,18 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     tile = np.empty((n_in, n_out), dtype=np.float32)
     block_rows = backend.scatter_block_rows(n_in, n_out, n_buckets)
     scratch = backend.scatter_workspace(n_in, block_rows, n_buckets, np.float32)
-    bucket_grad = np.zeros(n_buckets, dtype=np.float32)
+    return weights, grad, index, tile, scratch, np.zeros(n_buckets, dtype=np.float32)
+
+
+def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
+    backend = CPUBackend()
+    rng = np.random.default_rng(0)
+    layer_hash = LayerHash(
+        seed=12345, sign_seed=67890, sign_hash=True, hashing=hashing, n_buckets=n_buckets
+    )
+    weights, grad, index, tile, scratch, bucket_grad = layer_arrays(
+        backend, layer_hash, n_in, n_out
+    )
     A = rng.standard_normal((batch, n_in)).astype(np.float32)
     D = rng.standard_normal((batch, n_out)).astype(np.float32)
     gemm_out = np.empty((n_in, n_out), dtype=np.float32)
@@ -119,6 +135,65 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     }
 
 
+def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
+    """Today's hash and the sharded one ("auto"), side by side: ms per whole matrix."""
+    backend = CPUBackend()
+    n_shards = auto_shards(n_in, n_buckets)
+    today, sharded = (
+        LayerHash.for_layer(
+            12345, sign_hash=True, hashing=hashing, n_buckets=n_buckets, n_shards=s, n_rows=n_in
+        )
+        for s in (1, n_shards)
+    )
+    weights, grad, index, tile, scratch, bucket_grad = layer_arrays(backend, today, n_in, n_out)
+    row = {
+        "shards": n_shards,
+        "hash scatter": median_ms(
+            lambda: backend.scatter_bucket_grad(today, grad, bucket_grad, scratch), repeats
+        ),
+        "index scatter": median_ms(
+            lambda: backend.scatter_indexed(grad, index, bucket_grad, scratch), repeats
+        ),
+        "sharded scatter": median_ms(
+            lambda: backend.scatter_bucket_grad(sharded, grad, bucket_grad, scratch), repeats
+        ),
+        "hash materialise": median_ms(
+            lambda: backend.materialize_tile(today, weights, tile), repeats
+        ),
+        "sharded materialise": median_ms(
+            lambda: backend.materialize_tile(sharded, weights, tile), repeats
+        ),
+    }
+    row["hash / sharded scatter"] = row["hash scatter"] / row["sharded scatter"]
+    row["index / sharded scatter"] = row["index scatter"] / row["sharded scatter"]
+    return row
+
+
+def print_shards(args):
+    columns = [
+        "hash scatter",
+        "index scatter",
+        "sharded scatter",
+        "hash / sharded scatter",
+        "index / sharded scatter",
+        "hash materialise",
+        "sharded materialise",
+    ]
+    print_table(args, ["shards"] + columns, lambda *layer: measure_shards(*layer, args.repeats))
+
+
+def print_table(args, columns, measure_layer):
+    """One markdown row per layer and hashing: ``measure_layer(n_in, n_out, K, hashing)``'s."""
+    print("| layer | buckets | hashing | " + " | ".join(columns) + " |")
+    print("|---|---:|---|" + "---:|" * len(columns))
+    for text in args.layers:
+        n_in, n_out, n_buckets = parse_layer(text)
+        for hashing in args.hashing:
+            row = measure_layer(n_in, n_out, n_buckets, hashing)
+            cells = " | ".join(f"{row[c]:.2f}" if c != "shards" else str(row[c]) for c in columns)
+            print(f"| {n_in}x{n_out} | {n_buckets} | {hashing} | {cells} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", nargs="+", default=DEFAULT_LAYERS)
@@ -138,6 +213,11 @@ def main():
         help="memory of the scatter's partial sums (default: the backend's, "
         f"{_cpu.SCATTER_PARTIALS_BYTES / 2**20:g} MiB)",
     )
+    parser.add_argument(
+        "--shards",
+        action="store_true",
+        help='time the sharded hash (hash_shards="auto") against today\'s, side by side',
+    )
     args = parser.parse_args()
     if args.threads is not None:
         numba.set_num_threads(args.threads)
@@ -150,6 +230,10 @@ def main():
         + "; ".join(f"{b['internal_api']} {b['version']} {b['num_threads']} threads" for b in blas)
         + f"; OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}"
     )
+    if args.shards:
+        print(f"float32, medians of {args.repeats}, ms per whole matrix\n")
+        print_shards(args)
+        return
     print(
         f"float32, medians of {args.repeats}, ms per whole matrix; cold: after writing "
         f"{args.flush_mib} MiB of other data; scatter partial sums: "
@@ -165,14 +249,11 @@ def main():
         "index materialise, cold",
         "index scatter, cold, after GEMM",
     ]
-    print("| layer | buckets | hashing | " + " | ".join(columns) + " |")
-    print("|---|---:|---|" + "---:|" * len(columns))
-    for text in args.layers:
-        n_in, n_out, n_buckets = parse_layer(text)
-        for hashing in args.hashing:
-            row = measure(n_in, n_out, n_buckets, hashing, args.batch, args.repeats, args.flush_mib)
-            cells = " | ".join(f"{row[c]:.2f}" for c in columns)
-            print(f"| {n_in}x{n_out} | {n_buckets} | {hashing} | {cells} |", flush=True)
+    print_table(
+        args,
+        columns,
+        lambda *layer: measure(*layer, args.batch, args.repeats, args.flush_mib),
+    )
 
 
 if __name__ == "__main__":

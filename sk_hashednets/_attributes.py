@@ -109,6 +109,13 @@ FITTED_ATTRIBUTES = (
         "meta",
     ),
     FittedAttribute(
+        "hash_shards_",
+        "list of int",
+        "Shards of each layer's hash (``hash_shards`` resolved; 1: unsharded).",
+        False,
+        "meta",
+    ),
+    FittedAttribute(
         "hash_spec_version_",
         "int",
         "Version of the hash specification the model was trained with.",

@@ -59,7 +59,11 @@ class HashedLayer:
         no more than the tile of weights it replaces in the hash's work) when
         the matrix fits in one tile and the backend can: tiles are then
         gathered and gradients scattered without hashing again. Worth it for
-        training, where the same layer serves thousands of steps.
+        training, where the same layer serves thousands of steps. Not with
+        sharded hashing, whose scatter hashes (each thread owning whole shards).
+    n_shards : int, default=1
+        Shards of the hash (``docs/hashing.md``): the rows split into
+        ``n_shards`` blocks, each hashing into its own range of buckets.
 
     Attributes
     ----------
@@ -80,12 +84,18 @@ class HashedLayer:
         *,
         n_buckets,
         keep_index=False,
+        n_shards=1,
     ):
         self.backend = backend
         self.n_in = n_in
         self.n_out = n_out
         self.layer_hash = LayerHash.for_layer(
-            seed, sign_hash=sign_hash, hashing=hashing, n_buckets=n_buckets
+            seed,
+            sign_hash=sign_hash,
+            hashing=hashing,
+            n_buckets=n_buckets,
+            n_shards=n_shards,
+            n_rows=n_in,
         )
         self.dtype = np.dtype(dtype)
         itemsize = self.dtype.itemsize
@@ -106,6 +116,7 @@ class HashedLayer:
         self.column_tiles = _ranges(n_out, self.cols_per_tile)
         self.keeps_index = bool(
             keep_index
+            and not self.layer_hash.sharded
             and self.single_tile
             and backend.indexes_buckets
             and self.n_buckets <= backend.max_indexed_buckets
@@ -238,6 +249,9 @@ class HashedLayer:
 
     def _scatter(self, grad, start, out):
         """Scatter the gradient tile of rows ``start:`` into the bucket gradient ``out``."""
+        if self.layer_hash.sharded:  # each thread owns whole shards: no scratch, any row tiles
+            self.backend.scatter_bucket_grad(self.layer_hash, grad, out, None, row_start=start)
+            return
         if self._scatter_workspace is None:
             self._scatter_workspace = self.backend.scatter_workspace(
                 self.rows_per_tile, self.scatter_block_rows, self.n_buckets, self.dtype

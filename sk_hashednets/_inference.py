@@ -43,7 +43,7 @@ from ._base import ACTIVATIONS
 from ._device_data import rows_per_chunk, to_device_rows
 from ._hashed_layer import _matmul, _matmul_into, _ranges, _whole_units
 from ._kernels import BLOCK_SIZE
-from ._kernels._backend import LayerHash
+from ._layout import layer_hash
 
 #: Default of ``inference_cache_bytes``: materialised virtual matrices a plan
 #: may keep. 784-1000-1000-10 takes 7.1 MB in float32 (14.2 in float64): kept;
@@ -194,9 +194,7 @@ class PredictionPlan:
                     backend.to_device(b),
                     units[i],
                     units[i + 1],
-                    int(model.hash_seeds_[i]),
-                    model.sign_hash_,
-                    model.hashing_,
+                    layer_hash(model, i),
                     keep,
                     model.max_tile_bytes,
                 )
@@ -257,24 +255,20 @@ class PredictionPlan:
 class _PlanLayer:
     """One layer of a plan: its buckets (on the device), and a kept matrix or hash tables."""
 
-    def __init__(
-        self, backend, w, intercept, n_in, n_out, seed, sign_hash, hashing, keep, max_tile_bytes
-    ):
+    def __init__(self, backend, w, intercept, n_in, n_out, layer_hash, keep, max_tile_bytes):
         self.backend = backend
         self.w = w
         self.intercept = intercept
         self.n_in, self.n_out = n_in, n_out
-        self.layer_hash = LayerHash.for_layer(
-            seed, sign_hash=sign_hash, hashing=hashing, n_buckets=w.size
-        )
-        self.hashing = hashing
+        self.layer_hash = layer_hash
+        self.hashing = layer_hash.hashing
         self.matrix = None
         self.direct = None
         if keep:
             self.matrix = self._materialize(0, n_out)
-        elif backend.multiplies_from_buckets:
+        elif backend.multiplies_from_buckets and not layer_hash.sharded:
             # Backends that multiply straight from the buckets (the CPU's) have
-            # the DirectProducts capability; the others use panels.
+            # the DirectProducts capability, for unsharded hashes; the others use panels.
             self.direct = backend.direct_tables(self.layer_hash, n_in, n_out)
         # Column panels of at most PREDICT_PANEL_BYTES and max_tile_bytes,
         # whole hashing blocks where they can be.

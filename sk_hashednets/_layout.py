@@ -12,7 +12,8 @@ from numbers import Integral
 import numpy as np
 
 from ._hashed_layer import HashedLayer
-from ._kernels import HASH_SPEC_VERSION
+from ._kernels import LayerHash
+from ._kernels._hashing import READABLE_HASH_SPEC_VERSIONS, auto_shards
 
 #: Largest bucket count the 32-bit hash can address.
 MAX_BUCKETS = 2**32 - 1
@@ -93,6 +94,72 @@ def resolve_n_buckets(n_buckets, compression, layer_units):
     return counts
 
 
+def resolve_hash_shards(hash_shards, layer_units, n_buckets):
+    """Shards of each layer's hash, from the estimator's ``hash_shards``.
+
+    Parameters
+    ----------
+    hash_shards : {None, "auto"} or int
+        None: one shard per layer (the unsharded hash). "auto": per layer
+        ``auto_shards(n_in, K)``. An int: that many, capped by each layer's
+        rows and buckets (every shard needs one of each), as documented.
+    layer_units : list of int
+    n_buckets : list of int
+        The layers' resolved bucket counts.
+
+    Returns
+    -------
+    n_shards : list of int
+        One per layer; a function of the shapes and bucket counts only.
+    """
+    rows = layer_units[:-1]
+    if hash_shards is None:
+        return [1] * len(rows)
+    if hash_shards == "auto":
+        return [auto_shards(n_in, k) for n_in, k in zip(rows, n_buckets)]
+    return [min(int(hash_shards), n_in, k) for n_in, k in zip(rows, n_buckets)]
+
+
+def fitted_hash_shards(model):
+    """The shards of each layer of a fitted model: one per layer under hash version 1.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+        A model whose layout is fitted.
+
+    Returns
+    -------
+    n_shards : list of int
+    """
+    if model.hash_spec_version_ == 1:  # before shards: models fitted then have no hash_shards_
+        return [1] * (len(model._layer_units_) - 1)
+    return [int(s) for s in model.hash_shards_]
+
+
+def layer_hash(model, layer):
+    """The :class:`LayerHash` of a fitted model's layer: its seed, scheme, buckets and shards.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+        A model whose layout is fitted.
+    layer : int
+
+    Returns
+    -------
+    layer_hash : LayerHash
+    """
+    return LayerHash.for_layer(
+        int(model.hash_seeds_[layer]),
+        sign_hash=model.sign_hash_,
+        hashing=model.hashing_,
+        n_buckets=int(model.n_buckets_[layer]),
+        n_shards=fitted_hash_shards(model)[layer],
+        n_rows=int(model._layer_units_[layer]),
+    )
+
+
 def draw_hash_seeds(hash_seed, random_state, n_layers):
     """One distinct 32-bit seed per layer.
 
@@ -141,13 +208,13 @@ def hashed_layers(model, backend, dtype, training=False):
     -------
     layers : list of HashedLayer
     """
-    if model.hash_spec_version_ != HASH_SPEC_VERSION:
+    if model.hash_spec_version_ not in READABLE_HASH_SPEC_VERSIONS:
         # Another specification maps the same buckets to other virtual
         # weights: computing with it would silently give another network.
         raise ValueError(
             f"This model was trained with hash specification version "
-            f"{model.hash_spec_version_}, but this sk_hashednets implements version "
-            f"{HASH_SPEC_VERSION}. Use the sk_hashednets release that trained it."
+            f"{model.hash_spec_version_}, but this sk_hashednets implements versions "
+            f"{READABLE_HASH_SPEC_VERSIONS}. Use the sk_hashednets release that trained it."
         )
     units = model._layer_units_
     return [
@@ -162,6 +229,7 @@ def hashed_layers(model, backend, dtype, training=False):
             model.hashing_,
             n_buckets=model.n_buckets_[i],
             keep_index=training,
+            n_shards=fitted_hash_shards(model)[i],
         )
         for i in range(model.n_layers_ - 1)
     ]

@@ -75,7 +75,14 @@ from ._inference import (
 )
 from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
 from ._kernels._free_cores import threads_for_free_cores
-from ._layout import draw_hash_seeds, hashed_layers, hidden_layer_sizes_list, resolve_n_buckets
+from ._layout import (
+    draw_hash_seeds,
+    fitted_hash_shards,
+    hashed_layers,
+    hidden_layer_sizes_list,
+    resolve_hash_shards,
+    resolve_n_buckets,
+)
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
 from ._progress import lbfgs_display_options, lbfgs_progress_callback, progress_bar
@@ -213,6 +220,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
         "max_tile_bytes": [Interval(Integral, 1, None, closed="left")],
         "inference_cache_bytes": [Interval(Integral, 0, None, closed="left")],
         "hashing": [StrOptions(set(HASHINGS))],
+        "hash_shards": [
+            None,
+            StrOptions({"auto"}),
+            Interval(Integral, 1, 2**32 - 1, closed="both"),
+        ],
         "progress_bar": ["boolean"],
     }
 
@@ -253,6 +265,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         hashing,
         progress_bar,
         inference_cache_bytes,
+        hash_shards,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -286,6 +299,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.device = device
         self.max_tile_bytes = max_tile_bytes
         self.hashing = hashing
+        self.hash_shards = hash_shards
         self.progress_bar = progress_bar
         self.inference_cache_bytes = inference_cache_bytes
 
@@ -619,6 +633,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.hash_seeds_ = draw_hash_seeds(self.hash_seed, self._random_state, self.n_layers_ - 1)
         self.sign_hash_ = bool(self.sign_hash)
         self.hashing_ = self.hashing
+        self.hash_shards_ = resolve_hash_shards(self.hash_shards, layer_units, self.n_buckets_)
         self.hash_spec_version_ = HASH_SPEC_VERSION
 
         self.bucket_weights_ = []
@@ -676,6 +691,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
             raise ValueError(
                 f"hashing is now {self.hashing!r}, but the model was fitted with "
                 f"hashing={self.hashing_!r}. Set warm_start=False to train a new network."
+            )
+        hash_shards = resolve_hash_shards(self.hash_shards, layer_units, self.n_buckets_)
+        if hash_shards != fitted_hash_shards(self):
+            raise ValueError(
+                f"hash_shards={self.hash_shards!r} now gives {hash_shards} shards per layer, "
+                f"but the model was fitted with {fitted_hash_shards(self)}. Set warm_start=False "
+                "to train a new network."
             )
         if bool(self.sign_hash) != self.sign_hash_:
             raise ValueError(
@@ -1236,6 +1258,16 @@ _PARAMS_DOC = """
         sign: far fewer hash evaluations and contiguous memory access (the
         idea of ROBE). See ``docs/hashing.md``.
 
+    hash_shards : {None, 'auto'} or int, default=None
+        Split each layer's virtual matrix into shards of consecutive rows,
+        each hashing only into its own range of buckets, so that the bucket
+        gradient of a shard is computed by one thread with no reduction
+        (``docs/hashing.md``, "Sharded hashing"). None: one shard, the
+        paper's hash. 'auto': per layer, the fewest shards of at most 32768
+        buckets. An int: that many shards in every layer, capped by each
+        layer's rows and buckets. The resolved counts are ``hash_shards_``;
+        they depend on the layer shapes and bucket counts only.
+
     progress_bar : bool, default=False
         Show a progress bar (tqdm) during training: per epoch over its
         samples, with the running loss and samples/s, for 'sgd' and 'adam';
@@ -1355,6 +1387,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         hashing="element",
         progress_bar=False,
         inference_cache_bytes=DEFAULT_CACHE_BYTES,
+        hash_shards=None,
         teacher=None,
         distill_temperature=4.0,
         distill_weight=0.5,
@@ -1394,6 +1427,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             hashing=hashing,
             progress_bar=progress_bar,
             inference_cache_bytes=inference_cache_bytes,
+            hash_shards=hash_shards,
         )
         self.teacher = teacher
         self.distill_temperature = distill_temperature
@@ -1703,6 +1737,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         hashing="element",
         progress_bar=False,
         inference_cache_bytes=DEFAULT_CACHE_BYTES,
+        hash_shards=None,
     ):
         self.loss = loss
         super().__init__(
@@ -1740,6 +1775,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             hashing=hashing,
             progress_bar=progress_bar,
             inference_cache_bytes=inference_cache_bytes,
+            hash_shards=hash_shards,
         )
 
     def _loss_name(self):

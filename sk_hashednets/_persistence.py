@@ -17,7 +17,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from ._attributes import META_ATTRIBUTES
-from ._kernels import HASH_SPEC_VERSION
+from ._kernels._hashing import READABLE_HASH_SPEC_VERSIONS
 from ._multilayer_perceptron import HashedMLPClassifier, HashedMLPRegressor
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._version import __version__
@@ -308,10 +308,10 @@ def _parse_meta(entry, path):
             f"version {FORMAT_VERSION}. Upgrade sk_hashednets to load it."
         )
     spec = meta.get("hash_spec_version")
-    if spec != HASH_SPEC_VERSION:
+    if spec not in READABLE_HASH_SPEC_VERSIONS:
         raise ModelFileError(
             f"{path!r} was written under hash specification version {spec!r}, but this "
-            f"sk_hashednets implements version {HASH_SPEC_VERSION}: its buckets would "
+            f"sk_hashednets implements versions {READABLE_HASH_SPEC_VERSIONS}: its buckets would "
             "compute a different network. Load it with the sk_hashednets release that "
             f"wrote it (package version {meta.get('package_version')!r})."
         )
@@ -410,6 +410,7 @@ def _build_model(meta, arrays, path):
         if name in fitted:
             setattr(model, name, fitted[name])
     model._no_improvement_count = fitted.get("_no_improvement_count", 0)
+    _check_hash_shards(model, n_layers, path)
     model.hash_seeds_ = arrays["hash_seeds_"]
     model.bucket_weights_ = [arrays[f"bucket_weights_{i}"] for i in range(n_layers)]
     model.intercepts_ = [arrays[f"intercepts_{i}"] for i in range(n_layers)]
@@ -445,6 +446,19 @@ def _build_model(meta, arrays, path):
         opt.set_state(optimizer, state_arrays)
         model._optimizer = opt
     return model
+
+
+def _check_hash_shards(model, n_layers, path):
+    """A file of hash version 2 or later has one shard count per layer (version 1: none)."""
+    if model.hash_spec_version_ == 1:
+        return
+    shards = getattr(model, "hash_shards_", None)
+    if not (
+        isinstance(shards, list)
+        and len(shards) == n_layers
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shards)
+    ):
+        raise ModelFileError(f"{path!r}: hash_shards_ must hold one int >= 1 per layer.")
 
 
 def _label_binarizer(classes, y_type, path):

@@ -4,13 +4,15 @@ The plots need matplotlib (``pip install "sk_hashednets[plot]"``);
 :func:`bucket_counts` does not.
 """
 
+from dataclasses import replace
 from numbers import Integral
 
 import numpy as np
 from scipy.stats import binom
 from sklearn.utils.validation import check_is_fitted
 
-from ._kernels import LayerHash, get_backend
+from ._kernels import get_backend
+from ._layout import layer_hash
 from ._multilayer_perceptron import BaseHashedMLP
 
 __all__ = ["bucket_counts", "plot_bucket_usage", "plot_loss_curve"]
@@ -81,20 +83,17 @@ def bucket_counts(estimator, layer=0):
     layer = _check_layer(estimator, layer)
     n_in, n_out = estimator._layer_units_[layer], estimator._layer_units_[layer + 1]
     n_buckets = int(estimator.n_buckets_[layer])
-    seed = int(estimator.hash_seeds_[layer])
     # With unit signs and w = 0, 1, ..., K - 1 the materialised matrix holds
     # each entry's bucket index, exactly (K < 2**32 < 2**53).
     index_weights = np.arange(n_buckets, dtype=np.float64)
     rows_per_tile = max(1, _COUNT_TILE_BYTES // (8 * n_out))
     tile = np.empty((min(rows_per_tile, n_in), n_out), dtype=np.float64)
     backend = get_backend("cpu")
-    layer_hash = LayerHash.for_layer(
-        seed, sign_hash=False, hashing=estimator.hashing_, n_buckets=n_buckets
-    )
+    unsigned_hash = replace(layer_hash(estimator, layer), sign_hash=False)
     counts = np.zeros(n_buckets, dtype=np.int64)
     for row_start in range(0, n_in, rows_per_tile):
         rows = tile[: min(rows_per_tile, n_in - row_start)]
-        backend.materialize_tile(layer_hash, index_weights, rows, row_start=row_start)
+        backend.materialize_tile(unsigned_hash, index_weights, rows, row_start=row_start)
         counts += np.bincount(rows.ravel().astype(np.int64), minlength=n_buckets)
     return counts
 

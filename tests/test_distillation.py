@@ -101,6 +101,7 @@ def test_at_temperature_one_distillation_is_training_on_mixed_targets():
         "hash_seeds_",
         "sign_hash_",
         "hashing_",
+        "hash_shards_",
         "hash_spec_version_",
         "out_activation_",
         "bucket_weights_",

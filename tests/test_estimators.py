@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor, _hashed_layer
+from sk_hashednets import HASH_SPEC_VERSION, HashedMLPClassifier, HashedMLPRegressor, _hashed_layer
 from sk_hashednets._kernels import get_backend
 from sk_hashednets._kernels._reference import loss_and_grads
 from sk_hashednets._multilayer_perceptron import _pack
@@ -471,10 +471,11 @@ def test_model_from_another_hash_specification_is_refused(digits_split):
     X_train, X_test, y_train, _ = digits_split
     clf = HashedMLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     clf.fit(X_train, y_train)
-    clf.hash_spec_version_ = 2
-    with pytest.raises(ValueError, match="hash specification version 2"):
+    clf.hash_spec_version_ = HASH_SPEC_VERSION + 1
+    message = f"hash specification version {HASH_SPEC_VERSION + 1}"
+    with pytest.raises(ValueError, match=message):
         clf.predict(X_test)
-    with pytest.raises(ValueError, match="hash specification version 2"):
+    with pytest.raises(ValueError, match=message):
         clf.set_params(warm_start=True).fit(X_train, y_train)
 
 

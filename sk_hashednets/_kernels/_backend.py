@@ -20,7 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ._hashing import HASHING_MODES, sign_seed
+from ._hashing import HASHING_MODES, check_shards, sign_seed
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class LayerHash:
         The hashing scheme.
     n_buckets : int
         K, in ``[1, 2**32)``.
+    n_shards : int, default=1
+        S: the rows split into S shards, each hashing into its own range of
+        buckets (``docs/hashing.md``, "Sharded hashing"); 1 is the unsharded hash.
+    n_rows : int, default=None
+        Rows of the virtual matrix, which the shards split; needed when ``S > 1``.
 
     Attributes
     ----------
@@ -59,6 +64,8 @@ class LayerHash:
     sign_hash: bool
     hashing: str
     n_buckets: int
+    n_shards: int = 1
+    n_rows: int | None = None
     mode: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -75,11 +82,18 @@ class LayerHash:
         if not 1 <= n_buckets < 2**32:
             raise ValueError(f"n_buckets must be in [1, 2**32), got {n_buckets}.")
         object.__setattr__(self, "n_buckets", n_buckets)
+        n_shards = operator.index(self.n_shards)
+        n_rows = None if self.n_rows is None else operator.index(self.n_rows)
+        if n_rows is not None and not 1 <= n_rows < 2**32:
+            raise ValueError(f"n_rows must be in [1, 2**32), got {n_rows}.")
+        check_shards(n_shards, n_rows, n_buckets)
+        object.__setattr__(self, "n_shards", n_shards)
+        object.__setattr__(self, "n_rows", n_rows)
         object.__setattr__(self, "sign_hash", bool(self.sign_hash))
         object.__setattr__(self, "mode", HASHING_MODES[self.hashing])
 
     @classmethod
-    def for_layer(cls, seed, *, sign_hash, hashing, n_buckets):
+    def for_layer(cls, seed, *, sign_hash, hashing, n_buckets, n_shards=1, n_rows=None):
         """The hash of a layer with seed ``seed``: its sign seed is ``sign_seed(seed)``.
 
         Parameters
@@ -89,12 +103,33 @@ class LayerHash:
         sign_hash : bool
         hashing : {"element", "block"}
         n_buckets : int
+        n_shards : int, default=1
+        n_rows : int, default=None
 
         Returns
         -------
         layer_hash : LayerHash
         """
-        return cls(seed, sign_seed(seed), sign_hash, hashing, n_buckets)
+        return cls(seed, sign_seed(seed), sign_hash, hashing, n_buckets, n_shards, n_rows)
+
+    @property
+    def sharded(self):
+        """Whether the hash is split into more than one shard."""
+        return self.n_shards > 1
+
+    def refuse_shards(self, where):
+        """Raise ``ValueError`` if the hash is sharded: ``where`` does not implement shards.
+
+        Parameters
+        ----------
+        where : str
+            What refuses, for the message.
+        """
+        if self.sharded:
+            raise ValueError(
+                f"{where} does not implement sharded hashing (n_shards={self.n_shards}); "
+                "use the CPU backend, or n_shards=1."
+            )
 
     def check_buckets(self, vector, name):
         """Raise ``ValueError`` unless ``vector`` holds one value per bucket.

@@ -13,6 +13,7 @@ from ._numba import (
     gather_tile,
     scatter_bucket_grad,
     scatter_indexed,
+    scatter_shards,
 )
 from ._numba_predict import column_keys, hashed_matmul, row_states
 from ._updates import adam_formula, adam_update, kernels_take, sgd_formula, sgd_update
@@ -89,15 +90,32 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
         layer_hash.check_buckets(bucket_weights, "bucket_weights")
         MATERIALIZE_KERNELS[layer_hash.mode](
-            bucket_weights, *_hash_args(layer_hash), row_start, out, col_start
+            bucket_weights,
+            *_hash_args(layer_hash),
+            row_start,
+            out,
+            col_start,
+            *_shard_args(layer_hash),
         )
 
     def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
         ``scratch`` comes from :meth:`scatter_workspace`; ``grad_tile`` is not modified.
+        A sharded hash needs no scratch (it may be None) and no alignment of
+        ``row_start``: each thread adds whole shards into their own buckets.
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
+        if layer_hash.sharded:
+            scatter_shards(
+                grad_tile,
+                *_hash_args(layer_hash),
+                row_start,
+                bucket_grad,
+                *_shard_args(layer_hash),
+                layer_hash.mode,
+            )
+            return
         block_rows, partials = scratch
         scatter_bucket_grad(
             grad_tile,
@@ -145,7 +163,12 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
                 f"buckets, not {layer_hash.n_buckets}."
             )
         bucket_index_tile(
-            *_hash_args(layer_hash), row_start, layer_hash.n_buckets, out, layer_hash.mode
+            *_hash_args(layer_hash),
+            row_start,
+            layer_hash.n_buckets,
+            out,
+            layer_hash.mode,
+            *_shard_args(layer_hash),
         )
 
     def gather_tile(self, bucket_weights, index, out):
@@ -153,12 +176,17 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         gather_tile(bucket_weights, index, out)
 
     def scatter_indexed(self, grad_tile, index, bucket_grad, scratch):
-        """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit."""
+        """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit.
+
+        For an unsharded hash only: a sharded layer scatters from the hash
+        (:meth:`scatter_bucket_grad`), whose threads own whole shards.
+        """
         block_rows, partials = scratch
         scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
 
     def direct_tables(self, layer_hash, n_in, n_out):
         """Hash tables of :meth:`direct_matmul` for one layer: row states, column keys."""
+        layer_hash.refuse_shards("direct_matmul")
         return (
             row_states(layer_hash.seed, n_in),
             row_states(layer_hash.sign_seed, n_in),
@@ -183,3 +211,8 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
 def _hash_args(layer_hash):
     """Seed, sign seed and sign flag: the first hash arguments of the Numba kernels."""
     return layer_hash.seed, layer_hash.sign_seed, layer_hash.sign_hash
+
+
+def _shard_args(layer_hash):
+    """Shards and rows of the virtual matrix: the kernels' last hash arguments."""
+    return layer_hash.n_shards, layer_hash.n_rows or 1

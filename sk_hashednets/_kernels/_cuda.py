@@ -154,6 +154,7 @@ class CUDABackend(DeviceHashing, Backend):
 
     def hash_pairs(self, layer_hash, i, j):
         """Bucket (uint32) and sign (int8) of index pairs, computed on the device."""
+        layer_hash.refuse_shards("The CUDA backend")
         i = cp.ascontiguousarray(i, dtype=cp.uint32)
         j = cp.ascontiguousarray(j, dtype=cp.uint32)
         bucket = cp.empty(i.size, dtype=cp.uint32)
@@ -183,6 +184,8 @@ def _block_flag(layer_hash):
 
 def _hash_args(layer_hash):
     """The kernels' ``u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block``."""
+    # The CUDA kernels implement the unsharded hash only (docs/hashing.md).
+    layer_hash.refuse_shards("The CUDA backend")
     return (
         np.uint32(layer_hash.n_buckets),
         np.uint32(layer_hash.seed),

@@ -33,8 +33,12 @@ import numpy as np
 from numba import njit
 
 #: Version of this specification. Any change to the functions below that changes
-#: a single (bucket, sign) must bump it: fitted models record it.
-HASH_SPEC_VERSION = 1
+#: a single (bucket, sign) must bump it: fitted models record it. Version 2 added
+#: sharded hashing (``n_shards``); with one shard it is version 1 bit for bit.
+HASH_SPEC_VERSION = 2
+#: The versions this package computes: a model that records version 1 has one
+#: shard per layer.
+READABLE_HASH_SPEC_VERSIONS = (1, 2)
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 # MurmurHash3_x86_32 constants.
@@ -170,6 +174,45 @@ def is_negative(sign_hash_value):
     return (sign_hash_value >> _S31) & _ONE
 
 
+@njit(cache=True)
+def shard_of_row(i, n_rows, n_shards):
+    """Shard of row ``i`` of a virtual matrix of ``n_rows`` rows split into ``n_shards``.
+
+    Shard ``s`` holds rows ``[s * n_rows // n_shards, (s + 1) * n_rows // n_shards)``:
+    blocks of consecutive rows whose sizes differ by one at most.
+
+    Parameters
+    ----------
+    i, n_rows, n_shards : uint64 scalar or ndarray
+        ``i < n_rows < 2**32``, ``1 <= n_shards <= n_rows``.
+
+    Returns
+    -------
+    shard : uint64 scalar or ndarray
+    """
+    # The largest s with s * n_rows // n_shards <= i, i.e. s * n_rows < (i + 1) * n_shards.
+    return ((i + _ONE) * n_shards - _ONE) // n_rows
+
+
+@njit(cache=True)
+def shard_buckets(shard, n_shards, n_buckets):
+    """First bucket and bucket count of a shard: the balanced split of ``[0, K)``.
+
+    Shard ``s`` owns buckets ``[s * K // S, (s + 1) * K // S)``.
+
+    Parameters
+    ----------
+    shard, n_shards, n_buckets : uint64 scalar or ndarray
+        ``shard < n_shards <= K < 2**32``.
+
+    Returns
+    -------
+    first, count : uint64 scalar or ndarray
+    """
+    first = shard * n_buckets // n_shards
+    return first, (shard + _ONE) * n_buckets // n_shards - first
+
+
 def sign_seed(seed):
     """Seed of the sign hash of a layer whose bucket hash has seed ``seed``.
 
@@ -198,7 +241,7 @@ BLOCK_HASHING = 1
 HASHING_MODES = {"element": ELEMENT_HASHING, "block": BLOCK_HASHING}
 
 
-def hash_pairs(seed, i, j, n_buckets, hashing="element"):
+def hash_pairs(seed, i, j, n_buckets, hashing="element", n_shards=1, n_rows=None):
     """Bucket and sign of the virtual entries (i, j): the specification in NumPy.
 
     ``hashing="element"`` (the paper's scheme) hashes every entry. Under
@@ -207,6 +250,12 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element"):
     start, ``(bucket_of(H(i, b)) + o) % K``, and take their signs from bit
     ``o`` of the sign hash ``H'(i, b)``: two hashes per block instead of two
     per entry.
+
+    With ``n_shards = S > 1`` the ``n_rows`` rows are split into S shards of
+    consecutive rows (:func:`shard_of_row`) and shard s owns its own range of
+    buckets (:func:`shard_buckets`): its entries are hashed as above into the
+    shard's ``K_s`` buckets, then offset by the shard's first bucket. ``S = 1``
+    is the unsharded hash, bit for bit.
 
     Parameters
     ----------
@@ -217,6 +266,10 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element"):
     n_buckets : int
         K, with 1 <= K < 2**32.
     hashing : {"element", "block"}, default="element"
+    n_shards : int, default=1
+        S, with ``1 <= S <= min(n_rows, K)``.
+    n_rows : int, default=None
+        Rows of the virtual matrix (every ``i`` below it); needed when ``S > 1``.
 
     Returns
     -------
@@ -232,7 +285,13 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element"):
     # 1-D arrays throughout: the helpers these call are compiled, and Numba
     # types array arguments, not the Python ints a 0-d array would become.
     i, j = i.ravel(), j.ravel()
-    k = np.uint64(n_buckets)
+    first, k = np.uint64(0), np.uint64(n_buckets)
+    if n_shards != 1:
+        check_shards(n_shards, n_rows, n_buckets)
+        if i.size and int(i.max()) >= n_rows:
+            raise ValueError(f"Every row index must be below n_rows={n_rows}.")
+        shard = shard_of_row.py_func(i, np.uint64(n_rows), np.uint64(n_shards))
+        first, k = shard_buckets.py_func(shard, np.uint64(n_shards), k)
     if hashing == "element":
         key_j = column_key.py_func(j)
     else:
@@ -247,4 +306,43 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element"):
         bucket = (bucket_of.py_func(h, k) + offset) % k
         negative = (h_sign >> offset) & np.uint64(1)
     sign = (1 - 2 * negative.astype(np.int8)).astype(np.int8)
+    bucket = bucket + first
     return bucket.astype(np.int64).reshape(shape), sign.reshape(shape)
+
+
+def check_shards(n_shards, n_rows, n_buckets):
+    """Raise ``ValueError`` unless ``n_shards`` splits ``n_rows`` rows and ``n_buckets`` buckets.
+
+    Every shard needs a row and a bucket: ``1 <= n_shards <= min(n_rows, n_buckets)``.
+    """
+    if n_shards == 1:
+        return
+    if n_rows is None:
+        raise ValueError("n_rows, the rows of the virtual matrix, is needed when n_shards > 1.")
+    if not 1 <= n_shards <= min(n_rows, n_buckets):
+        raise ValueError(
+            f"n_shards must be in [1, min(n_rows, n_buckets)] = [1, {min(n_rows, n_buckets)}] "
+            f"so that every shard has a row and a bucket, got {n_shards}."
+        )
+
+
+#: Buckets of one shard under ``hash_shards="auto"``: 32768 float32 buckets
+#: (128 KiB) with their gradient and optimizer state stay within a core's L2.
+AUTO_SHARD_BUCKETS = 2**15
+
+
+def auto_shards(n_rows, n_buckets):
+    """S under ``hash_shards="auto"``: the fewest shards of at most :data:`AUTO_SHARD_BUCKETS`.
+
+    A property of the layer's shape and bucket count only (never of the
+    machine), capped by ``min(n_rows, n_buckets)``.
+
+    Parameters
+    ----------
+    n_rows, n_buckets : int
+
+    Returns
+    -------
+    n_shards : int
+    """
+    return max(1, min(n_rows, n_buckets, -(-n_buckets // AUTO_SHARD_BUCKETS)))

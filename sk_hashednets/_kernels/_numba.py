@@ -18,6 +18,12 @@ whatever the number of threads.
   bucket's sum is therefore the same chain of additions whatever the number of
   threads and however the matrix is split into row tiles, provided tiles start
   on block boundaries (``HashedLayer`` aligns them).
+- Under sharded hashing (``n_shards > 1``, ``docs/hashing.md``) every row reads
+  only its shard's range of buckets. ``scatter_shards`` gives each thread whole
+  shards: it adds the rows of its shards, in order, straight into their own
+  buckets, so there are no partial sums and no reduction pass, and every
+  bucket's sum is the same chain of additions whatever the threads and the row
+  tiles (tiles may start on any row).
 """
 
 import numpy as np
@@ -32,6 +38,8 @@ from ._hashing import (
     finish_hash,
     is_negative,
     row_state,
+    shard_buckets,
+    shard_of_row,
 )
 
 #: Mode of :func:`_scatter_blocks` that reads a bucket index tile instead of
@@ -131,6 +139,17 @@ def _block_stop(block, n_cols):
 
 
 @njit(inline="always", cache=True)
+def _row_shard(i, n_rows, n_shards, n_buckets):
+    """First bucket and bucket count of the shard of row ``i``: ``(0, K)`` unsharded.
+
+    All arguments uint64 (``n_rows``: rows of the whole virtual matrix).
+    """
+    if n_shards == _ONE:
+        return _ZERO, n_buckets
+    return shard_buckets(shard_of_row(i, n_rows, n_shards), n_shards, n_buckets)
+
+
+@njit(inline="always", cache=True)
 def _signed(value, negative):
     return -value if negative else value
 
@@ -141,7 +160,9 @@ def _signed(value, negative):
 
 
 @njit(parallel=True, cache=True)
-def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0):
+def materialize_tile(
+    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0, n_shards=1, n_rows=1
+):
     """Write the block of the virtual matrix at ``(row_start, col_start)`` into ``out``.
 
     Parameters
@@ -159,43 +180,54 @@ def materialize_tile(bucket_weights, seed, sign_seed, sign_hash, row_start, out,
         ``col_start:col_start + n_cols``, same dtype as ``bucket_weights``.
     col_start : int, default=0
         Index of the first column of the tile in the virtual matrix.
+    n_shards, n_rows : int, default=1
+        Shards of the hash and rows of the whole virtual matrix (see
+        ``LayerHash``); ``n_shards=1`` is the unsharded hash.
     """
-    n_rows, n_cols = out.shape
+    n_tile_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
     keys = _column_keys(col_start, n_cols)
-    for r in prange(n_rows):
+    for r in prange(n_tile_rows):
         i = np.uint64(row_start + r)
+        first, count = _row_shard(i, rows, shards, n_buckets)
+        w = bucket_weights[first : first + count]
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         for c in range(n_cols):
-            bucket, negative = _element_entry(state, sign_state, keys[c], n_buckets, sign_hash)
-            out[r, c] = _signed(bucket_weights[bucket], negative)
+            bucket, negative = _element_entry(state, sign_state, keys[c], count, sign_hash)
+            out[r, c] = _signed(w[bucket], negative)
 
 
 @njit(parallel=True, cache=True)
-def materialize_tile_block(bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0):
+def materialize_tile_block(
+    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0, n_shards=1, n_rows=1
+):
     """:func:`materialize_tile` under block hashing.
 
     Each run of ``BLOCK_SIZE`` entries of a row copies consecutive buckets
     (circularly) from a hashed start, with one sign bit per entry.
     """
-    n_rows, n_cols = out.shape
+    n_tile_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
     keys = _block_keys(col_start, n_cols)
     # Offset of the tile's first column in its block: entry u of the tile's
     # b-th block lies in the tile's column BLOCK_SIZE * b + u - shift.
     shift = np.uint64(col_start % BLOCK_SIZE)
     n_shifted = n_cols + col_start % BLOCK_SIZE
-    for r in prange(n_rows):
+    for r in prange(n_tile_rows):
         i = np.uint64(row_start + r)
+        first, count = _row_shard(i, rows, shards, n_buckets)
+        w = bucket_weights[first : first + count]
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         for b in range(keys.shape[0]):
-            start, signs = _block_hashes(state, sign_state, keys[b], n_buckets, sign_hash)
+            start, signs = _block_hashes(state, sign_state, keys[b], count, sign_hash)
             column = np.uint64(b * BLOCK_SIZE)
             t, stop = shift if b == 0 else _ZERO, _block_stop(b, n_shifted)
             while t < stop:
-                bucket, run = _block_run(start, t, stop, n_buckets)
+                bucket, run = _block_run(start, t, stop, count)
                 for u in range(t, t + run):
-                    value = bucket_weights[bucket + u - t]
+                    value = w[bucket + u - t]
                     out[r, column + u - shift] = _signed(value, _block_sign(signs, u))
                 t += run
 
@@ -212,7 +244,9 @@ def _index_entry(bucket, negative):
 
 
 @njit(parallel=True, cache=True)
-def bucket_index_tile(seed, sign_seed, sign_hash, row_start, n_buckets, out, mode):
+def bucket_index_tile(
+    seed, sign_seed, sign_hash, row_start, n_buckets, out, mode, n_shards=1, n_rows=1
+):
     """Write the bucket and sign of every entry of rows ``row_start:`` into ``out``.
 
     Parameters
@@ -230,13 +264,17 @@ def bucket_index_tile(seed, sign_seed, sign_hash, row_start, n_buckets, out, mod
         ``bucket``, for columns ``0:n_cols``.
     mode : {ELEMENT_HASHING, BLOCK_HASHING}
         The hashing scheme (``_hashing``'s constants).
+    n_shards, n_rows : int, default=1
+        As in :func:`materialize_tile`.
     """
-    n_rows, n_cols = out.shape
-    k = np.uint64(n_buckets)
+    n_tile_rows, n_cols = out.shape
+    n_buckets = np.uint64(n_buckets)
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
     block_hashing = mode == BLOCK_HASHING
     keys = _block_keys(0, n_cols) if block_hashing else _column_keys(0, n_cols)
-    for r in prange(n_rows):
+    for r in prange(n_tile_rows):
         i = np.uint64(row_start + r)
+        first, k = _row_shard(i, rows, shards, n_buckets)
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         if block_hashing:
             for b in range(keys.shape[0]):
@@ -245,12 +283,13 @@ def bucket_index_tile(seed, sign_seed, sign_hash, row_start, n_buckets, out, mod
                 while t < stop:
                     bucket, run = _block_run(start, t, stop, k)
                     for u in range(t, t + run):
-                        out[r, column + u] = _index_entry(bucket + u - t, _block_sign(signs, u))
+                        entry = _index_entry(first + bucket + u - t, _block_sign(signs, u))
+                        out[r, column + u] = entry
                     t += run
         else:
             for c in range(n_cols):
                 bucket, negative = _element_entry(state, sign_state, keys[c], k, sign_hash)
-                out[r, c] = _index_entry(bucket, negative)
+                out[r, c] = _index_entry(first + bucket, negative)
 
 
 @njit(parallel=True, cache=True)
@@ -397,6 +436,62 @@ def scatter_bucket_grad(
         partials,
         bucket_grad,
         mode,
+    )
+
+
+@njit(parallel=True, cache=True)
+def _scatter_shards(
+    grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, n_rows, bucket_grad, mode
+):
+    n_tile_rows, n_cols = grad_tile.shape
+    keys = _block_keys(0, n_cols) if mode == BLOCK_HASHING else _column_keys(0, n_cols)
+    n_buckets = np.uint64(bucket_grad.shape[0])
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    tile_start, tile_stop = np.uint64(row_start), np.uint64(row_start + n_tile_rows)
+    first_shard = shard_of_row(tile_start, rows, shards)
+    n_tile_shards = np.int64(shard_of_row(tile_stop - _ONE, rows, shards) - first_shard) + 1
+    for t in prange(n_tile_shards):
+        shard = first_shard + np.uint64(t)
+        # The shard's rows in this tile, and its buckets: this thread's alone.
+        lo = np.int64(max(shard * rows // shards, tile_start))
+        hi = np.int64(min((shard + _ONE) * rows // shards, tile_stop))
+        first, count = shard_buckets(shard, shards, n_buckets)
+        own = bucket_grad[first : first + count]
+        for i in range(lo, hi):
+            state, sign_state = row_state(seed, np.uint64(i)), row_state(sign_seed, np.uint64(i))
+            grad_row = grad_tile[i - row_start]
+            if mode == BLOCK_HASHING:
+                _add_row_block(own, grad_row, state, sign_state, keys, sign_hash)
+            else:
+                _add_row_element(own, grad_row, state, sign_state, keys, sign_hash)
+
+
+def scatter_shards(
+    grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, n_shards, n_rows, mode
+):
+    """:func:`scatter_bucket_grad` under sharded hashing: each thread owns whole shards.
+
+    Every row of the tile is added, in order, straight into its shard's range
+    of ``bucket_grad`` by the one thread that owns the shard: no partial sums,
+    no reduction pass. Each bucket receives its entries in row-major order,
+    so the result is the same bit for bit whatever the number of threads and
+    whatever the row tiles (a tile may start on any row).
+
+    Parameters
+    ----------
+    grad_tile : ndarray of shape (n_tile_rows, n_out), C-contiguous
+        Gradient with respect to rows ``row_start:row_start + n_tile_rows``.
+    seed, sign_seed : uint64
+    sign_hash : bool
+    row_start : int
+    bucket_grad : ndarray of shape (n_buckets,)
+        Accumulated into, in place.
+    n_shards, n_rows : int
+        Shards of the hash and rows of the whole virtual matrix.
+    mode : {ELEMENT_HASHING, BLOCK_HASHING}
+    """
+    _scatter_shards(
+        grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, n_rows, bucket_grad, mode
     )
 
 

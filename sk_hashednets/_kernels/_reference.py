@@ -19,6 +19,7 @@ def materialize(
     row_start=0,
     row_stop=None,
     hashing="element",
+    n_shards=1,
 ):
     """Rows ``row_start:row_stop`` of the virtual matrix ``W[i, j] = s * w[h]``.
 
@@ -32,6 +33,8 @@ def materialize(
     row_start, row_stop : int
         Rows to materialise; ``row_stop=None`` means ``n_in``.
     hashing : {"element", "block"}, default="element"
+    n_shards : int, default=1
+        Shards of the hash, splitting the ``n_in`` rows.
 
     Returns
     -------
@@ -40,14 +43,23 @@ def materialize(
     row_stop = n_in if row_stop is None else row_stop
     rows = np.arange(row_start, row_stop, dtype=np.uint64)[:, None]
     cols = np.arange(n_out, dtype=np.uint64)[None, :]
-    bucket, sign = hash_pairs(seed, rows, cols, len(bucket_weights), hashing)
+    bucket, sign = hash_pairs(seed, rows, cols, len(bucket_weights), hashing, n_shards, n_in)
     W = bucket_weights[bucket]
     if sign_hash:
         W = W * sign.astype(W.dtype)
     return W
 
 
-def bucket_grad(virtual_grad, seed, n_buckets, sign_hash=True, row_start=0, hashing="element"):
+def bucket_grad(
+    virtual_grad,
+    seed,
+    n_buckets,
+    sign_hash=True,
+    row_start=0,
+    hashing="element",
+    n_shards=1,
+    n_rows=None,
+):
     """Signed sum of virtual-weight gradients per bucket, in float64.
 
     Parameters
@@ -58,19 +70,62 @@ def bucket_grad(virtual_grad, seed, n_buckets, sign_hash=True, row_start=0, hash
     sign_hash : bool, default=True
     row_start : int, default=0
     hashing : {"element", "block"}, default="element"
+    n_shards : int, default=1
+    n_rows : int, default=None
+        Rows of the whole virtual matrix; needed when ``n_shards > 1``.
 
     Returns
     -------
     grad : ndarray of shape (n_buckets,), float64
     """
-    n_rows, n_out = virtual_grad.shape
-    rows = np.arange(row_start, row_start + n_rows, dtype=np.uint64)[:, None]
+    bucket, weights = _signed_entries(
+        virtual_grad.astype(np.float64),
+        seed,
+        n_buckets,
+        sign_hash,
+        row_start,
+        hashing,
+        n_shards,
+        n_rows,
+    )
+    return np.bincount(bucket, weights=weights, minlength=n_buckets)
+
+
+def bucket_grad_in_row_order(
+    virtual_grad, seed, bucket_grad, sign_hash, row_start, hashing, n_shards, n_rows
+):
+    """``bucket_grad[h] += s * g`` one entry after the other, in row-major order, in place.
+
+    The order of additions of the sharded scatter (each bucket receives its
+    entries row by row, column by column), in the dtype of ``bucket_grad``:
+    the kernels' result bit for bit.
+
+    Parameters
+    ----------
+    virtual_grad : ndarray of shape (n_tile_rows, n_out)
+        Gradient with respect to rows ``row_start:row_start + n_tile_rows``.
+    seed : int
+    bucket_grad : ndarray of shape (n_buckets,)
+        Accumulated into.
+    sign_hash : bool
+    row_start : int
+    hashing : {"element", "block"}
+    n_shards, n_rows : int
+    """
+    bucket, weights = _signed_entries(
+        virtual_grad, seed, len(bucket_grad), sign_hash, row_start, hashing, n_shards, n_rows
+    )
+    np.add.at(bucket_grad, bucket, weights.astype(bucket_grad.dtype))
+
+
+def _signed_entries(virtual_grad, seed, n_buckets, sign_hash, row_start, hashing, n_shards, n_rows):
+    """Bucket and signed value of every entry of a gradient tile, in row-major order."""
+    n_tile_rows, n_out = virtual_grad.shape
+    rows = np.arange(row_start, row_start + n_tile_rows, dtype=np.uint64)[:, None]
     cols = np.arange(n_out, dtype=np.uint64)[None, :]
-    bucket, sign = hash_pairs(seed, rows, cols, n_buckets, hashing)
-    weights = virtual_grad.astype(np.float64)
-    if sign_hash:
-        weights = weights * sign
-    return np.bincount(bucket.ravel(), weights=weights.ravel(), minlength=n_buckets)
+    bucket, sign = hash_pairs(seed, rows, cols, n_buckets, hashing, n_shards, n_rows)
+    weights = virtual_grad * sign if sign_hash else virtual_grad
+    return bucket.ravel(), weights.ravel()
 
 
 def _activate(name, Z):
@@ -135,6 +190,7 @@ def loss_and_grads(
     alpha,
     sample_weight=None,
     hashing="element",
+    n_shards=None,
 ):
     """Regularised loss and its gradients for a hashed MLP, by the textbook.
 
@@ -158,6 +214,8 @@ def loss_and_grads(
     alpha : float
     sample_weight : ndarray of shape (n_samples,), default=None
     hashing : {"element", "block"}, default="element"
+    n_shards : sequence of int, default=None
+        Shards of each layer's hash; None: one per layer.
 
     Returns
     -------
@@ -168,9 +226,16 @@ def loss_and_grads(
     Y = np.asarray(Y, dtype=np.float64)
     n_layers = len(bucket_weights)
     sizes = [X.shape[1]] + [len(b) for b in intercepts]
+    n_shards = [1] * n_layers if n_shards is None else list(n_shards)
     Ws = [
         materialize(
-            np.asarray(w, np.float64), s, sizes[k], sizes[k + 1], sign_hash, hashing=hashing
+            np.asarray(w, np.float64),
+            s,
+            sizes[k],
+            sizes[k + 1],
+            sign_hash,
+            hashing=hashing,
+            n_shards=n_shards[k],
         )
         for k, (w, s) in enumerate(zip(bucket_weights, seeds))
     ]
@@ -193,10 +258,10 @@ def loss_and_grads(
     intercept_grads = [None] * n_layers
     for k in range(n_layers - 1, -1, -1):
         dW = activations[k].T @ delta
-        bucket_grads[k] = (
-            bucket_grad(dW, seeds[k], len(bucket_weights[k]), sign_hash, hashing=hashing)
-            + alpha * bucket_weights[k]
-        ) / sw_sum
+        raw = bucket_grad(
+            dW, seeds[k], len(bucket_weights[k]), sign_hash, 0, hashing, n_shards[k], sizes[k]
+        )
+        bucket_grads[k] = (raw + alpha * bucket_weights[k]) / sw_sum
         intercept_grads[k] = delta.sum(axis=0) / sw_sum
         if k > 0:
             delta = (delta @ Ws[k].T) * _activation_derivative(activation, activations[k])

@@ -1,0 +1,478 @@
+"""Sharded hashing (issue 18): the specification, its test vectors, the Numba kernels.
+
+``docs/hashing.md`` ("Sharded hashing") is the specification; the NumPy
+``hash_pairs`` and ``_reference`` implement it; the Numba kernels are checked
+against them bit for bit, the scatter in the order of additions it documents.
+"""
+
+import os
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from _gpu import cuda, require_gpu_or_emulation  # noqa: F401 (cuda: a fixture)
+from _gradients import loss_and_grad_function
+from _hash_vectors import read_table
+from numpy.testing import assert_array_equal
+from sklearn.datasets import load_digits
+
+from sk_hashednets import (
+    HASH_SPEC_VERSION,
+    HashedMLPClassifier,
+    HashedMLPRegressor,
+    ModelFileError,
+    load,
+    save,
+)
+from sk_hashednets._kernels import _reference as ref
+from sk_hashednets._kernels._backend import LayerHash
+from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._hashing import (
+    AUTO_SHARD_BUCKETS,
+    auto_shards,
+    hash_pairs,
+)
+from sk_hashednets._multilayer_perceptron import _pack
+
+CPU = CPUBackend()
+SHARD_TABLE_HEADER = (
+    "| seed | i | j | K | S | n_rows | block | shard | first | K_s | bucket | sign |"
+)
+#: (seed, i, j, K, S, n_rows, block, shard, first, K_s, bucket, sign).
+SHARD_VECTORS = read_table(SHARD_TABLE_HEADER)
+HASHINGS = ("element", "block")
+
+
+def _hashing(block):
+    return "block" if block else "element"
+
+
+def test_doc_vectors_cover_edge_cases():
+    Ss = {v[4] for v in SHARD_VECTORS}
+    assert 1 in Ss and any(v[4] == v[3] for v in SHARD_VECTORS)  # S = 1 and S = K
+    assert {v[6] for v in SHARD_VECTORS} == {0, 1}
+    assert max(v[5] for v in SHARD_VECTORS) == 2**32 - 1
+    assert max(v[3] for v in SHARD_VECTORS) == 2**32 - 1
+
+
+@pytest.mark.parametrize("vector", SHARD_VECTORS, ids=str)
+def test_doc_vectors_numpy_spec(vector):
+    seed, i, j, k, s, n_rows, block, shard, first, k_s, bucket, sign = vector
+    # The shard and its buckets by the formulas of the document, in Python ints.
+    assert shard == ((i + 1) * s - 1) // n_rows
+    assert shard * n_rows // s <= i < (shard + 1) * n_rows // s
+    assert (first, k_s) == (shard * k // s, (shard + 1) * k // s - shard * k // s)
+    got = hash_pairs(seed, i, j, k, _hashing(block), n_shards=s, n_rows=n_rows)
+    assert (int(got[0]), int(got[1])) == (bucket, sign)
+    # The unsharded hash with the shard's K_s buckets, offset by its first bucket.
+    local, local_sign = hash_pairs(seed, i, j, k_s, _hashing(block))
+    assert (first + int(local), int(local_sign)) == (bucket, sign)
+
+
+@pytest.mark.parametrize(
+    "vector", [v for v in SHARD_VECTORS if v[3] <= 2**31 and v[2] < 2**17], ids=str
+)
+def test_doc_vectors_numba_index_tile(vector):
+    seed, i, j, k, s, n_rows, block, _, _, _, bucket, sign = vector
+    layer_hash = LayerHash.for_layer(
+        seed, sign_hash=True, hashing=_hashing(block), n_buckets=k, n_shards=s, n_rows=n_rows
+    )
+    index = np.empty((1, j + 1), dtype=np.uint32)
+    CPU.bucket_index_tile(layer_hash, index, row_start=i)
+    entry = int(index[0, j])
+    assert (entry & (2**31 - 1), -1 if entry >> 31 else 1) == (bucket, sign)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+def test_every_shard_reads_only_its_own_buckets(hashing):
+    n_rows, n_cols, k, s = 37, 50, 300, 7
+    bucket, _ = hash_pairs(
+        11, np.arange(n_rows)[:, None], np.arange(n_cols)[None, :], k, hashing, s, n_rows
+    )
+    for shard in range(s):
+        rows = slice(shard * n_rows // s, (shard + 1) * n_rows // s)
+        lo, hi = shard * k // s, (shard + 1) * k // s
+        assert bucket[rows].min() >= lo and bucket[rows].max() < hi
+        # Every bucket of the shard is read (n_cols * rows >> K_s): the range is used whole.
+        assert len(np.unique(bucket[rows])) == hi - lo
+
+
+def test_one_shard_is_the_unsharded_hash():
+    i, j = np.arange(20)[:, None], np.arange(33)[None, :]
+    for hashing in HASHINGS:
+        expected = hash_pairs(5, i, j, 97, hashing)
+        got = hash_pairs(5, i, j, 97, hashing, n_shards=1, n_rows=20)
+        assert_array_equal(got[0], expected[0])
+        assert_array_equal(got[1], expected[1])
+
+
+def _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_rows, seed=2**32 - 3):
+    return LayerHash.for_layer(
+        seed,
+        sign_hash=sign_hash,
+        hashing=hashing,
+        n_buckets=n_buckets,
+        n_shards=n_shards,
+        n_rows=n_rows,
+    )
+
+
+#: (n_in, n_out, K, S): shards of unequal rows and buckets, S = n_in, S = K.
+SHAPES = [(45, 37, 500, 7), (16, 40, 300, 16), (30, 21, 9, 9), (64, 129, 4096, 3)]
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+@pytest.mark.parametrize("sign_hash", [True, False])
+@pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
+def test_materialize_matches_reference_in_any_tiles(
+    hashing, sign_hash, n_in, n_out, n_buckets, n_shards
+):
+    layer_hash = _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in)
+    w = np.random.default_rng(0).standard_normal(n_buckets)
+    expected = ref.materialize(
+        w, int(layer_hash.seed), n_in, n_out, sign_hash, hashing=hashing, n_shards=n_shards
+    )
+    whole = np.empty((n_in, n_out))
+    CPU.materialize_tile(layer_hash, w, whole)
+    assert_array_equal(whole, expected, strict=True)
+    # Tiles that start inside shards and inside blocks of block hashing.
+    for r0, r1, c0, c1 in [(3, 11, 5, 21), (n_in - 4, n_in, 0, n_out), (1, 2, n_out - 3, n_out)]:
+        tile = np.empty((r1 - r0, c1 - c0))
+        CPU.materialize_tile(layer_hash, w, tile, row_start=r0, col_start=c0)
+        assert_array_equal(tile, expected[r0:r1, c0:c1], strict=True)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+@pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
+def test_index_tile_gathers_the_reference(hashing, n_in, n_out, n_buckets, n_shards):
+    layer_hash = _layer_hash(hashing, True, n_buckets, n_shards, n_in)
+    w = np.random.default_rng(1).standard_normal(n_buckets).astype(np.float32)
+    index = np.empty((n_in, n_out), dtype=np.uint32)
+    CPU.bucket_index_tile(layer_hash, index)
+    out = np.empty((n_in, n_out), dtype=np.float32)
+    CPU.gather_tile(w, index, out)
+    expected = ref.materialize(
+        w, int(layer_hash.seed), n_in, n_out, True, hashing=hashing, n_shards=n_shards
+    )
+    assert_array_equal(out, expected, strict=True)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sign_hash", [True, False])
+@pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
+def test_scatter_is_the_row_order_sum_in_any_tiles(
+    hashing, dtype, sign_hash, n_in, n_out, n_buckets, n_shards
+):
+    layer_hash = _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in)
+    rng = np.random.default_rng(2)
+    grad = rng.standard_normal((n_in, n_out)).astype(dtype)
+    start = rng.standard_normal(n_buckets).astype(dtype)  # accumulates into what is there
+    expected = start.copy()
+    ref.bucket_grad_in_row_order(
+        grad, int(layer_hash.seed), expected, sign_hash, 0, hashing, n_shards, n_in
+    )
+    # Any row tiles, aligned on nothing, and no scratch space.
+    for bounds in ([0, n_in], [0, 1, 5, 6, n_in - 2, n_in], [0, n_in // 2, n_in]):
+        got = start.copy()
+        for r0, r1 in zip(bounds[:-1], bounds[1:]):
+            tile = np.ascontiguousarray(grad[r0:r1])
+            CPU.scatter_bucket_grad(layer_hash, tile, got, None, row_start=r0)
+        assert_array_equal(got, expected, strict=True)
+    # And the float64 reference sum, to rounding.
+    total = ref.bucket_grad(
+        grad, int(layer_hash.seed), n_buckets, sign_hash, 0, hashing, n_shards, n_in
+    )
+    np.testing.assert_allclose(got - start, total, rtol=1e-4, atol=1e-4)
+
+
+_THREADS_SCRIPT = """
+import sys
+import numba
+import numpy as np
+from sk_hashednets._kernels._backend import LayerHash
+from sk_hashednets._kernels._cpu import CPUBackend
+
+results = {}
+for hashing in ("element", "block"):
+    for n_in, n_out, n_buckets, n_shards in [(300, 70, 4000, 40), (257, 33, 999, 5)]:
+        layer_hash = LayerHash.for_layer(
+            9, sign_hash=True, hashing=hashing, n_buckets=n_buckets,
+            n_shards=n_shards, n_rows=n_in,
+        )
+        grad = np.random.default_rng(4).standard_normal((n_in, n_out)).astype(np.float32)
+        for n_threads in (1, 2, 3, 7):
+            numba.set_num_threads(n_threads)
+            out = np.zeros(n_buckets, dtype=np.float32)
+            CPUBackend().scatter_bucket_grad(layer_hash, grad, out, None)
+            results[f"{hashing}-{n_in}-{n_threads}"] = out
+np.savez(sys.argv[1], **results)
+"""
+
+
+def _run_in_child(script, max_threads, tmp_path):
+    """Run ``script`` (which saves an .npz to ``argv[1]``) with up to ``max_threads`` Numba threads.
+
+    Numba's thread count is capped by NUMBA_NUM_THREADS, read at import: a
+    child process runs on that many threads whatever the number of cores here.
+    """
+    path = tmp_path / "results.npz"
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(max_threads)}
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    with np.load(path) as results:
+        return dict(results)
+
+
+def test_scatter_independent_of_thread_count(tmp_path):
+    results = _run_in_child(_THREADS_SCRIPT, 7, tmp_path)
+    keys = sorted({name.rsplit("-", 1)[0] for name in results})
+    assert len(keys) == 4
+    for key in keys:
+        for n_threads in (2, 3, 7):
+            assert_array_equal(results[f"{key}-{n_threads}"], results[f"{key}-1"], strict=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_shards": 2}, "n_rows, the rows of the virtual matrix, is needed"),
+        ({"n_shards": 11, "n_rows": 10}, r"n_shards must be in \[1, min\(n_rows, n_buckets\)\]"),
+        ({"n_shards": 0, "n_rows": 10}, r"n_shards must be in"),
+        ({"n_shards": 2, "n_rows": 2**32}, r"n_rows must be in \[1, 2\*\*32\)"),
+    ],
+)
+def test_layer_hash_refuses_impossible_shards(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LayerHash.for_layer(1, sign_hash=True, hashing="element", n_buckets=100, **kwargs)
+
+
+def test_hash_pairs_refuses_rows_beyond_n_rows():
+    with pytest.raises(ValueError, match="below n_rows=10"):
+        hash_pairs(1, 10, 0, 100, n_shards=2, n_rows=10)
+
+
+def test_unsharded_kernels_refuse_a_sharded_hash():
+    layer_hash = _layer_hash("element", True, 100, 4, 10)
+    with pytest.raises(ValueError, match="direct_matmul does not implement sharded hashing"):
+        CPU.direct_tables(layer_hash, 10, 5)
+
+
+def test_auto_shards_depend_on_shape_and_buckets_only():
+    assert auto_shards(784, 1000) == 1
+    assert auto_shards(784, AUTO_SHARD_BUCKETS) == 1
+    assert auto_shards(784, AUTO_SHARD_BUCKETS + 1) == 2
+    assert auto_shards(4096, 4096 * 4096 // 8) == 64
+    assert auto_shards(3, 10**6) == 3  # capped by the rows
+
+
+# ----------------------------------------------------------------------------
+# The estimators' hash_shards
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y
+
+
+def _classifier(**kwargs):
+    params = dict(hidden_layer_sizes=(40,), max_iter=3, compression=0.5, random_state=0)
+    return HashedMLPClassifier(**{**params, **kwargs})
+
+
+def test_hash_shards_resolve_per_layer(digits):
+    X, y = digits
+    assert _classifier().fit(X, y).hash_shards_ == [1, 1]
+    # 64-40-10 at 1/2: 1280 and 200 buckets; 7 shards, capped by 7 <= rows and buckets.
+    assert _classifier(hash_shards=7).fit(X, y).hash_shards_ == [7, 7]
+    assert _classifier(hash_shards=100).fit(X, y).hash_shards_ == [64, 40]
+    big = HashedMLPRegressor(hidden_layer_sizes=(300,), max_iter=1, compression=1.0)
+    big.set_params(hash_shards="auto").fit(np.zeros((4, 300)), np.zeros(4))
+    assert big.hash_shards_ == [auto_shards(300, 90000), 1] == [3, 1]
+
+
+@pytest.mark.parametrize("hash_shards", [0, -1, "two", 1.5])
+def test_hash_shards_are_validated(digits, hash_shards):
+    X, y = digits
+    with pytest.raises(ValueError, match="hash_shards"):
+        _classifier(hash_shards=hash_shards).fit(X, y)
+
+
+def test_a_sharded_network_learns_another_function_than_the_unsharded(digits):
+    X, y = digits
+    unsharded = _classifier(max_iter=20).fit(X, y)
+    sharded = _classifier(max_iter=20, hash_shards=8).fit(X, y)
+    assert not np.allclose(sharded.predict_proba(X), unsharded.predict_proba(X))
+    # Digits, 20 epochs: 0.870 sharded, 0.878 unsharded.
+    assert sharded.score(X, y) > unsharded.score(X, y) - 0.03
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+def test_backprop_matches_the_sharded_reference(hashing):
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((12, 9)), np.arange(12) % 3
+    est = HashedMLPClassifier(
+        hidden_layer_sizes=(21, 35),
+        solver="lbfgs",
+        alpha=0.01,
+        max_iter=2,
+        compression=0.3,
+        hashing=hashing,
+        hash_shards=4,
+        random_state=0,
+    ).fit(X, y)
+    assert est.hash_shards_ == [4, 4, 4]
+    Y = est._label_binarizer.transform(y).astype(np.float64)
+    theta = _pack(est.bucket_weights_, est.intercepts_)
+    loss, grad = loss_and_grad_function(est, X, Y, None)(theta)
+    ref_loss, ref_buckets, ref_intercepts = ref.loss_and_grads(
+        X,
+        Y,
+        est.bucket_weights_,
+        est.intercepts_,
+        est.hash_seeds_,
+        True,
+        "relu",
+        est.out_activation_,
+        "log_loss",
+        est.alpha,
+        hashing=hashing,
+        n_shards=est.hash_shards_,
+    )
+    assert loss == pytest.approx(ref_loss, rel=1e-10)
+    np.testing.assert_allclose(grad, _pack(ref_buckets, ref_intercepts), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+def test_save_load_and_joblib_keep_the_shards(digits, tmp_path, hashing):
+    X, y = digits
+    model = _classifier(hash_shards=5, hashing=hashing).fit(X, y)
+    expected = model.predict_proba(X)
+    save(model, tmp_path / "model.skh")
+    loaded = load(tmp_path / "model.skh")
+    assert loaded.hash_shards_ == [5, 5] and loaded.hash_spec_version_ == HASH_SPEC_VERSION
+    assert_array_equal(loaded.predict_proba(X), expected, strict=True)
+    joblib.dump(model, tmp_path / "model.joblib")
+    assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(X), expected)
+    # Training on from the loaded file gives the bits of training on in memory.
+    more = model.set_params(warm_start=True, max_iter=1).fit(X, y)
+    again = loaded.set_params(warm_start=True, max_iter=1).fit(X, y)
+    for a, b in zip(again.bucket_weights_, more.bucket_weights_):
+        assert_array_equal(a, b, strict=True)
+
+
+def test_a_file_without_shards_of_hash_version_2_is_refused(digits, tmp_path):
+    X, y = digits
+    model = _classifier(hash_shards=3).fit(X, y)
+    del model.hash_shards_
+    save(model, tmp_path / "model.skh")
+    with pytest.raises(ModelFileError, match="hash_shards_ must hold one int >= 1 per layer"):
+        load(tmp_path / "model.skh")
+
+
+def test_a_hash_version_1_model_keeps_loading_and_its_bits(digits, tmp_path):
+    # A model of version 1 has no hash_shards_; its hash is the unsharded one.
+    X, y = digits
+    model = _classifier().fit(X, y)
+    expected = model.predict_proba(X)
+    model.hash_spec_version_ = 1
+    del model.hash_shards_
+    save(model, tmp_path / "v1.skh")
+    loaded = load(tmp_path / "v1.skh")
+    assert loaded.hash_spec_version_ == 1 and not hasattr(loaded, "hash_shards_")
+    assert_array_equal(loaded.predict_proba(X), expected, strict=True)
+    loaded.set_params(warm_start=True, max_iter=1).fit(X, y)  # trains on, one shard a layer
+    with pytest.raises(ValueError, match=r"was fitted with \[1, 1\]"):
+        loaded.set_params(hash_shards=2).fit(X, y)
+
+
+def test_warm_start_refuses_changed_shards(digits):
+    X, y = digits
+    model = _classifier(hash_shards=4).fit(X, y)
+    with pytest.raises(ValueError, match=r"hash_shards=2 now gives \[2, 2\].*\[4, 4\]"):
+        model.set_params(warm_start=True, hash_shards=2).fit(X, y)
+    with pytest.raises(ValueError, match="hash_shards=None"):
+        model.set_params(hash_shards=None).partial_fit(X, y)
+
+
+_FIT_THREADS_SCRIPT = """
+import sys
+import numba
+import numpy as np
+from sklearn.datasets import load_digits
+from sk_hashednets import HashedMLPClassifier
+
+X, y = load_digits(return_X_y=True)
+X = (X / 16.0).astype(np.float32)
+results = {}
+for hashing in ("element", "block"):
+    for n_threads in (1, 3):
+        numba.set_num_threads(n_threads)
+        clf = HashedMLPClassifier(
+            hidden_layer_sizes=(64,), max_iter=2, hash_shards=6, hashing=hashing,
+            max_tile_bytes=4096, random_state=0,
+        ).fit(X, y)
+        for k, w in enumerate(clf.bucket_weights_):
+            results[f"{hashing}-{k}-{n_threads}"] = w
+np.savez(sys.argv[1], **results)
+"""
+
+
+def test_a_sharded_fit_gives_the_same_bits_on_any_threads_and_tiles(tmp_path):
+    # max_tile_bytes=4096: row tiles of 16 rows, which start inside shards of 10 or 11 rows.
+    results = _run_in_child(_FIT_THREADS_SCRIPT, 3, tmp_path)
+    X, y = load_digits(return_X_y=True)
+    for hashing in HASHINGS:
+        whole = HashedMLPClassifier(
+            hidden_layer_sizes=(64,),
+            max_iter=2,
+            hash_shards=6,
+            hashing=hashing,
+            random_state=0,
+        ).fit((X / 16.0).astype(np.float32), y)
+        for k in range(2):
+            one = results[f"{hashing}-{k}-1"]
+            assert_array_equal(results[f"{hashing}-{k}-3"], one, strict=True)
+            # One tile, in this process: the same bits as row tiles of 16 rows.
+            assert_array_equal(whole.bucket_weights_[k], one, strict=True)
+
+
+@pytest.fixture
+def cuda_or_skip(request):
+    """The GPU tests' device (``tests/_gpu.py``), or a visible skip where there is none."""
+    require_gpu_or_emulation()
+    return request.getfixturevalue("cuda")
+
+
+def test_the_cuda_backend_refuses_a_sharded_hash(cuda_or_skip):
+    cp, backend = cuda_or_skip.cp, cuda_or_skip.backend
+    layer_hash = _layer_hash("element", True, 100, 4, 10)
+    message = "The CUDA backend does not implement sharded hashing"
+    with pytest.raises(ValueError, match=message):
+        backend.materialize_tile(
+            layer_hash, cp.zeros(100, dtype=np.float32), cp.empty((10, 5), dtype=np.float32)
+        )
+    with pytest.raises(ValueError, match=message):
+        backend.scatter_bucket_grad(
+            layer_hash, cp.zeros((10, 5), dtype=np.float32), cp.zeros(100, dtype=np.float32), None
+        )
+    with pytest.raises(ValueError, match=message):
+        backend.hash_pairs(layer_hash, cp.zeros(3, dtype=cp.uint32), cp.zeros(3, dtype=cp.uint32))
+
+
+def test_bucket_counts_of_a_sharded_model_stay_in_each_shard(digits):
+    from sk_hashednets.plotting import bucket_counts
+
+    X, y = digits
+    model = _classifier(hash_shards=6).fit(X, y)  # 64-40-10 at 1/2: 1280 buckets, 6 shards
+    counts = bucket_counts(model, layer=0)
+    for shard in range(6):
+        rows = (shard + 1) * 64 // 6 - shard * 64 // 6
+        buckets = slice(shard * 1280 // 6, (shard + 1) * 1280 // 6)
+        assert counts[buckets].sum() == rows * 40  # every entry of the shard's rows, no other
