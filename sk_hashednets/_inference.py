@@ -261,7 +261,6 @@ class _PlanLayer:
         self.intercept = intercept
         self.n_in, self.n_out = n_in, n_out
         self.layer_hash = layer_hash
-        self.hashing = layer_hash.hashing
         self.matrix = None
         self.direct = None
         if keep:
@@ -292,7 +291,7 @@ class _PlanLayer:
         """``A @ W``: the kept matrix, the direct kernel or panels (module docstring)."""
         if self.matrix is not None:
             return _matmul(A, self.matrix)
-        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.hashing]:
+        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.layer_hash.hashing]:
             return self._direct_dot(A)
         return self._panel_dot(A)
 
