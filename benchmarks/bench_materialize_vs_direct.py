@@ -96,7 +96,7 @@ def main():
         Z_T = np.empty((args.n_out, batch), dtype=np.float32)
 
         def materialise(A=A, Z=Z):
-            materialize_tile(w, seed, s_seed, True, 0, W)
+            materialize_tile(w, seed, s_seed, True, 0, W, 0, 1, 1)
             np.matmul(A, W, out=Z)
 
         def direct(A_T=A_T, Z_T=Z_T):

@@ -38,7 +38,9 @@ from sk_hashednets._kernels._reference import bucket_grad, materialize
 
 def _materialize_numba(bucket_weights, seed, n_rows, n_out, sign_hash, row_start):
     out = np.empty((n_rows, n_out), dtype=bucket_weights.dtype)
-    materialize_tile(bucket_weights, np.uint64(seed), sign_seed(seed), sign_hash, row_start, out)
+    materialize_tile(
+        bucket_weights, np.uint64(seed), sign_seed(seed), sign_hash, row_start, out, 0, 1, 1
+    )
     return out
 
 
@@ -278,7 +280,7 @@ def test_block_materialize_is_bit_identical_to_reference(dtype, n_buckets, row_s
     rng = np.random.default_rng(n_buckets)
     w = rng.standard_normal(n_buckets).astype(dtype)
     out = np.empty((4, 45), dtype=dtype)
-    materialize_tile_block(w, np.uint64(9), sign_seed(9), True, row_start, out, col_start)
+    materialize_tile_block(w, np.uint64(9), sign_seed(9), True, row_start, out, col_start, 1, 1)
     ref = _reference.materialize(
         w, 9, row_start + 4, col_start + 45, True, row_start=row_start, hashing="block"
     )[:, col_start:]
@@ -307,7 +309,7 @@ def test_tile_far_inside_a_huge_virtual_matrix(n_in, n_out, hashing):
     kernel = materialize_tile_block if hashing == "block" else materialize_tile
     row_start, col_start = n_in - 3, n_out - 50
     out = np.empty((3, 50), dtype=np.float32)
-    kernel(w, np.uint64(LAYER_SEED), sign_seed(LAYER_SEED), True, row_start, out, col_start)
+    kernel(w, np.uint64(LAYER_SEED), sign_seed(LAYER_SEED), True, row_start, out, col_start, 1, 1)
     expected = _reference.materialize(
         w, LAYER_SEED, n_in, n_out, True, row_start=row_start, hashing=hashing
     )[:, col_start:]

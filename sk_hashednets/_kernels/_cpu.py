@@ -90,7 +90,7 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
         layer_hash.check_buckets(bucket_weights, "bucket_weights")
         MATERIALIZE_KERNELS[layer_hash.mode](
-            bucket_weights,
+            _read_only(bucket_weights),
             *_hash_args(layer_hash),
             row_start,
             out,
@@ -198,7 +198,7 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         states, sign_states, keys = tables
         hashed_matmul(
             a_t,
-            bucket_weights,
+            _read_only(bucket_weights),
             states,
             sign_states,
             keys,
@@ -216,3 +216,18 @@ def _hash_args(layer_hash):
 def _shard_args(layer_hash):
     """Shards and rows of the virtual matrix: the kernels' last hash arguments."""
     return layer_hash.n_shards, layer_hash.n_rows or 1
+
+
+def _read_only(bucket_weights):
+    """A read-only view of buckets that a kernel only reads.
+
+    Numba compiles a kernel once per argument type, and a read-only array is
+    a type of its own: a prediction plan's buckets are read-only
+    (``_inference.py``), training's are not. Kernels that only read the
+    buckets always get a read-only view, and are compiled once per dtype.
+    """
+    if not bucket_weights.flags.writeable:
+        return bucket_weights
+    view = bucket_weights.view()
+    view.flags.writeable = False
+    return view

@@ -161,7 +161,7 @@ def _signed(value, negative):
 
 @njit(parallel=True, cache=True)
 def materialize_tile(
-    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0, n_shards=1, n_rows=1
+    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start, n_shards, n_rows
 ):
     """Write the block of the virtual matrix at ``(row_start, col_start)`` into ``out``.
 
@@ -178,11 +178,17 @@ def materialize_tile(
     out : ndarray of shape (n_rows, n_cols), C-contiguous
         Receives rows ``row_start:row_start + n_rows`` and columns
         ``col_start:col_start + n_cols``, same dtype as ``bucket_weights``.
-    col_start : int, default=0
+    col_start : int
         Index of the first column of the tile in the virtual matrix.
-    n_shards, n_rows : int, default=1
+    n_shards, n_rows : int
         Shards of the hash and rows of the whole virtual matrix (see
         ``LayerHash``); ``n_shards=1`` is the unsharded hash.
+
+    Notes
+    -----
+    The kernels of this module have no default arguments: Numba compiles
+    one specialisation per set of arguments given, so a left-out default
+    would cost a compilation of its own.
     """
     n_tile_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
@@ -200,7 +206,7 @@ def materialize_tile(
 
 @njit(parallel=True, cache=True)
 def materialize_tile_block(
-    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start=0, n_shards=1, n_rows=1
+    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start, n_shards, n_rows
 ):
     """:func:`materialize_tile` under block hashing.
 
@@ -245,7 +251,7 @@ def _index_entry(bucket, negative):
 
 @njit(parallel=True, cache=True)
 def bucket_index_tile(
-    seed, sign_seed, sign_hash, row_start, n_buckets, out, mode, n_shards=1, n_rows=1
+    seed, sign_seed, sign_hash, row_start, n_buckets, out, mode, n_shards, n_rows
 ):
     """Write the bucket and sign of every entry of rows ``row_start:`` into ``out``.
 
@@ -264,7 +270,7 @@ def bucket_index_tile(
         ``bucket``, for columns ``0:n_cols``.
     mode : {ELEMENT_HASHING, BLOCK_HASHING}
         The hashing scheme (``_hashing``'s constants).
-    n_shards, n_rows : int, default=1
+    n_shards, n_rows : int
         As in :func:`materialize_tile`.
     """
     n_tile_rows, n_cols = out.shape
