@@ -19,6 +19,9 @@ from threadpoolctl import threadpool_limits
 
 from sk_hashednets import HashedMLPClassifier
 
+# A local Dask cluster of worker processes: the slow tier (pyproject.toml).
+pytestmark = pytest.mark.slow
+
 REASON = "needs the dask extra: pip install 'sk_hashednets[dask]'"
 da = pytest.importorskip("dask.array", reason=REASON)
 distributed = pytest.importorskip("distributed", reason=REASON)

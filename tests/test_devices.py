@@ -108,6 +108,7 @@ def test_auto_picks_the_gpu_when_cupy_sees_one(monkeypatch):
     assert resolve_device("cpu") == "cpu"
 
 
+@pytest.mark.slow
 def test_the_package_imports_and_trains_without_cupy():
     code = (
         "import sys; sys.modules['cupy'] = None\n"

@@ -74,6 +74,7 @@ def test_every_figure_comes_from_a_committed_script():
             )
 
 
+@pytest.mark.slow
 def test_docs_build_with_warnings_as_errors(tmp_path):
     # pip install ".[docs]" (part of ".[test]") installs them.
     for module in [

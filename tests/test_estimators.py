@@ -179,6 +179,7 @@ def test_digits_accuracy(digits_split, compression, min_accuracy):
     assert clf.n_stored_params_ == sum(expected_buckets) + 256 + 10
 
 
+@pytest.mark.slow
 def test_regressor_close_to_mlp_regressor():
     """Diabetes (standardised X and y): R^2 within 0.05 of MLPRegressor, mean of 3 seeds."""
     X, y = load_diabetes(return_X_y=True)
@@ -317,6 +318,7 @@ def _numba_threads(estimator, X, y):
     return numba.get_num_threads()
 
 
+@pytest.mark.slow
 def test_grid_search_over_compression_in_pipeline_limits_threads(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     pipe = Pipeline(

@@ -42,6 +42,7 @@ def test_settings_are_the_studys(example):
         assert example.equivalent_width(n_stored) == width
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST files not found in {MNIST}")
 def test_runs_on_a_slice_of_mnist(example, tmp_path):
     output = tmp_path / "figure.png"

@@ -12,6 +12,9 @@ from importlib import metadata
 
 import pytest
 
+# Each case starts a fresh Python: the slow tier (pyproject.toml).
+pytestmark = pytest.mark.slow
+
 PROBE = """
 import json, os
 import sklearn  # as in user code: scikit-learn (and its OpenMP runtime) first
