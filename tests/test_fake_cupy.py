@@ -76,9 +76,10 @@ extern "C" __global__ void positions(long long *out) {
     long long thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
     out[block * blockDim.x * blockDim.y * blockDim.z + thread] = 1000 * block + thread;
 }
-extern "C" __global__ void count(double *total, int *hits) {
+extern "C" __global__ void count(double *total, int *hits, u32 *lowest) {
     atomicAdd(total, 0.5);
     atomicAdd(hits, 1);
+    atomicMin(lowest, 1000u - blockIdx.x * blockDim.x - threadIdx.x);
 }
 """
 
@@ -186,8 +187,9 @@ def test_barriers_shared_memory_and_indices_are_emulated(cp, module):
     assert sorted(blocks * 16 + threads) == list(range(positions.size))
 
     total, hits = cp.zeros(1, np.float64), cp.zeros(1, np.int32)
-    module.get_function("count")((3,), (100,), (total, hits))
-    assert (total.get()[0], hits.get()[0]) == (150.0, 300)
+    lowest = cp.asarray(np.array([2000], dtype=np.uint32))
+    module.get_function("count")((3,), (100,), (total, hits, lowest))
+    assert (total.get()[0], hits.get()[0], lowest.get()[0]) == (150.0, 300, 701)
 
 
 def test_what_would_fail_on_a_gpu_fails_in_the_emulation(cp, module):

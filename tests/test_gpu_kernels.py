@@ -24,6 +24,8 @@ CPU = CPUBackend()
 SEED = 2**32 - 7
 #: Dynamic shared memory a scatter may use (the backend's SHARED_BYTES).
 SHARED_BYTES = 48 * 1024
+#: Bid slots of the sharded scatter (the backend's SHARD_SLOTS).
+SHARD_SLOTS = 1024
 
 
 def _layer_hash(sign_hash, hashing, n_buckets):
@@ -251,27 +253,31 @@ def test_sharded_tile_deep_in_a_tall_matrix_identical_to_the_reference(cuda):
     got, expected = _scatter_in_tiles(
         cuda, layer_hash, grad, [(row_start, row_start + 6), (row_start + 6, row_start + 9)]
     )
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("sign_hash", [True, False])
-def test_sharded_scatter_matches_the_reference_without_global_atomics(
-    cuda, dtype, hashing, sign_hash
-):
+def test_sharded_scatter_is_the_cpus_chain_of_additions(cuda, dtype, hashing, sign_hash):
+    """Bit for bit the reference's row-major sums, with no global atomics."""
     grad = np.random.default_rng(8).standard_normal((N_IN, N_OUT)).astype(dtype)
     layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN)
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, ROW_TILES)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(got, expected)
     assert np.count_nonzero(expected) > 0.9 * N_BUCKETS  # every shard's range was written
+    # The CPU's scatter, on the same tiles, gives the same bits.
+    on_cpu = np.zeros(N_BUCKETS, dtype=dtype)
+    for start, stop in ROW_TILES:
+        CPU.scatter_bucket_grad(layer_hash, grad[start:stop], on_cpu, None, row_start=start)
+    np.testing.assert_array_equal(got, on_cpu)
     if cuda.emulated:
-        # One block per shard of each tile (at most 21 buckets: one chunk each).
+        # One block per shard of each tile (at most 21 buckets: one chunk each),
+        # and the scatter_shards kernel only: no global atomics.
         suffix = "f32" if dtype == np.float32 else "f64"
-        shared = 21 * np.dtype(dtype).itemsize
+        shared = 21 * np.dtype(dtype).itemsize + 4 * (SHARD_SLOTS + 3)
         assert cuda.launches == [
             (f"scatter_shards_{suffix}", (n_shards, 1, 1), (256, 1, 1), shared)
             for n_shards in (2, 3, 2)
@@ -280,21 +286,18 @@ def test_sharded_scatter_matches_the_reference_without_global_atomics(
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sharded_scatter_of_shards_larger_than_shared_memory(cuda, dtype):
-    """Shards of 15005 and 15006 buckets: 2 chunks of 48 KiB in float32, 3 in float64."""
+    """Shards of 15005 and 15006 buckets: 2 chunks in float32, 3 in float64."""
     n_buckets, n_shards = 30_011, 2
     grad = np.random.default_rng(9).standard_normal((N_IN, N_OUT)).astype(dtype)
     layer_hash = _sharded_hash("element", True, n_buckets, n_shards, N_IN)
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, ROW_TILES)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
-    # Entries of every chunk of both shards.
-    for first in range(0, n_buckets, SHARED_BYTES // np.dtype(dtype).itemsize):
-        assert np.count_nonzero(expected[first : first + 1000])
+    np.testing.assert_array_equal(got, expected)
+    # Entries in every chunk of both shards (each at least 3744 buckets wide).
+    assert all(np.count_nonzero(piece) for piece in np.array_split(expected, 9))
     if cuda.emulated:
         n_chunks = 2 if dtype == np.float32 else 3
         # Tiles 0-6 and 16-22 touch one shard each, 7-15 both (shard 1 starts at row 11).
-        grids = [(n_chunks * n, 1, 1) for n in (1, 2, 1)]
-        assert [launch[1] for launch in cuda.launches] == grids
-        assert {launch[3] for launch in cuda.launches} == {SHARED_BYTES}
+        assert [launch[1] for launch in cuda.launches] == [(n_chunks * n, 1, 1) for n in (1, 2, 1)]
+        assert all(SHARED_BYTES - 16 < launch[3] <= SHARED_BYTES for launch in cuda.launches)

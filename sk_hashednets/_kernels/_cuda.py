@@ -12,28 +12,23 @@ well as unsharded ones. The scatters differ:
 - unsharded, every entry may read any bucket: the bucket vector is summed in
   shared memory per thread block when it fits in :data:`SHARED_BYTES`, then
   added into ``bucket_grad`` with global atomics; a larger one takes global
-  atomics per entry;
+  atomics per entry. The order of the additions, and the last bits of the
+  sums, may change from run to run.
 - sharded (``scatter_shards``), a thread block owns one shard's range of
-  buckets, or a chunk of at most :data:`SHARED_BYTES` of it: it sums that range
-  in shared memory over the shard's rows and writes it out once, with no global
-  atomics. A shard larger than the chunk takes one pass over its rows per chunk,
-  in parallel blocks (each pass hashes the bucket of every entry, and reads and
-  sign-hashes only those of its chunk).
-
-Neither is deterministic to the last bit: within a block, entries that share a
-bucket are added with shared-memory atomics, in the order the threads get
-there. A fixed order (the CPU's: row-major within a bucket) would need the
-entries of a chunk sorted by bucket, or a serialised pass over each batch of
-entries; either costs more than the scatter itself, which is one hash per
-entry. The sums are over the same entries as the CPU's, and agree to float
-rounding.
-
-Status: the kernels compile for sm_90 and their hash is checked bit for bit
-on the CPU in CI (``tests/test_cuda_sources.py``); ``tests/test_gpu_kernels.py``
-checks this class against the CPU backend and the NumPy reference, sharded
-hashes included, and ``tests/test_gpu_estimators.py`` the estimators with
-``device="cuda"``: on a GPU where there is one, else on the CPU through the
-CUDA emulation (``docs/devices.md``). Neither has run on a GPU yet.
+  buckets, or a chunk of it that fits in :data:`SHARED_BYTES` with the
+  block's :data:`SHARD_SLOTS` bids: it loads that range into shared memory,
+  adds the shard's rows of the tile, and stores it back, with no global
+  atomics. A shard larger than a chunk takes one pass over its rows per chunk,
+  in parallel blocks (each pass hashes the bucket of every entry, and reads
+  and sign-hashes only those of its chunk). The additions are in a fixed
+  order, the CPU's (each bucket receives its entries in row-major order): a
+  block takes its rows in batches of one entry per thread, and within a batch
+  entries that share a bucket go in rounds, lowest thread first (the
+  kernel's comment says how). The bucket gradient is then the CPU's bit for
+  bit, and the same from run to run, whatever the row tiles, at the cost of
+  three block barriers per round (one or two rounds per batch when a chunk
+  has many more buckets than a batch has entries); shared-memory atomics
+  would be cheaper and give the last bits in the order the threads get there.
 """
 
 import functools
@@ -53,10 +48,13 @@ THREADS = 256
 #: Dynamic shared memory a block may use without opting in (48 KiB on every
 #: architecture since Kepler): unsharded bucket vectors up to this size are
 #: summed in shared memory first, and the sharded scatter sums a shard's
-#: buckets in chunks of at most this size. (Hopper lets a kernel opt in to
-#: 227 KiB, ``RawKernel.max_dynamic_shared_size_bytes``: fewer passes over a
-#: large shard's rows, but fewer blocks in flight; left for a GPU measurement.)
+#: buckets in chunks that fit in it. (Hopper lets a kernel opt in to 227 KiB,
+#: ``RawKernel.max_dynamic_shared_size_bytes``: fewer passes over a large
+#: shard's rows, but fewer blocks in flight; left for a GPU measurement.)
 SHARED_BYTES = 48 * 1024
+#: Bid slots of the sharded scatter's thread block (a power of two, 4 KiB):
+#: entries of a batch whose buckets share a slot are added in turn.
+SHARD_SLOTS = 1024
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -146,11 +144,11 @@ class CUDABackend(DeviceHashing, Backend):
     def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
-        Unsharded: shared-memory sums per block and global atomics; sharded:
-        a block per shard (or chunk of a shard's buckets) and no global
-        atomics (the module docstring). Either way the order of the sum, and
-        its last bits, may change from run to run; ``grad_tile`` is left as it
-        is. ``scratch`` is :meth:`scatter_workspace`'s None.
+        Unsharded: shared-memory sums per block and global atomics, whose
+        order (and the sums' last bits) may change from run to run. Sharded:
+        a block per shard (or chunk of a shard's buckets), no global atomics,
+        and the CPU's sums bit for bit (the module docstring). ``grad_tile``
+        is left as it is; ``scratch`` is :meth:`scatter_workspace`'s None.
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
         n_rows, n_cols = grad_tile.shape
@@ -236,10 +234,14 @@ def _shard_args(layer_hash):
     return np.uint32(layer_hash.n_shards), np.uint32(layer_hash.n_rows or 1)
 
 
+#: Shared memory of the sharded scatter besides its buckets: the bids and 3 flags (uint32).
+_SHARD_BID_BYTES = (SHARD_SLOTS + 3) * 4
+
+
 def _shard_chunks(layer_hash, itemsize):
     """Buckets per chunk of the sharded scatter, and chunks per shard (of the largest shard)."""
     largest = -(-layer_hash.n_buckets // layer_hash.n_shards)
-    chunk_buckets = min(largest, SHARED_BYTES // itemsize)
+    chunk_buckets = min(largest, (SHARED_BYTES - _SHARD_BID_BYTES) // itemsize)
     return chunk_buckets, -(-largest // chunk_buckets)
 
 
@@ -265,7 +267,8 @@ def _scatter_shards(layer_hash, grad_tile, bucket_grad, row_start):
             np.int64(n_cols),
             np.uint32(chunk_buckets),
             np.uint32(n_chunks),
+            np.uint32(SHARD_SLOTS),
             bucket_grad,
         ),
-        shared_mem=chunk_buckets * bucket_grad.itemsize,
+        shared_mem=chunk_buckets * bucket_grad.itemsize + _SHARD_BID_BYTES,
     )

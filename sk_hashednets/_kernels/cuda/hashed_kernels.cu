@@ -1,7 +1,8 @@
 // CUDA kernels of the CuPy backend: the hash specification of docs/hashing.md
 // (sk_hashednets/_kernels/_hashing.py), sharded hashing included, virtual-matrix
 // tiles and bucket-gradient scatters (unsharded: shared-memory or global atomics;
-// sharded: one thread block per shard and chunk of its buckets, no global atomics).
+// sharded: one thread block per shard and chunk of its buckets, no global atomics,
+// the CPU's order of additions).
 //
 // The hash helpers are __host__ __device__ so that the test suite can compile
 // them for the CPU with nvcc and check them bit for bit against the NumPy
@@ -223,27 +224,46 @@ __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     }
 }
 
-// bucket_grad[h_S(i, j)] += s(i, j) * grad[r, c] under sharded hashing, with no
-// global atomics. The work is cut into units: (a shard that the tile's rows
-// touch, a chunk of chunk_buckets consecutive buckets of that shard), unit u
-// being chunk u % n_chunks of the tile's (u / n_chunks)-th shard. One thread
-// block takes a unit at a time (grid-stride over units): it zeroes the chunk's
-// accumulators in shared memory (chunk_buckets * sizeof(T) bytes of dynamic
-// shared memory), goes over every entry of the shard's rows in the tile, hashes
-// its bucket, and keeps the entries that fall in its chunk (only those are
-// sign-hashed and read), adding them with shared-memory atomics; then it adds
-// the chunk into bucket_grad with plain loads and stores: within a launch no
-// other block touches those buckets. A shard larger than shared memory takes
-// n_chunks passes over its rows, one per chunk, in parallel blocks. The order of
-// the additions into one accumulator is the order in which the block's threads
-// reach it: it may change from run to run, and the last bits with it.
+// bucket_grad[h_S(i, j)] += s(i, j) * grad[r, c] under sharded hashing: no global
+// atomics, and the sums of the CPU (scatter_shards of _numba.py) bit for bit.
+//
+// Work units: (a shard that the tile's rows touch, a chunk of chunk_buckets
+// consecutive buckets of that shard), unit u being chunk u % n_chunks of the
+// tile's (u / n_chunks)-th shard. One thread block takes a unit at a time
+// (grid-stride over units): it loads the chunk of bucket_grad into shared memory,
+// goes over the shard's rows of the tile, and stores the chunk back; within a
+// launch no other block touches those buckets. A shard larger than a chunk takes
+// one pass over its rows per chunk, in parallel blocks: each pass hashes the
+// bucket of every entry, and sign-hashes and reads only the entries of its chunk.
+//
+// The order of the additions is fixed: each bucket receives its entries in
+// row-major order, as on the CPU. The block reads the rows in batches of
+// blockDim.x consecutive entries (entry t of a batch to thread t); within a batch
+// the entries go in rounds, and in each round every pending entry bids for its
+// bucket's slot (the bucket modulo n_slots, a power of two) with atomicMin of its
+// thread index: the lowest bidder of each slot adds its entry, the others wait
+// for a later round. Entries of one bucket share a slot, so they are added in
+// thread order, i.e. row-major order. A batch takes as many rounds as the most
+// entries of a slot (one or two, when a chunk has many more buckets than a batch
+// has entries), three barriers each.
+//
+// Dynamic shared memory: chunk_buckets T (the accumulators), n_slots u32 (the
+// bids), 3 u32 (a flag per round: "some entry is still pending", round mod 3, so
+// that a flag is cleared two rounds before it is set again).
+#define SK_NOBODY 0xFFFFFFFFu
+
 template <typename T>
 __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_seed,
                                int sign_hash, int block, u32 n_shards, u32 matrix_rows,
                                u64 row_start, i64 n_rows, i64 n_cols, u32 chunk_buckets,
-                               u32 n_chunks, T *bucket_grad) {
+                               u32 n_chunks, u32 n_slots, T *bucket_grad) {
     extern __shared__ unsigned char sk_shared_bytes[];
     T *acc = reinterpret_cast<T *>(sk_shared_bytes);
+    u32 *bid = reinterpret_cast<u32 *>(acc + chunk_buckets);
+    u32 *pending_in = bid + n_slots;
+    for (u32 s = threadIdx.x; s < n_slots; s += blockDim.x) bid[s] = SK_NOBODY;
+    if (threadIdx.x < 3) pending_in[threadIdx.x] = 0u;
+    u32 round = 0;  // counts on across batches and units: the flags' index
     u64 row_stop = row_start + (u64)n_rows;
     u64 first_shard = sk_shard_of_row(row_start, matrix_rows, n_shards);
     u64 n_tile_shards = sk_shard_of_row(row_stop - 1, matrix_rows, n_shards) - first_shard + 1;
@@ -256,7 +276,8 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
         if (chunk_first >= count) continue;  // a smaller shard: fewer chunks (whole block)
         u32 width = (u32)(count - chunk_first < chunk_buckets ? count - chunk_first
                                                                : chunk_buckets);
-        for (u32 k = threadIdx.x; k < width; k += blockDim.x) acc[k] = T(0);
+        T *out = bucket_grad + first + chunk_first;
+        for (u32 k = threadIdx.x; k < width; k += blockDim.x) acc[k] = out[k];
         __syncthreads();
         // The shard's rows within the tile, as tile rows [r_lo, r_hi).
         u64 shard_lo = shard * matrix_rows / n_shards;
@@ -264,19 +285,42 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
         i64 r_lo = (i64)((shard_lo > row_start ? shard_lo : row_start) - row_start);
         i64 r_hi = (i64)((shard_hi < row_stop ? shard_hi : row_stop) - row_start);
         i64 n = (r_hi - r_lo) * n_cols;
-        for (i64 t = threadIdx.x; t < n; t += blockDim.x) {
-            i64 r = t / n_cols, c = t - r * n_cols;
-            u32 i = (u32)(row_start + r_lo + r);
-            u32 k = sk_bucket(block, seed, i, (u32)c, count) - (u32)chunk_first;
-            if (k >= width) continue;  // another chunk's (unsigned: below it too)
-            T g = grad[(r_lo + r) * n_cols + c];
-            if (sign_hash && sk_negative(block, sign_seed, i, (u32)c)) g = -g;
-            atomicAdd(acc + k, g);
+        for (i64 batch = 0; batch < n; batch += blockDim.x) {
+            i64 t = batch + threadIdx.x;
+            bool pending = false;
+            u32 k = 0;
+            T g = T(0);
+            if (t < n) {
+                i64 r = t / n_cols, c = t - r * n_cols;
+                u32 i = (u32)(row_start + r_lo + r);
+                k = sk_bucket(block, seed, i, (u32)c, count) - (u32)chunk_first;
+                if (k < width) {  // else another chunk's (unsigned: below it too)
+                    g = grad[(r_lo + r) * n_cols + c];
+                    if (sign_hash && sk_negative(block, sign_seed, i, (u32)c)) g = -g;
+                    pending = true;
+                }
+            }
+            u32 slot = k & (n_slots - 1);
+            for (;;) {
+                if (pending) atomicMin(bid + slot, threadIdx.x);
+                if (threadIdx.x == 0) pending_in[(round + 1) % 3] = 0u;
+                __syncthreads();  // the bids are in
+                bool won = pending && bid[slot] == threadIdx.x;
+                if (won) acc[k] += g;
+                __syncthreads();  // every bid is read
+                if (won) {
+                    bid[slot] = SK_NOBODY;
+                    pending = false;
+                }
+                if (pending) pending_in[round % 3] = 1u;
+                __syncthreads();  // the flag is set
+                bool again = pending_in[round % 3] != 0u;
+                ++round;
+                if (!again) break;
+            }
         }
-        __syncthreads();
-        T *out = bucket_grad + first + chunk_first;
-        for (u32 k = threadIdx.x; k < width; k += blockDim.x) out[k] += acc[k];
-        __syncthreads();  // the next unit zeroes acc
+        for (u32 k = threadIdx.x; k < width; k += blockDim.x) out[k] = acc[k];
+        __syncthreads();  // the next unit loads acc
     }
 }
 
@@ -304,10 +348,10 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     extern "C" __global__ void scatter_shards_##SUFFIX(                                      \
         const T *grad, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,    \
         u32 n_shards, u32 matrix_rows, u64 row_start, i64 n_rows, i64 n_cols,               \
-        u32 chunk_buckets, u32 n_chunks, T *bucket_grad) {                                  \
+        u32 chunk_buckets, u32 n_chunks, u32 n_slots, T *bucket_grad) {                     \
         scatter_shards<T>(grad, n_buckets, seed, sign_seed, sign_hash, block, n_shards,     \
                           matrix_rows, row_start, n_rows, n_cols, chunk_buckets, n_chunks,  \
-                          bucket_grad);                                                     \
+                          n_slots, bucket_grad);                                            \
     }
 
 SK_KERNELS(float, f32)
