@@ -92,10 +92,26 @@ HD u32 sk_negative(int block, u32 sign_seed, u32 i, u32 j) {
     return block ? sk_block_negative(sign_seed, i, j) : sk_element_negative(sign_seed, i, j);
 }
 
+// Bucket and sign bit of entry (i, j), under each scheme and under either.
+HD void sk_hash_element(u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets, u32 *bucket,
+                        u32 *negative) {
+    *bucket = sk_element_bucket(seed, i, j, n_buckets);
+    *negative = sk_element_negative(sign_seed, i, j);
+}
+
+HD void sk_hash_block(u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets, u32 *bucket,
+                      u32 *negative) {
+    *bucket = sk_block_bucket(seed, i, j, n_buckets);
+    *negative = sk_block_negative(sign_seed, i, j);
+}
+
 HD void sk_hash(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
                 u32 *bucket, u32 *negative) {
-    *bucket = sk_bucket(block, seed, i, j, n_buckets);
-    *negative = sk_negative(block, sign_seed, i, j);
+    if (block) {
+        sk_hash_block(seed, sign_seed, i, j, n_buckets, bucket, negative);
+    } else {
+        sk_hash_element(seed, sign_seed, i, j, n_buckets, bucket, negative);
+    }
 }
 
 // Sharded hashing (spec v2): the n_rows rows split into S shards of consecutive
