@@ -301,3 +301,27 @@ def test_sharded_scatter_of_shards_larger_than_shared_memory(cuda, dtype):
         # Tiles 0-6 and 16-22 touch one shard each, 7-15 both (shard 1 starts at row 11).
         assert [launch[1] for launch in cuda.launches] == [(n_chunks * n, 1, 1) for n in (1, 2, 1)]
         assert all(SHARED_BYTES - 16 < launch[3] <= SHARED_BYTES for launch in cuda.launches)
+
+
+@pytest.mark.parametrize(
+    "n_in, n_out, n_buckets, n_shards, dtype, grid",
+    [
+        # 40 shards of 10 buckets: more units than the double's grid of 32 blocks,
+        # so a block goes on to a second unit (the grid-stride loop over units).
+        (80, 20, 400, 40, np.float32, 32),
+        # Shards of 5630 and 5631 float64 buckets: 2 chunks of 5630, the smaller
+        # shard's second one empty (its block has nothing to do).
+        (N_IN, N_OUT, 11_261, 2, np.float64, 4),
+    ],
+)
+def test_sharded_scatter_units_beyond_the_grid_and_empty_chunks(
+    cuda, n_in, n_out, n_buckets, n_shards, dtype, grid
+):
+    grad = np.random.default_rng(10).standard_normal((n_in, n_out)).astype(dtype)
+    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_in)
+    if cuda.emulated:
+        cuda.launches.clear()
+    got, expected = _scatter_in_tiles(cuda, layer_hash, grad, [(0, n_in)])
+    np.testing.assert_array_equal(got, expected)
+    if cuda.emulated:
+        assert [launch[1] for launch in cuda.launches] == [(grid, 1, 1)]
