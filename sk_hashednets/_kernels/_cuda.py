@@ -26,9 +26,10 @@ well as unsharded ones. The scatters differ:
   entries that share a bucket go in rounds, lowest thread first (the
   kernel's comment says how). The bucket gradient is then the CPU's bit for
   bit, and the same from run to run, whatever the row tiles, at the cost of
-  three block barriers per round (one or two rounds per batch when a chunk
-  has many more buckets than a batch has entries); shared-memory atomics
-  would be cheaper and give the last bits in the order the threads get there.
+  three block barriers per round (a batch takes as many rounds as the most
+  of its pending entries that share a slot: a few, with 256 entries among
+  1024 slots); shared-memory atomics would cost no barrier and give the last
+  bits in the order the threads get there.
 """
 
 import functools

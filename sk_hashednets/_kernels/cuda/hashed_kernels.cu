@@ -260,8 +260,8 @@ __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_
 // thread index: the lowest bidder of each slot adds its entry, the others wait
 // for a later round. Entries of one bucket share a slot, so they are added in
 // thread order, i.e. row-major order. A batch takes as many rounds as the most
-// entries of a slot (one or two, when a chunk has many more buckets than a batch
-// has entries), three barriers each.
+// of its pending entries that share a slot (a few, with 256 entries among 1024
+// slots), three barriers each.
 //
 // Dynamic shared memory: chunk_buckets T (the accumulators), n_slots u32 (the
 // bids), 3 u32 (a flag per round: "some entry is still pending", round mod 3, so
