@@ -30,6 +30,14 @@ well as unsharded ones. The scatters differ:
   of its pending entries that share a slot: a few, with 256 entries among
   1024 slots); shared-memory atomics would cost no barrier and give the last
   bits in the order the threads get there.
+
+Status: the kernels compile for sm_90 and their hash is checked bit for bit
+on the CPU in CI (``tests/test_cuda_sources.py``); ``tests/test_gpu_kernels.py``
+checks this class against the CPU backend and the NumPy reference, sharded
+hashes included, and ``tests/test_gpu_estimators.py`` the estimators with
+``device="cuda"``: on a GPU where there is one, else on the CPU through the
+CUDA emulation (``docs/devices.md``). Neither has run on a GPU yet, and the
+sharded scatter's speed is not measured (``benchmarks/bench_gpu.py`` times it).
 """
 
 import functools
@@ -231,7 +239,7 @@ def _hash_args(layer_hash):
 
 
 def _shard_args(layer_hash):
-    """The kernels' ``u32 n_shards, u32 matrix_rows`` (rows: 1 for an unsharded hash without)."""
+    """The kernels' ``u32 n_shards, u32 matrix_rows`` (1 row where an unsharded hash has none)."""
     return np.uint32(layer_hash.n_shards), np.uint32(layer_hash.n_rows or 1)
 
 
