@@ -5,7 +5,8 @@ Usage::
     python benchmarks/bench_gpu.py [--shapes 784-1000-1000-10 4096-4096-4096-10 784-65536-65536-10]
         [--batch 256 1024] [--compression 0.125 0.015625] [--repeats 3] [--steps 16]
         [--epochs 2] [--dtype float32] [--cpu-shapes 4096-4096-4096-10] [--cpu-steps 4]
-        [--hashing element] [--max-tile-bytes N] [--quick] [--markdown]
+        [--hashing element] [--max-tile-bytes N] [--scatter-shapes 4096-4096] [--quick]
+        [--markdown]
 
 Needs CuPy and a CUDA GPU (``pip install "sk_hashednets[gpu]"``); without them
 it stops with the reason. Everything is measured side by side in one run, on
@@ -37,6 +38,14 @@ with ``cupy.cuda.Device().synchronize()`` around every timing. For each shape
 Columns: throughputs in samples/s, ``hashed/cuBLAS`` (hashed GPU step time over
 the floor's: above 1 is slower than the dense floor) and ``GPU/CPU`` (hashed
 GPU throughput over hashed CPU throughput: the GPU's speed-up).
+
+A second table times the CUDA kernels alone on one virtual matrix of each
+``--scatter-shapes`` (``n_in-n_out``), at each compression: the bucket-gradient
+scatter of a whole ``n_in x n_out`` gradient and the materialise of the whole
+matrix, unsharded (one shard: shared-memory sums and global atomics) and
+sharded as ``hash_shards="auto"`` shards the layer (``scatter_shards``: a block
+per shard and chunk of its buckets, no global atomics, the CPU's order of
+additions), medians of ``--repeats`` timings of 10 calls each after a warm-up.
 """
 
 import argparse
@@ -55,7 +64,9 @@ from _common import hashed_extra_params, print_table
 
 import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
-from sk_hashednets._kernels import resolve_device
+from sk_hashednets._kernels import LayerHash, resolve_device
+from sk_hashednets._kernels._hashing import auto_shards
+from sk_hashednets._layout import resolve_n_buckets
 
 DEFAULTS = {
     "shapes": ["784-1000-1000-10", "4096-4096-4096-10", "784-65536-65536-10"],
@@ -66,6 +77,7 @@ DEFAULTS = {
     "epochs": 2,
     "cpu_shapes": ["4096-4096-4096-10"],
     "cpu_steps": 4,
+    "scatter_shapes": ["4096-4096"],
 }
 QUICK = {
     "shapes": ["64-128-10"],
@@ -76,6 +88,7 @@ QUICK = {
     "epochs": 1,
     "cpu_shapes": ["64-128-10"],
     "cpu_steps": 4,
+    "scatter_shapes": ["64-128"],
 }
 #: Adam's and the L2 term's settings: HashedMLPClassifier's defaults.
 ALPHA, LEARNING_RATE, BETA_1, BETA_2, EPSILON = 1e-4, 1e-3, 0.9, 0.999, 1e-8
@@ -294,6 +307,57 @@ def dense_step_time(cp, units, batch, dtype, n_steps, repeats):
 
 
 # ----------------------------------------------------------------------
+# Kernels: the scatter and the materialise, unsharded and sharded
+# ----------------------------------------------------------------------
+
+
+def kernel_ms(cp, repeats, kernel, *args, n_calls=10):
+    """Median ms of one ``kernel(*args)`` on the GPU, over ``repeats`` timings of ``n_calls``."""
+    kernel(*args)  # warm-up: kernel compilation
+    times = []
+    for _ in range(repeats):
+        cp.cuda.Device().synchronize()
+        start = time.perf_counter()
+        for _ in range(n_calls):
+            kernel(*args)
+        cp.cuda.Device().synchronize()
+        times.append((time.perf_counter() - start) / n_calls)
+    return 1e3 * statistics.median(times)
+
+
+def shard_kernel_row(cp, n_in, n_out, compression, hashing, dtype, repeats):
+    """Scatter and materialise of one virtual matrix, unsharded and as "auto" shards it."""
+    from sk_hashednets._kernels import _cuda
+
+    backend = _cuda.CUDABackend()
+    (n_buckets,) = resolve_n_buckets(None, compression, [n_in, n_out])
+    n_shards = auto_shards(n_in, n_buckets)
+    rng = cp.random.default_rng(2)
+    grad = rng.standard_normal((n_in, n_out), dtype=np.float32).astype(dtype)
+    weights = rng.standard_normal(n_buckets, dtype=np.float32).astype(dtype)
+    bucket_grad, tile = cp.zeros(n_buckets, dtype=dtype), cp.empty((n_in, n_out), dtype=dtype)
+    times = []
+    for shards in (1, n_shards):
+        layer_hash = LayerHash.for_layer(
+            12345, sign_hash=True, hashing=hashing, n_buckets=n_buckets, n_shards=shards,
+            n_rows=n_in,
+        )
+        scatter = (backend.scatter_bucket_grad, layer_hash, grad, bucket_grad, None)
+        times.append([
+            kernel_ms(cp, repeats, *scatter),
+            kernel_ms(cp, repeats, backend.materialize_tile, layer_hash, weights, tile),
+        ])
+    # Chunks of the largest shard's buckets, each one pass of the sharded scatter over its rows.
+    chunks = _cuda._shard_chunks(layer_hash, np.dtype(dtype).itemsize)[1] if n_shards > 1 else "-"
+    (scatter_1, materialize_1), (scatter_s, materialize_s) = times
+    return [
+        f"{n_in}-{n_out}", f"{compression:g}", str(n_buckets), str(n_shards), str(chunks),
+        f"{scatter_1:.3f}", f"{scatter_s:.3f}", f"{scatter_1 / scatter_s:.2f}",
+        f"{materialize_1:.3f}", f"{materialize_s:.3f}",
+    ]
+
+
+# ----------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------
 
@@ -328,13 +392,18 @@ def parse_args(argv):
     parser.add_argument("--cpu-steps", type=int, default=None, help="minibatches per CPU epoch")
     parser.add_argument("--hashing", default=None, help="passed to the estimator when given")
     parser.add_argument("--max-tile-bytes", type=int, default=None)
+    parser.add_argument(
+        "--scatter-shapes", type=parse_shape, nargs="*", default=None,
+        help="virtual matrices (n_in-n_out) whose scatter and materialise are timed "
+        "unsharded and sharded (none: skip)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else DEFAULTS
     for name, value in defaults.items():
         if getattr(args, name) is None:
-            shapes = name in ("shapes", "cpu_shapes")
+            shapes = name in ("shapes", "cpu_shapes", "scatter_shapes")
             setattr(args, name, [parse_shape(s) for s in value] if shapes else value)
     for name in ("repeats", "steps", "epochs", "cpu_steps"):
         if getattr(args, name) < 1:
@@ -403,6 +472,24 @@ def main(argv=None):
         args.markdown,
         n_text=3,
     )
+
+    hashing = args.hashing or "element"
+    kernel_rows = [
+        shard_kernel_row(cp, n_in, n_out, compression, hashing, args.dtype, args.repeats)
+        for n_in, n_out in (units[:2] for units in args.scatter_shapes)
+        for compression in args.compression
+    ]
+    if kernel_rows:
+        print_table(
+            f"CUDA kernels on one virtual matrix, unsharded and sharded (hash_shards='auto'), "
+            f"{hashing} hashing, {args.dtype} (ms per call; medians)",
+            ["matrix", "compression", "buckets", "shards", "chunks per shard",
+             "scatter, 1 shard", "scatter, sharded", "scatter 1 shard / sharded",
+             "materialise, 1 shard", "materialise, sharded"],
+            kernel_rows,
+            args.markdown,
+            n_text=5,
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ would run past it is stopped and the report says so):
    GPU or, where CuPy sees none, on the CPU emulation;
 4. ``benchmarks/bench_gpu.py``: 784-1000-1000-10 and 4096-4096-4096-10, batches
    256 and 1024, compressions 1/8 and 1/64, against the dense cuBLAS floor and,
-   for 4096-4096-4096-10, the CPU backend, in the same run.
+   for 4096-4096-4096-10, the CPU backend, in the same run; then the CUDA
+   scatter and materialise of one 4096 x 4096 virtual matrix at both
+   compressions, unsharded against sharded (``hash_shards="auto"``).
 
 ``--dry-run`` writes the report with the commands and runs none of them.
 """
@@ -43,6 +45,7 @@ BENCH = [
     *("--batch", "256", "1024"),
     *("--compression", "0.125", "0.015625"),
     *("--cpu-shapes", "4096-4096-4096-10"),
+    *("--scatter-shapes", "4096-4096"),
     *("--repeats", "3", "--steps", "8", "--cpu-steps", "2"),
     "--markdown",
 ]

@@ -5,6 +5,9 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hashing.md"
 TABLE_HEADER = "| seed | i | j | K | hash | sign hash | bucket | sign |"
 BLOCK_TABLE_HEADER = "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
+SHARD_TABLE_HEADER = (
+    "| seed | i | j | K | S | n_rows | block | shard | first | K_s | bucket | sign |"
+)
 
 
 def read_table(header):
@@ -22,6 +25,8 @@ def read_table(header):
 ELEMENT_VECTORS = read_table(TABLE_HEADER)
 #: Block hashing: (seed, i, j, K, block hash, block sign hash, start, bucket, sign).
 BLOCK_VECTORS = read_table(BLOCK_TABLE_HEADER)
+#: Sharded hashing: (seed, i, j, K, S, n_rows, block, shard, first, K_s, bucket, sign).
+SHARD_VECTORS = read_table(SHARD_TABLE_HEADER)
 
 MAX_U32 = 2**32 - 1
 #: The seed of the layer that the kernel and tiling tests hash (above 2**31).

@@ -4,8 +4,8 @@ CI has ``nvcc`` but no GPU. So the kernels are compiled to PTX for Hopper
 (sm_90), so that a syntax or type error cannot land unseen, and the hash
 helpers, which are ``__host__ __device__``, are compiled for the CPU into a
 small shared library and checked bit for bit against the NumPy specification:
-the document's test vectors and random pairs up to 2**32 - 1. The tests skip
-with a reason where ``nvcc`` is missing.
+the document's test vectors (sharded ones included) and random pairs up to
+2**32 - 1. The tests skip with a reason where ``nvcc`` is missing.
 """
 
 import ctypes
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _hash_vectors import BLOCK_VECTORS, ELEMENT_VECTORS
+from _hash_vectors import BLOCK_VECTORS, ELEMENT_VECTORS, SHARD_VECTORS
 
 from sk_hashednets._kernels._hashing import SIGN_SEED_XOR, hash_pairs
 
@@ -28,7 +28,7 @@ ENTRIES = [
     "hash_pairs",
     *(
         f"{kernel}_{suffix}"
-        for kernel in ("materialize_tile", "scatter_global", "scatter_shared")
+        for kernel in ("materialize_tile", "scatter_global", "scatter_shared", "scatter_shards")
         for suffix in ("f32", "f64")
     ),
 ]
@@ -36,11 +36,13 @@ ENTRIES = [
 HARNESS = r"""
 #include "{source}"
 extern "C" void host_hash_pairs(const u32 *i, const u32 *j, long long n, u32 seed,
-                                u32 n_buckets, int block, u32 *bucket, signed char *sign) {{
+                                u32 n_buckets, int block, u32 n_shards, u32 n_rows,
+                                u32 *bucket, signed char *sign) {{
     u32 sign_seed = seed ^ {sign_seed_xor}u;
     for (long long t = 0; t < n; ++t) {{
         u32 b, neg;
-        sk_hash(block, seed, sign_seed, i[t], j[t], n_buckets, &b, &neg);
+        sk_hash_sharded(block, seed, sign_seed, i[t], j[t], n_buckets, n_shards, n_rows, &b,
+                        &neg);
         bucket[t] = b;
         sign[t] = neg ? -1 : 1;
     }}
@@ -78,16 +80,19 @@ def host_hash(tmp_path_factory):
         ctypes.c_uint32,
         ctypes.c_uint32,
         ctypes.c_int,
+        ctypes.c_uint32,
+        ctypes.c_uint32,
         u32_p,
         np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS"),
     ]
 
-    def host_hash(seed, i, j, n_buckets, hashing):
+    def host_hash(seed, i, j, n_buckets, hashing, n_shards=1, n_rows=1):
         i = np.ascontiguousarray(i, dtype=np.uint32)
         j = np.ascontiguousarray(j, dtype=np.uint32)
         bucket = np.empty(i.size, dtype=np.uint32)
         sign = np.empty(i.size, dtype=np.int8)
-        lib.host_hash_pairs(i, j, i.size, seed, n_buckets, hashing == "block", bucket, sign)
+        block = hashing == "block"
+        lib.host_hash_pairs(i, j, i.size, seed, n_buckets, block, n_shards, n_rows, bucket, sign)
         return bucket.astype(np.int64), sign
 
     return host_hash
@@ -99,6 +104,9 @@ def test_cuda_hash_reproduces_the_documents_test_vectors(host_hash):
         assert host_hash(seed, [i], [j], k, "element") == ([bucket], [sign])
     for seed, i, j, k, *_, bucket, sign in BLOCK_VECTORS:
         assert host_hash(seed, [i], [j], k, "block") == ([bucket], [sign])
+    for seed, i, j, k, s, n_rows, block, *_, bucket, sign in SHARD_VECTORS:
+        hashing = "block" if block else "element"
+        assert host_hash(seed, [i], [j], k, hashing, s, n_rows) == ([bucket], [sign])
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
@@ -113,3 +121,20 @@ def test_cuda_hash_equals_numpy_spec_on_random_pairs(host_hash, hashing, n_bucke
         expected_bucket, expected_sign = hash_pairs(seed, i, j, n_buckets, hashing)
         np.testing.assert_array_equal(bucket, expected_bucket)
         np.testing.assert_array_equal(sign, expected_sign)
+
+
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize(
+    "n_rows, n_buckets, n_shards", [(23, 101, 5), (1000, 7, 7), (2**32 - 1, 2**32 - 1, 65_536)]
+)
+def test_cuda_sharded_hash_equals_numpy_spec_on_random_pairs(
+    host_hash, hashing, n_rows, n_buckets, n_shards
+):
+    rng = np.random.default_rng(n_rows)
+    i = rng.integers(0, n_rows, 5000, dtype=np.uint64)
+    j = rng.integers(0, 2**32, 5000, dtype=np.uint64)
+    i[:2] = [0, n_rows - 1]
+    bucket, sign = host_hash(12345, i, j, n_buckets, hashing, n_shards, n_rows)
+    expected_bucket, expected_sign = hash_pairs(12345, i, j, n_buckets, hashing, n_shards, n_rows)
+    np.testing.assert_array_equal(bucket, expected_bucket)
+    np.testing.assert_array_equal(sign, expected_sign)

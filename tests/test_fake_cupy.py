@@ -76,9 +76,10 @@ extern "C" __global__ void positions(long long *out) {
     long long thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
     out[block * blockDim.x * blockDim.y * blockDim.z + thread] = 1000 * block + thread;
 }
-extern "C" __global__ void count(double *total, int *hits) {
+extern "C" __global__ void count(double *total, int *hits, u32 *lowest) {
     atomicAdd(total, 0.5);
     atomicAdd(hits, 1);
+    atomicMin(lowest, 1000u - blockIdx.x * blockDim.x - threadIdx.x);
 }
 """
 
@@ -138,6 +139,8 @@ def test_launch_arguments_are_checked_against_the_c_signature(cp):
         np.uint32(2),
         np.int32(1),
         np.int32(0),
+        np.uint32(1),
+        np.uint32(1),
         np.uint64(0),
         np.uint64(0),
         np.int64(2),
@@ -148,17 +151,18 @@ def test_launch_arguments_are_checked_against_the_c_signature(cp):
     wrong = [
         (1, np.int64(16), r"'n_buckets' \(u32 n_buckets\).*a NumPy scalar of uint32, got int64"),
         (1, 16, "'n_buckets'.*got int"),
-        (6, np.int64(0), "'row_start'.*of uint64, got int64"),
+        (8, np.int64(0), "'row_start'.*of uint64, got int64"),
         (0, cp.zeros(16, np.float64), "'w' \\(const float \\*w\\).*array of float32, got float64"),
         (0, np.zeros(16, np.float32), "'w'.*expected a device array, got ndarray"),
-        (10, cp.empty((2, 6), np.float32)[:, ::2], "'out'.*strided view"),
+        (6, np.int64(1), "'n_shards' \\(u32 n_shards\\).*of uint32, got int64"),
+        (12, cp.empty((2, 6), np.float32)[:, ::2], "'out'.*strided view"),
     ]
     for position, value, message in wrong:
         bad = list(args)
         bad[position] = value
         with pytest.raises(TypeError, match=message):
             kernel((1,), (32,), tuple(bad))
-    with pytest.raises(TypeError, match="takes 11 arguments"):
+    with pytest.raises(TypeError, match="takes 13 arguments"):
         kernel((1,), (32,), tuple(args[:-1]))
     with pytest.raises(TypeError, match="grid must be a tuple"):
         kernel(1, (32,), tuple(args))
@@ -183,8 +187,9 @@ def test_barriers_shared_memory_and_indices_are_emulated(cp, module):
     assert sorted(blocks * 16 + threads) == list(range(positions.size))
 
     total, hits = cp.zeros(1, np.float64), cp.zeros(1, np.int32)
-    module.get_function("count")((3,), (100,), (total, hits))
-    assert (total.get()[0], hits.get()[0]) == (150.0, 300)
+    lowest = cp.asarray(np.array([2000], dtype=np.uint32))
+    module.get_function("count")((3,), (100,), (total, hits, lowest))
+    assert (total.get()[0], hits.get()[0], lowest.get()[0]) == (150.0, 300, 701)
 
 
 def test_what_would_fail_on_a_gpu_fails_in_the_emulation(cp, module):

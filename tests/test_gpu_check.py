@@ -54,3 +54,4 @@ def test_the_benchmark_takes_the_checks_options():
         "4096-4096-4096-10",
     ]
     assert (args.batch, args.compression, args.markdown) == ([256, 1024], [0.125, 0.015625], True)
+    assert [bench_gpu.shape_name(u) for u in args.scatter_shapes] == ["4096-4096"]

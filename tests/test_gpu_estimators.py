@@ -184,3 +184,25 @@ def test_training_data_goes_to_the_gpu_once_per_fit(cuda, monkeypatch):
         X_DIGITS, Y_DIGITS
     )
     assert copies.count(X_DIGITS.shape) == 1
+
+
+# An int, and "auto" where it shards: 64 x 1100 at compression 1/2 is 35200
+# buckets, 2 shards of at most 32768 (shards of 17600 buckets, 2 chunks each).
+@pytest.mark.parametrize(
+    "hash_shards, hidden_layer_sizes, compression, shards",
+    [(3, (64, 32), 1 / 8, [3, 3, 3]), ("auto", (1100,), 1 / 2, [2, 1])],
+)
+def test_sharded_fit_matches_the_cpu(hash_shards, hidden_layer_sizes, compression, shards):
+    X, y = X_DIGITS[:300], Y_DIGITS[:300]
+    params = dict(
+        hidden_layer_sizes=hidden_layer_sizes,
+        compression=compression,
+        hash_shards=hash_shards,
+        max_iter=1,
+        random_state=0,
+    )
+    cpu = HashedMLPClassifier(**params, device="cpu").fit(X, y)
+    gpu = HashedMLPClassifier(**params, device="cuda").fit(X, y)
+    assert gpu.device_ == "cuda" and _host_state(gpu)
+    assert list(gpu.hash_shards_) == list(cpu.hash_shards_) == shards
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), rtol=1e-4, atol=1e-6)

@@ -12,9 +12,8 @@ import sys
 import joblib
 import numpy as np
 import pytest
-from _gpu import cuda, require_gpu_or_emulation  # noqa: F401 (cuda: a fixture)
 from _gradients import loss_and_grad_function
-from _hash_vectors import read_table
+from _hash_vectors import SHARD_VECTORS
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_digits
 
@@ -37,11 +36,6 @@ from sk_hashednets._kernels._hashing import (
 from sk_hashednets._multilayer_perceptron import _pack
 
 CPU = CPUBackend()
-SHARD_TABLE_HEADER = (
-    "| seed | i | j | K | S | n_rows | block | shard | first | K_s | bucket | sign |"
-)
-#: (seed, i, j, K, S, n_rows, block, shard, first, K_s, bucket, sign).
-SHARD_VECTORS = read_table(SHARD_TABLE_HEADER)
 HASHINGS = ("element", "block")
 
 
@@ -441,29 +435,6 @@ def test_a_sharded_fit_gives_the_same_bits_on_any_threads_and_tiles(tmp_path):
             assert_array_equal(results[f"{hashing}-{k}-3"], one, strict=True)
             # One tile, in this process: the same bits as row tiles of 16 rows.
             assert_array_equal(whole.bucket_weights_[k], one, strict=True)
-
-
-@pytest.fixture
-def cuda_or_skip(request):
-    """The GPU tests' device (``tests/_gpu.py``), or a visible skip where there is none."""
-    require_gpu_or_emulation()
-    return request.getfixturevalue("cuda")
-
-
-def test_the_cuda_backend_refuses_a_sharded_hash(cuda_or_skip):
-    cp, backend = cuda_or_skip.cp, cuda_or_skip.backend
-    layer_hash = _layer_hash("element", True, 100, 4, 10)
-    message = "The CUDA backend does not implement sharded hashing"
-    with pytest.raises(ValueError, match=message):
-        backend.materialize_tile(
-            layer_hash, cp.zeros(100, dtype=np.float32), cp.empty((10, 5), dtype=np.float32)
-        )
-    with pytest.raises(ValueError, match=message):
-        backend.scatter_bucket_grad(
-            layer_hash, cp.zeros((10, 5), dtype=np.float32), cp.zeros(100, dtype=np.float32), None
-        )
-    with pytest.raises(ValueError, match=message):
-        backend.hash_pairs(layer_hash, cp.zeros(3, dtype=cp.uint32), cp.zeros(3, dtype=cp.uint32))
 
 
 def test_bucket_counts_of_a_sharded_model_stay_in_each_shard(digits):

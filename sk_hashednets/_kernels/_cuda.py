@@ -6,11 +6,38 @@ current CuPy device. The kernels compile once per device
 (NVRTC, through ``cupy.RawModule``) and are looked up per dtype. Importing this
 module needs CuPy; the package imports it only when a CUDA device is asked for.
 
+Every method takes sharded hashes (``docs/hashing.md``, "Sharded hashing") as
+well as unsharded ones. The scatters differ:
+
+- unsharded, every entry may read any bucket: the bucket vector is summed in
+  shared memory per thread block when it fits in :data:`SHARED_BYTES`, then
+  added into ``bucket_grad`` with global atomics; a larger one takes global
+  atomics per entry. The order of the additions, and the last bits of the
+  sums, may change from run to run.
+- sharded (``scatter_shards``), a thread block owns one shard's range of
+  buckets, or a chunk of it that fits in :data:`SHARED_BYTES` with the
+  block's :data:`SHARD_SLOTS` bids: it loads that range into shared memory,
+  adds the shard's rows of the tile, and stores it back, with no global
+  atomics. A shard larger than a chunk takes one pass over its rows per chunk,
+  in parallel blocks (each pass hashes the bucket of every entry, and reads
+  and sign-hashes only those of its chunk). The additions are in a fixed
+  order, the CPU's (each bucket receives its entries in row-major order): a
+  block takes its rows in batches of one entry per thread, and within a batch
+  entries that share a bucket go in rounds, lowest thread first (the
+  kernel's comment says how). The bucket gradient is then the CPU's bit for
+  bit, and the same from run to run, whatever the row tiles, at the cost of
+  three block barriers per round (a batch takes as many rounds as the most
+  of its pending entries that share a slot: a few, with 256 entries among
+  1024 slots); shared-memory atomics would cost no barrier and give the last
+  bits in the order the threads get there.
+
 Status: the kernels compile for sm_90 and their hash is checked bit for bit
 on the CPU in CI (``tests/test_cuda_sources.py``); ``tests/test_gpu_kernels.py``
-checks this class against the CPU backend, and ``tests/test_gpu_estimators.py``
-the estimators with ``device="cuda"``, where a GPU is present. Neither has
-run on a GPU yet.
+checks this class against the CPU backend and the NumPy reference, sharded
+hashes included, and ``tests/test_gpu_estimators.py`` the estimators with
+``device="cuda"``: on a GPU where there is one, else on the CPU through the
+CUDA emulation (``docs/devices.md``). Neither has run on a GPU yet, and the
+sharded scatter's speed is not measured (``benchmarks/bench_gpu.py`` times it).
 """
 
 import functools
@@ -20,7 +47,7 @@ import cupy as cp
 import numpy as np
 
 from ._backend import Backend, DeviceHashing
-from ._hashing import BLOCK_HASHING
+from ._hashing import BLOCK_HASHING, shard_of_row
 from ._updates import adam_formula, sgd_formula
 
 SOURCE = Path(__file__).with_name("cuda") / "hashed_kernels.cu"
@@ -28,9 +55,15 @@ SOURCE = Path(__file__).with_name("cuda") / "hashed_kernels.cu"
 #: Threads per block of every kernel.
 THREADS = 256
 #: Dynamic shared memory a block may use without opting in (48 KiB on every
-#: architecture since Kepler): bucket vectors up to this size are summed in
-#: shared memory first.
+#: architecture since Kepler): unsharded bucket vectors up to this size are
+#: summed in shared memory first, and the sharded scatter sums a shard's
+#: buckets in chunks that fit in it. (Hopper lets a kernel opt in to 227 KiB,
+#: ``RawKernel.max_dynamic_shared_size_bytes``: fewer passes over a large
+#: shard's rows, but fewer blocks in flight; left for a GPU measurement.)
 SHARED_BYTES = 48 * 1024
+#: Bid slots of the sharded scatter's thread block (a power of two, 4 KiB):
+#: entries of a batch whose buckets share a slot are added in turn.
+SHARD_SLOTS = 1024
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -108,6 +141,7 @@ class CUDABackend(DeviceHashing, Backend):
             (
                 bucket_weights,
                 *_hash_args(layer_hash),
+                *_shard_args(layer_hash),
                 np.uint64(row_start),
                 np.uint64(col_start),
                 np.int64(n_rows),
@@ -119,14 +153,20 @@ class CUDABackend(DeviceHashing, Backend):
     def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
-        Atomic additions, so the order of the sum, and its last bits, may
-        change from run to run; ``grad_tile`` is left as it is. ``scratch`` is
-        :meth:`scatter_workspace`'s None.
+        Unsharded: shared-memory sums per block and global atomics, whose
+        order (and the sums' last bits) may change from run to run. Sharded:
+        a block per shard (or chunk of a shard's buckets), no global atomics,
+        and the CPU's sums bit for bit (the module docstring). ``grad_tile``
+        is left as it is; ``scratch`` is :meth:`scatter_workspace`'s None.
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
         n_rows, n_cols = grad_tile.shape
         if not grad_tile.flags.c_contiguous or grad_tile.dtype != bucket_grad.dtype:
             raise ValueError("grad_tile must be C-contiguous, of the bucket gradient's dtype.")
+        if layer_hash.sharded:
+            if n_rows:
+                _scatter_shards(layer_hash, grad_tile, bucket_grad, row_start)
+            return
         shared_bytes = bucket_grad.size * bucket_grad.itemsize
         shared = shared_bytes <= SHARED_BYTES
         kernel = _kernel(f"scatter_{'shared' if shared else 'global'}_{_SUFFIX[grad_tile.dtype]}")
@@ -153,10 +193,14 @@ class CUDABackend(DeviceHashing, Backend):
         adam_formula(param, m, v, grad, learning_rate, beta_1, beta_2, epsilon)
 
     def hash_pairs(self, layer_hash, i, j):
-        """Bucket (uint32) and sign (int8) of index pairs, computed on the device."""
-        layer_hash.refuse_shards("The CUDA backend")
+        """Bucket (uint32) and sign (int8) of index pairs, computed on the device.
+
+        Under a sharded hash every ``i`` must be below the layer's ``n_rows``.
+        """
         i = cp.ascontiguousarray(i, dtype=cp.uint32)
         j = cp.ascontiguousarray(j, dtype=cp.uint32)
+        if layer_hash.sharded and i.size and int(i.max()) >= layer_hash.n_rows:
+            raise ValueError(f"Every row index must be below n_rows={layer_hash.n_rows}.")
         bucket = cp.empty(i.size, dtype=cp.uint32)
         sign = cp.empty(i.size, dtype=cp.int8)
         _kernel("hash_pairs")(
@@ -170,6 +214,7 @@ class CUDABackend(DeviceHashing, Backend):
                 np.uint32(layer_hash.sign_seed),
                 np.uint32(layer_hash.n_buckets),
                 _block_flag(layer_hash),
+                *_shard_args(layer_hash),
                 bucket,
                 sign,
             ),
@@ -184,12 +229,55 @@ def _block_flag(layer_hash):
 
 def _hash_args(layer_hash):
     """The kernels' ``u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block``."""
-    # The CUDA kernels implement the unsharded hash only (docs/hashing.md).
-    layer_hash.refuse_shards("The CUDA backend")
     return (
         np.uint32(layer_hash.n_buckets),
         np.uint32(layer_hash.seed),
         np.uint32(layer_hash.sign_seed),
         np.int32(layer_hash.sign_hash),
         _block_flag(layer_hash),
+    )
+
+
+def _shard_args(layer_hash):
+    """The kernels' ``u32 n_shards, u32 matrix_rows`` (1 row where an unsharded hash has none)."""
+    return np.uint32(layer_hash.n_shards), np.uint32(layer_hash.n_rows or 1)
+
+
+#: Shared memory of the sharded scatter besides its buckets: the bids and 3 flags (uint32).
+_SHARD_BID_BYTES = (SHARD_SLOTS + 3) * 4
+
+
+def _shard_chunks(layer_hash, itemsize):
+    """Buckets per chunk of the sharded scatter, and chunks per shard (of the largest shard)."""
+    largest = -(-layer_hash.n_buckets // layer_hash.n_shards)
+    chunk_buckets = min(largest, (SHARED_BYTES - _SHARD_BID_BYTES) // itemsize)
+    return chunk_buckets, -(-largest // chunk_buckets)
+
+
+def _scatter_shards(layer_hash, grad_tile, bucket_grad, row_start):
+    """Launch ``scatter_shards``: a thread block per (shard of the tile, chunk of its buckets)."""
+    n_rows, n_cols = grad_tile.shape
+    chunk_buckets, n_chunks = _shard_chunks(layer_hash, bucket_grad.itemsize)
+    rows, shards = np.uint64(layer_hash.n_rows), np.uint64(layer_hash.n_shards)
+    first, last = (
+        int(shard_of_row(np.uint64(i), rows, shards)) for i in (row_start, row_start + n_rows - 1)
+    )
+    n_units = (last - first + 1) * n_chunks
+    sm_count = _sm_count(cp.cuda.Device().id)
+    _kernel(f"scatter_shards_{_SUFFIX[grad_tile.dtype]}")(
+        (min(n_units, 32 * sm_count),),
+        (THREADS,),
+        (
+            grad_tile,
+            *_hash_args(layer_hash),
+            *_shard_args(layer_hash),
+            np.uint64(row_start),
+            np.int64(n_rows),
+            np.int64(n_cols),
+            np.uint32(chunk_buckets),
+            np.uint32(n_chunks),
+            np.uint32(SHARD_SLOTS),
+            bucket_grad,
+        ),
+        shared_mem=chunk_buckets * bucket_grad.itemsize + _SHARD_BID_BYTES,
     )

@@ -15,7 +15,8 @@
 // name, defined by whoever generates the launchers (see tests/fake_cupy), filled
 // with 0xFF bytes (NaN for floats) before each block: a kernel that reads what
 // it did not write sees NaN, and one that writes past the bytes the launch
-// asked for is reported. atomicAdd is std::atomic_ref's fetch_add.
+// asked for is reported. atomicAdd is std::atomic_ref's fetch_add, atomicMin a
+// compare-exchange loop on it.
 //
 // Not emulated: static __shared__ arrays, warps (__shfl*, __ballot*), streams,
 // and data races (the threads never run at the same time).
@@ -262,4 +263,13 @@ inline void __syncthreads() {
 template <typename T>
 inline T atomicAdd(T *address, T value) {
     return std::atomic_ref<T>(*address).fetch_add(value);
+}
+
+template <typename T>
+inline T atomicMin(T *address, T value) {
+    std::atomic_ref<T> target(*address);
+    T old = target.load();
+    while (value < old && !target.compare_exchange_weak(old, value)) {
+    }
+    return old;
 }

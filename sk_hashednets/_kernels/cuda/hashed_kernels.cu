@@ -1,6 +1,8 @@
 // CUDA kernels of the CuPy backend: the hash specification of docs/hashing.md
-// (sk_hashednets/_kernels/_hashing.py), virtual-matrix tiles and bucket-gradient
-// scatters.
+// (sk_hashednets/_kernels/_hashing.py), sharded hashing included, virtual-matrix
+// tiles and bucket-gradient scatters (unsharded: shared-memory or global atomics;
+// sharded: one thread block per shard and chunk of its buckets, no global atomics,
+// the CPU's order of additions).
 //
 // The hash helpers are __host__ __device__ so that the test suite can compile
 // them for the CPU with nvcc and check them bit for bit against the NumPy
@@ -56,23 +58,51 @@ HD u32 sk_bucket_of(u32 h, u32 n_buckets) {
     return (u32)(((u64)h * (u64)n_buckets) >> 32);
 }
 
-// Bucket and sign bit (1: negative) of entry (i, j), element hashing.
-HD void sk_hash_element(u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
-                        u32 *bucket, u32 *negative) {
-    u32 key = sk_column_key(j);
-    *bucket = sk_bucket_of(sk_finish_hash(sk_row_state(seed, i), key), n_buckets);
-    *negative = sk_finish_hash(sk_row_state(sign_seed, i), key) >> 31;
+// Element hashing: the bucket of entry (i, j), and its sign bit (1: negative).
+HD u32 sk_element_bucket(u32 seed, u32 i, u32 j, u32 n_buckets) {
+    return sk_bucket_of(sk_finish_hash(sk_row_state(seed, i), sk_column_key(j)), n_buckets);
+}
+
+HD u32 sk_element_negative(u32 sign_seed, u32 i, u32 j) {
+    return sk_finish_hash(sk_row_state(sign_seed, i), sk_column_key(j)) >> 31;
 }
 
 // Block hashing: the BLOCK_SIZE entries j = 16 b + o of row i read buckets
 // (start(i, b) + o) % K, with sign bit o of the block's sign hash.
-HD void sk_hash_block(u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
-                      u32 *bucket, u32 *negative) {
+HD u32 sk_block_bucket(u32 seed, u32 i, u32 j, u32 n_buckets) {
     u32 key = sk_column_key(j / SK_BLOCK_SIZE);
-    u32 offset = j % SK_BLOCK_SIZE;
-    u64 b = (u64)sk_bucket_of(sk_finish_hash(sk_row_state(seed, i), key), n_buckets) + offset;
-    *bucket = (u32)(b < n_buckets ? b : b % n_buckets);
-    *negative = (sk_finish_hash(sk_row_state(sign_seed, i), key) >> offset) & 1u;
+    u64 b = (u64)sk_bucket_of(sk_finish_hash(sk_row_state(seed, i), key), n_buckets) +
+            j % SK_BLOCK_SIZE;
+    return (u32)(b < n_buckets ? b : b % n_buckets);
+}
+
+HD u32 sk_block_negative(u32 sign_seed, u32 i, u32 j) {
+    u32 key = sk_column_key(j / SK_BLOCK_SIZE);
+    return (sk_finish_hash(sk_row_state(sign_seed, i), key) >> (j % SK_BLOCK_SIZE)) & 1u;
+}
+
+// The bucket (in [0, K)) and the sign bit of entry (i, j) under either scheme,
+// apart: a scatter that keeps only some buckets hashes the sign of those only.
+HD u32 sk_bucket(int block, u32 seed, u32 i, u32 j, u32 n_buckets) {
+    return block ? sk_block_bucket(seed, i, j, n_buckets)
+                 : sk_element_bucket(seed, i, j, n_buckets);
+}
+
+HD u32 sk_negative(int block, u32 sign_seed, u32 i, u32 j) {
+    return block ? sk_block_negative(sign_seed, i, j) : sk_element_negative(sign_seed, i, j);
+}
+
+// Bucket and sign bit of entry (i, j), under each scheme and under either.
+HD void sk_hash_element(u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets, u32 *bucket,
+                        u32 *negative) {
+    *bucket = sk_element_bucket(seed, i, j, n_buckets);
+    *negative = sk_element_negative(sign_seed, i, j);
+}
+
+HD void sk_hash_block(u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets, u32 *bucket,
+                      u32 *negative) {
+    *bucket = sk_block_bucket(seed, i, j, n_buckets);
+    *negative = sk_block_negative(sign_seed, i, j);
 }
 
 HD void sk_hash(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
@@ -84,42 +114,80 @@ HD void sk_hash(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
     }
 }
 
+// Sharded hashing (spec v2): the n_rows rows split into S shards of consecutive
+// rows, shard s owning buckets [s K / S, (s + 1) K / S). Every product fits in
+// 64 bits (i, S, K, n_rows < 2**32). S = 1 is the unsharded hash.
+HD u64 sk_shard_of_row(u64 i, u32 n_rows, u32 n_shards) {
+    return ((i + 1) * n_shards - 1) / n_rows;
+}
+
+// First bucket and bucket count of shard s.
+HD void sk_shard_buckets(u64 shard, u32 n_shards, u32 n_buckets, u32 *first, u32 *count) {
+    u64 lo = shard * n_buckets / n_shards;
+    *first = (u32)lo;
+    *count = (u32)((shard + 1) * n_buckets / n_shards - lo);
+}
+
+// First bucket and bucket count of the shard of row i: (0, K) unsharded.
+HD void sk_row_shard(u32 i, u32 n_rows, u32 n_shards, u32 n_buckets, u32 *first, u32 *count) {
+    if (n_shards == 1u) {
+        *first = 0u;
+        *count = n_buckets;
+        return;
+    }
+    sk_shard_buckets(sk_shard_of_row(i, n_rows, n_shards), n_shards, n_buckets, first, count);
+}
+
+// Bucket (in [0, K)) and sign bit of entry (i, j) under S shards of n_rows rows.
+HD void sk_hash_sharded(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
+                        u32 n_shards, u32 n_rows, u32 *bucket, u32 *negative) {
+    u32 first, count;
+    sk_row_shard(i, n_rows, n_shards, n_buckets, &first, &count);
+    sk_hash(block, seed, sign_seed, i, j, count, bucket, negative);
+    *bucket += first;
+}
+
 // ---------------------------------------------------------------------------
-// Kernels. One thread per tile entry, grid-stride loops over 64-bit positions.
+// Kernels. Grid-stride loops over 64-bit positions. A layer's hash is the
+// arguments n_buckets, seed, sign_seed, sign_hash, block, and, where the kernel
+// implements shards, n_shards and matrix_rows (the rows of the whole virtual
+// matrix, which the shards split; any value >= 1 when n_shards = 1).
 // ---------------------------------------------------------------------------
 
 // (bucket, sign) of index pairs: the specification on the device, for tests.
 extern "C" __global__ void hash_pairs(const u32 *i, const u32 *j, i64 n, u32 seed,
-                                      u32 sign_seed, u32 n_buckets, int block,
-                                      u32 *bucket, signed char *sign) {
+                                      u32 sign_seed, u32 n_buckets, int block, u32 n_shards,
+                                      u32 matrix_rows, u32 *bucket, signed char *sign) {
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n;
          t += (i64)gridDim.x * blockDim.x) {
         u32 b, neg;
-        sk_hash(block, seed, sign_seed, i[t], j[t], n_buckets, &b, &neg);
+        sk_hash_sharded(block, seed, sign_seed, i[t], j[t], n_buckets, n_shards, matrix_rows, &b,
+                        &neg);
         bucket[t] = b;
         sign[t] = neg ? -1 : 1;
     }
 }
 
-// out[r, c] = s(i, j) * w[h(i, j)] for i = row_start + r, j = col_start + c.
+// out[r, c] = s(i, j) * w[h(i, j)] for i = row_start + r, j = col_start + c. One
+// thread per tile entry.
 template <typename T>
 __device__ void materialize_tile(const T *w, u32 n_buckets, u32 seed, u32 sign_seed,
-                                 int sign_hash, int block, u64 row_start, u64 col_start,
-                                 i64 n_rows, i64 n_cols, T *out) {
+                                 int sign_hash, int block, u32 n_shards, u32 matrix_rows,
+                                 u64 row_start, u64 col_start, i64 n_rows, i64 n_cols, T *out) {
     i64 n = n_rows * n_cols;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n;
          t += (i64)gridDim.x * blockDim.x) {
         i64 r = t / n_cols, c = t - r * n_cols;
         u32 b, neg;
-        sk_hash(block, seed, sign_seed, (u32)(row_start + r), (u32)(col_start + c), n_buckets,
-                &b, &neg);
+        sk_hash_sharded(block, seed, sign_seed, (u32)(row_start + r), (u32)(col_start + c),
+                        n_buckets, n_shards, matrix_rows, &b, &neg);
         T value = w[b];
         out[t] = (sign_hash && neg) ? -value : value;
     }
 }
 
 // The bucket of gradient-tile entry t (row row_start + r, column c of a full-width
-// tile) and the gradient with its sign applied.
+// tile) and the gradient with its sign applied: the unsharded hash.
 template <typename T>
 __device__ __forceinline__ T signed_gradient(const T *grad, i64 t, i64 n_cols, u32 n_buckets,
                                              u32 seed, u32 sign_seed, int sign_hash, int block,
@@ -132,7 +200,7 @@ __device__ __forceinline__ T signed_gradient(const T *grad, i64 t, i64 n_cols, u
 }
 
 // bucket_grad[h(i, j)] += s(i, j) * grad[r, c], with global atomics: for
-// bucket vectors too large for shared memory.
+// bucket vectors too large for shared memory (unsharded hash).
 template <typename T>
 __device__ void scatter_global(const T *grad, u32 n_buckets, u32 seed, u32 sign_seed,
                                int sign_hash, int block, u64 row_start, i64 n_rows, i64 n_cols,
@@ -149,7 +217,7 @@ __device__ void scatter_global(const T *grad, u32 n_buckets, u32 seed, u32 sign_
 
 // The same sum, accumulated per thread block in shared memory (the whole bucket
 // vector must fit: n_buckets * sizeof(T) bytes of dynamic shared memory), then
-// added to the global vector once per block and bucket.
+// added to the global vector once per block and bucket (unsharded hash).
 template <typename T>
 __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_seed,
                                int sign_hash, int block, u64 row_start, i64 n_rows, i64 n_cols,
@@ -172,13 +240,114 @@ __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     }
 }
 
+// bucket_grad[h_S(i, j)] += s(i, j) * grad[r, c] under sharded hashing: no global
+// atomics, and the sums of the CPU (scatter_shards of _numba.py) bit for bit.
+//
+// Work units: (a shard that the tile's rows touch, a chunk of chunk_buckets
+// consecutive buckets of that shard), unit u being chunk u % n_chunks of the
+// tile's (u / n_chunks)-th shard. One thread block takes a unit at a time
+// (grid-stride over units): it loads the chunk of bucket_grad into shared memory,
+// goes over the shard's rows of the tile, and stores the chunk back; within a
+// launch no other block touches those buckets. A shard larger than a chunk takes
+// one pass over its rows per chunk, in parallel blocks: each pass hashes the
+// bucket of every entry, and sign-hashes and reads only the entries of its chunk.
+//
+// The order of the additions is fixed: each bucket receives its entries in
+// row-major order, as on the CPU. The block reads the rows in batches of
+// blockDim.x consecutive entries (entry t of a batch to thread t); within a batch
+// the entries go in rounds, and in each round every pending entry bids for its
+// bucket's slot (the bucket modulo n_slots, a power of two) with atomicMin of its
+// thread index: the lowest bidder of each slot adds its entry, the others wait
+// for a later round. Entries of one bucket share a slot, so they are added in
+// thread order, i.e. row-major order. A batch takes as many rounds as the most
+// of its pending entries that share a slot (a few, with 256 entries among 1024
+// slots), three barriers each.
+//
+// Dynamic shared memory: chunk_buckets T (the accumulators), n_slots u32 (the
+// bids), 3 u32 (a flag per round: "some entry is still pending", round mod 3, so
+// that a flag is cleared two rounds before it is set again).
+#define SK_NOBODY 0xFFFFFFFFu
+
+template <typename T>
+__device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_seed,
+                               int sign_hash, int block, u32 n_shards, u32 matrix_rows,
+                               u64 row_start, i64 n_rows, i64 n_cols, u32 chunk_buckets,
+                               u32 n_chunks, u32 n_slots, T *bucket_grad) {
+    extern __shared__ unsigned char sk_shared_bytes[];
+    T *acc = reinterpret_cast<T *>(sk_shared_bytes);
+    u32 *bid = reinterpret_cast<u32 *>(acc + chunk_buckets);
+    u32 *pending_in = bid + n_slots;
+    for (u32 s = threadIdx.x; s < n_slots; s += blockDim.x) bid[s] = SK_NOBODY;
+    if (threadIdx.x < 3) pending_in[threadIdx.x] = 0u;
+    u32 round = 0;  // counts on across batches and units: the flags' index
+    u64 row_stop = row_start + (u64)n_rows;
+    u64 first_shard = sk_shard_of_row(row_start, matrix_rows, n_shards);
+    u64 n_tile_shards = sk_shard_of_row(row_stop - 1, matrix_rows, n_shards) - first_shard + 1;
+    i64 n_units = (i64)(n_tile_shards * n_chunks);
+    for (i64 unit = blockIdx.x; unit < n_units; unit += gridDim.x) {
+        u64 shard = first_shard + (u64)unit / n_chunks;
+        u64 chunk_first = (u64)(unit % n_chunks) * chunk_buckets;  // within the shard
+        u32 first, count;
+        sk_shard_buckets(shard, n_shards, n_buckets, &first, &count);
+        if (chunk_first >= count) continue;  // a smaller shard: fewer chunks (whole block)
+        u32 width = (u32)(count - chunk_first < chunk_buckets ? count - chunk_first
+                                                               : chunk_buckets);
+        T *out = bucket_grad + first + chunk_first;
+        for (u32 k = threadIdx.x; k < width; k += blockDim.x) acc[k] = out[k];
+        __syncthreads();
+        // The shard's rows within the tile, as tile rows [r_lo, r_hi).
+        u64 shard_lo = shard * matrix_rows / n_shards;
+        u64 shard_hi = (shard + 1) * matrix_rows / n_shards;
+        i64 r_lo = (i64)((shard_lo > row_start ? shard_lo : row_start) - row_start);
+        i64 r_hi = (i64)((shard_hi < row_stop ? shard_hi : row_stop) - row_start);
+        i64 n = (r_hi - r_lo) * n_cols;
+        for (i64 batch = 0; batch < n; batch += blockDim.x) {
+            i64 t = batch + threadIdx.x;
+            bool pending = false;
+            u32 k = 0;
+            T g = T(0);
+            if (t < n) {
+                i64 r = t / n_cols, c = t - r * n_cols;
+                u32 i = (u32)(row_start + r_lo + r);
+                k = sk_bucket(block, seed, i, (u32)c, count) - (u32)chunk_first;
+                if (k < width) {  // else another chunk's (unsigned: below it too)
+                    g = grad[(r_lo + r) * n_cols + c];
+                    if (sign_hash && sk_negative(block, sign_seed, i, (u32)c)) g = -g;
+                    pending = true;
+                }
+            }
+            u32 slot = k & (n_slots - 1);
+            for (;;) {
+                if (pending) atomicMin(bid + slot, threadIdx.x);
+                if (threadIdx.x == 0) pending_in[(round + 1) % 3] = 0u;
+                __syncthreads();  // the bids are in
+                bool won = pending && bid[slot] == threadIdx.x;
+                if (won) acc[k] += g;
+                __syncthreads();  // every bid is read
+                if (won) {
+                    bid[slot] = SK_NOBODY;
+                    pending = false;
+                }
+                if (pending) pending_in[round % 3] = 1u;
+                __syncthreads();  // the flag is set
+                bool again = pending_in[round % 3] != 0u;
+                ++round;
+                if (!again) break;
+            }
+        }
+        for (u32 k = threadIdx.x; k < width; k += blockDim.x) out[k] = acc[k];
+        __syncthreads();  // the next unit loads acc
+    }
+}
+
 // extern "C" entry points per dtype, so that RawModule finds them by name.
 #define SK_KERNELS(T, SUFFIX)                                                                  \
     extern "C" __global__ void materialize_tile_##SUFFIX(                                    \
         const T *w, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,       \
-        u64 row_start, u64 col_start, i64 n_rows, i64 n_cols, T *out) {                     \
-        materialize_tile<T>(w, n_buckets, seed, sign_seed, sign_hash, block, row_start,     \
-                            col_start, n_rows, n_cols, out);                                \
+        u32 n_shards, u32 matrix_rows, u64 row_start, u64 col_start, i64 n_rows, i64 n_cols, \
+        T *out) {                                                                            \
+        materialize_tile<T>(w, n_buckets, seed, sign_seed, sign_hash, block, n_shards,      \
+                            matrix_rows, row_start, col_start, n_rows, n_cols, out);        \
     }                                                                                        \
     extern "C" __global__ void scatter_global_##SUFFIX(                                      \
         const T *grad, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,    \
@@ -191,6 +360,14 @@ __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_
         u64 row_start, i64 n_rows, i64 n_cols, T *bucket_grad) {                            \
         scatter_shared<T>(grad, n_buckets, seed, sign_seed, sign_hash, block, row_start,    \
                           n_rows, n_cols, bucket_grad);                                     \
+    }                                                                                        \
+    extern "C" __global__ void scatter_shards_##SUFFIX(                                      \
+        const T *grad, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,    \
+        u32 n_shards, u32 matrix_rows, u64 row_start, i64 n_rows, i64 n_cols,               \
+        u32 chunk_buckets, u32 n_chunks, u32 n_slots, T *bucket_grad) {                     \
+        scatter_shards<T>(grad, n_buckets, seed, sign_seed, sign_hash, block, n_shards,     \
+                          matrix_rows, row_start, n_rows, n_cols, chunk_buckets, n_chunks,  \
+                          n_slots, bucket_grad);                                            \
     }
 
 SK_KERNELS(float, f32)
