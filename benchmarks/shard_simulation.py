@@ -30,8 +30,8 @@ and ``--table`` prints the table of ``docs/scaling.md`` from it.
 This is not part of the package, on purpose: the estimators train on one
 device; this is a model of a multi-device step that proves the decomposition
 and its bits, not a trainer (it keeps every shard's products apart, and takes
-plain SGD or Adam at a constant learning rate, ReLU-like hidden layers and a
-softmax output with the log-loss, no sample weights).
+plain SGD or Adam at a constant learning rate, a softmax output with the
+log-loss, no sample weights, no dropout).
 
     python benchmarks/shard_simulation.py            # 1 to 4 simulated devices, bits and bytes
     python benchmarks/shard_simulation.py --table    # the table of docs/scaling.md
@@ -351,13 +351,11 @@ class Interconnect:
         """
         total = self.ordered_reduce(partials, order)
         last = self.n_devices - 1
-        columns = []
-        for device in range(self.n_devices):
-            block = total[:, bounds[device] : bounds[device + 1]]
-            columns.append(np.ascontiguousarray(block) if device == last else None)
-            if device != last:
-                columns[device] = self.send(last, device, block)
-        return columns
+        blocks = [total[:, lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        return [
+            np.ascontiguousarray(block) if device == last else self.send(last, device, block)
+            for device, block in enumerate(blocks)
+        ]
 
     def all_gather(self, blocks):
         """Every device's column block, on every device: a ring.
@@ -565,7 +563,7 @@ class Device:
 
     def arrays(self):
         """Every array the device holds (for the tests: none is another device's)."""
-        held = self._params() + self._grads() + list(self.activations)
+        held = self._params() + self._grads() + self.activations + self.virtual_grads
         for layer in self.layers:
             held += layer.weights or []
         for name in ("velocities", "ms", "vs"):
@@ -645,7 +643,8 @@ class ShardedNetwork:
     solver : {"sgd", "adam"}, default="sgd"
     learning_rate : float, default=0.01
     momentum : float, default=0.0
-        For ``solver="sgd"`` (with Nesterov's momentum, as scikit-learn).
+    nesterov : bool, default=True
+        ``momentum`` and ``nesterov`` for ``solver="sgd"``, as scikit-learn's.
     alpha : float, default=1e-4
     order : {"shards", "devices"}, default="shards"
         The order of the sums of the forward products (:meth:`Interconnect.ordered_reduce`).
@@ -662,6 +661,7 @@ class ShardedNetwork:
         solver="sgd",
         learning_rate=0.01,
         momentum=0.0,
+        nesterov=True,
         alpha=1e-4,
         order="shards",
     ):
@@ -677,7 +677,7 @@ class ShardedNetwork:
 
         def optimizer(params):
             if solver == "sgd":
-                return SGDOptimizer(params, learning_rate, "constant", momentum, True)
+                return SGDOptimizer(params, learning_rate, "constant", momentum, nesterov)
             return AdamOptimizer(params, learning_rate)
 
         self.devices = []
@@ -704,15 +704,25 @@ class ShardedNetwork:
             Multiclass (softmax output), fitted or initialised.
         n_devices : int
         **kwargs
-            The other parameters of :class:`ShardedNetwork`; ``activation``
-            and ``alpha`` default to the model's.
+            The other parameters of :class:`ShardedNetwork`; ``activation``,
+            ``alpha``, ``solver`` (if "sgd" or "adam"), ``learning_rate``
+            (``learning_rate_init``), ``momentum`` and ``nesterov`` default to
+            the model's.
 
         Returns
         -------
         network : ShardedNetwork
         """
-        kwargs.setdefault("activation", model.activation)
-        kwargs.setdefault("alpha", model.alpha)
+        defaults = {
+            "activation": model.activation,
+            "alpha": model.alpha,
+            "learning_rate": model.learning_rate_init,
+            "momentum": model.momentum,
+            "nesterov": model.nesterovs_momentum,
+        }
+        if model.solver in ("sgd", "adam"):
+            defaults["solver"] = model.solver
+        kwargs = {**defaults, **kwargs}
         hashes = [layer_hash(model, k) for k in range(model.n_layers_ - 1)]
         return cls(
             model._layer_units_,
@@ -823,7 +833,7 @@ def _demo(n_steps=5, batch_size=16, max_devices=4):
     )
     first = None
     for N in range(1, max_devices + 1):
-        network = ShardedNetwork.from_estimator(model, N, learning_rate=model.learning_rate_init)
+        network = ShardedNetwork.from_estimator(model, N)
         for t in range(1, n_steps + 1):
             batch = slice(t * batch_size, (t + 1) * batch_size)
             network.step(X[batch], Y[batch])
@@ -843,10 +853,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="store_true", help="print the table of docs/scaling.md")
     args = parser.parse_args(argv)
-    print(
-        "$ python benchmarks/shard_simulation.py "
-        + shlex.join(sys.argv[1:] if argv is None else argv)
-    )
+    given = sys.argv[1:] if argv is None else argv
+    print(" ".join(["$ python benchmarks/shard_simulation.py", shlex.join(given)]).rstrip())
     if args.table:
         print("\n".join(traffic_table()))
     else:

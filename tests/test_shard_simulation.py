@@ -76,7 +76,6 @@ def _model(data, dtype=np.float64, hashing="element"):
 
 def _train(model, data, n_devices, dtype=np.float64, steps=STEPS, **kwargs):
     X, _, Y = data
-    kwargs.setdefault("learning_rate", model.learning_rate_init)
     network = sim.ShardedNetwork.from_estimator(model, n_devices, **kwargs)
     for t in range(1, steps + 1):
         batch = slice(t * BATCH, (t + 1) * BATCH)
