@@ -38,7 +38,6 @@ log-loss, no sample weights, no dropout).
 """
 
 import argparse
-import math
 import shlex
 import sys
 
@@ -48,7 +47,7 @@ from sk_hashednets._base import ACTIVATIONS, DERIVATIVES
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._hashing import shard_buckets, shard_of_row
 from sk_hashednets._kernels._numba import MATERIALIZE_KERNELS, scatter_shards
-from sk_hashednets._layout import layer_hash
+from sk_hashednets._layout import layer_hash, resolve_hash_shards, resolve_n_buckets
 from sk_hashednets._optimizers import AdamOptimizer, SGDOptimizer
 
 #: What every simulated device computes with: the package's CPU backend (its
@@ -241,7 +240,7 @@ def traffic_table():
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for units in TABLE_NETWORKS:
-        n_buckets = [math.ceil(TABLE_COMPRESSION * a * b) for a, b in zip(units[:-1], units[1:])]
+        n_buckets = resolve_n_buckets(None, TABLE_COMPRESSION, list(units))
         total = sum(n_buckets)
         for N in TABLE_DEVICES:
             dp = data_parallel_bytes(n_buckets, N, TABLE_ITEMSIZE)
@@ -254,6 +253,21 @@ def traffic_table():
                 f"| {_mib(busiest)} | {dp / busiest:.1f} |"
             )
     return lines
+
+
+def auto_shards_line():
+    """The shards that ``hash_shards="auto"`` gives each layer of the table's networks.
+
+    Returns
+    -------
+    line : str
+    """
+    parts = []
+    for units in TABLE_NETWORKS:
+        n_buckets = resolve_n_buckets(None, TABLE_COMPRESSION, list(units))
+        shards = resolve_hash_shards("auto", list(units), n_buckets)
+        parts.append(f"{'-'.join(map(str, units))}: {shards}")
+    return 'hash_shards="auto" gives ' + "; ".join(parts)
 
 
 # ----------------------------------------------------------------------------
@@ -857,6 +871,8 @@ def main(argv=None):
     print(" ".join(["$ python benchmarks/shard_simulation.py", shlex.join(given)]).rstrip())
     if args.table:
         print("\n".join(traffic_table()))
+        print()
+        print(auto_shards_line())
     else:
         _demo()
 

@@ -200,6 +200,11 @@ def test_the_docs_table_is_the_commands_output():
     assert "python benchmarks/shard_simulation.py --table" in text
     for line in sim.traffic_table():
         assert line in text, line
+    # The shards of hash_shards="auto", as the page words them.
+    for units in sim.TABLE_NETWORKS:
+        shards = sim.auto_shards_line().split(f"{'-'.join(map(str, units))}: [")[1]
+        *rest, last = shards.split("]")[0].split(", ")
+        assert f"{', '.join(rest)} and {last}" in " ".join(text.split())
 
 
 def test_the_balanced_formula_is_the_ring_figure_plus_the_ordered_chain():
