@@ -763,7 +763,7 @@ class ShardedNetwork:
         dtype = devices[0].layers[0].buckets.dtype
         for d, device in enumerate(devices):
             lo, hi = self.units[0][d], self.units[0][d + 1]
-            device.activations[0] = np.ascontiguousarray(X[:, lo:hi], dtype=dtype)
+            device.activations[0] = np.array(X[:, lo:hi], dtype=dtype, order="C")
         for k in range(last + 1):
             partials = [dev.layers[k].partial_products(dev.activations[k]) for dev in devices]
             if k < last:
