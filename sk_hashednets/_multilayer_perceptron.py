@@ -1261,7 +1261,8 @@ _PARAMS_DOC = """
     hash_shards : {None, 'auto'} or int, default=None
         Split each layer's virtual matrix into shards of consecutive rows,
         each hashing only into its own range of buckets, so that the bucket
-        gradient of a shard is computed by one thread with no reduction
+        gradient of a shard is summed by one CPU thread (on a GPU, by one
+        thread block per chunk of its buckets) with no reduction pass
         (``docs/hashing.md``, "Sharded hashing"). None: one shard, the
         paper's hash. 'auto': per layer, the fewest shards of at most 32768
         buckets. An int: that many shards in every layer, capped by each

@@ -128,7 +128,7 @@ class LayerHash:
         if self.sharded:
             raise ValueError(
                 f"{where} does not implement sharded hashing (n_shards={self.n_shards}); "
-                "use the CPU backend, or n_shards=1."
+                "call it with an unsharded hash (n_shards=1)."
             )
 
     def check_buckets(self, vector, name):
