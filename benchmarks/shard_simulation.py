@@ -481,8 +481,10 @@ class DeviceLayer:
         self.weights = []
         for r0, r1, b0, b1 in self.shards:
             out = np.empty((r1 - r0, self.n_out), dtype=self.buckets.dtype)
+            # Column 0 on, one shard of K_s buckets: the unsharded hash.
             MATERIALIZE_KERNELS[h.mode](
-                self.buckets[b0:b1], h.seed, h.sign_seed, h.sign_hash, self.row_start + r0, out
+                self.buckets[b0:b1], h.seed, h.sign_seed, h.sign_hash, self.row_start + r0, out,
+                0, 1, 1,
             )
             self.weights.append(out)
         return self.weights
