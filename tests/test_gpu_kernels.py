@@ -135,6 +135,13 @@ def test_the_backend_refuses_tiles_it_cannot_launch_on(cuda):
         _materialize(cuda.backend, w, True, 0, cuda.cp.empty((4, 3), np.float64), 0, "element")
     with pytest.raises(ValueError, match="C-contiguous"):
         _scatter(cuda.backend, cuda.cp.zeros((3, 4), np.float64), True, 0, w, "element")
+    # A strided bucket vector would be read as if it were contiguous: refused.
+    strided_w = cuda.cp.zeros(20, dtype=np.float32)[::2]
+    with pytest.raises(ValueError, match="bucket_weights must be a contiguous vector"):
+        out = cuda.cp.empty((4, 3), np.float32)
+        _materialize(cuda.backend, strided_w, True, 0, out, 0, "element")
+    with pytest.raises(ValueError, match="bucket_grad must be a contiguous vector"):
+        _scatter(cuda.backend, cuda.cp.zeros((3, 4), np.float32), True, 0, strided_w, "element")
 
 
 def test_transfers_and_free_memory(cuda):

@@ -131,6 +131,7 @@ class CUDABackend(DeviceHashing, Backend):
     def materialize_tile(self, layer_hash, bucket_weights, out, *, row_start=0, col_start=0):
         """Write the block of a virtual matrix at ``(row_start, col_start)`` into ``out``."""
         layer_hash.check_buckets(bucket_weights, "bucket_weights")
+        _check_contiguous(bucket_weights, "bucket_weights")
         n_rows, n_cols = out.shape
         if not out.flags.c_contiguous or out.dtype != bucket_weights.dtype:
             raise ValueError("out must be C-contiguous, of the buckets' dtype.")
@@ -160,6 +161,7 @@ class CUDABackend(DeviceHashing, Backend):
         is left as it is; ``scratch`` is :meth:`scatter_workspace`'s None.
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
+        _check_contiguous(bucket_grad, "bucket_grad")
         n_rows, n_cols = grad_tile.shape
         if not grad_tile.flags.c_contiguous or grad_tile.dtype != bucket_grad.dtype:
             raise ValueError("grad_tile must be C-contiguous, of the bucket gradient's dtype.")
@@ -281,3 +283,12 @@ def _scatter_shards(layer_hash, grad_tile, bucket_grad, row_start):
         ),
         shared_mem=chunk_buckets * bucket_grad.itemsize + _SHARD_BID_BYTES,
     )
+
+
+def _check_contiguous(vector, name):
+    """Raise ``ValueError`` unless ``vector`` is contiguous: the kernels index it as a pointer."""
+    if not vector.flags.c_contiguous:
+        raise ValueError(
+            f"{name} must be a contiguous vector (a kernel reads it by pointer); "
+            "pass a copy, e.g. cupy.ascontiguousarray."
+        )
