@@ -142,7 +142,17 @@ def soften(proba, temperature, out_activation):
 
 
 def mix_in_teacher(
-    loss, delta, logits, soft_targets, temperature, weight, out_activation, loss_name, sample_weight
+    loss,
+    delta,
+    logits,
+    soft_targets,
+    temperature,
+    weight,
+    out_activation,
+    loss_name,
+    sample_weight,
+    *,
+    xp,
 ):
     """Turn the label loss and its output delta into the distillation ones.
 
@@ -162,6 +172,8 @@ def mix_in_teacher(
     out_activation : {"softmax", "logistic"}
     loss_name : {"log_loss", "binary_log_loss"}
     sample_weight : ndarray of shape (n_samples,) or None
+    xp : module
+        The training backend's array module (NumPy or CuPy).
 
     Returns
     -------
@@ -170,10 +182,10 @@ def mix_in_teacher(
     """
     scaled = logits / logits.dtype.type(temperature)
     if out_activation == "softmax":
-        soft_pred = _base.softmax(scaled)
+        soft_pred = _base.softmax(scaled, xp=xp)
     else:
-        soft_pred = _base.logistic(scaled)
-    soft_loss = _base.LOSS_FUNCTIONS[loss_name](soft_targets, soft_pred, sample_weight)
+        soft_pred = _base.logistic(scaled, xp=xp)
+    soft_loss = _base.LOSS_FUNCTIONS[loss_name](soft_targets, soft_pred, sample_weight, xp=xp)
     delta *= delta.dtype.type(1 - weight)
     soft_pred -= soft_targets
     soft_pred *= soft_pred.dtype.type(weight * temperature)

@@ -586,7 +586,13 @@ class BaseHashedMLP(BaseEstimator, ABC):
         deltas[last] = activations[-1] - y
         if soft_targets is not None:
             loss = self._mix_in_teacher(
-                loss, deltas[last], layer_inputs[-1], soft_targets, loss_func_name, sample_weight
+                loss,
+                deltas[last],
+                layer_inputs[-1],
+                soft_targets,
+                loss_func_name,
+                sample_weight,
+                xp,
             )
 
         # L2 penalty on the stored buckets, the network's actual parameters. On a
@@ -1449,7 +1455,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             return y, None
         return teacher_targets(self, X, y, sample_weight, incremental)
 
-    def _mix_in_teacher(self, loss, delta, logits, soft_targets, loss_name, sample_weight):
+    def _mix_in_teacher(self, loss, delta, logits, soft_targets, loss_name, sample_weight, xp):
         return mix_in_teacher(
             loss,
             delta,
@@ -1460,6 +1466,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             self.out_activation_,
             loss_name,
             sample_weight,
+            xp=xp,
         )
 
     def _divergence_advice(self):
