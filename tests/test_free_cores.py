@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 import time
 
 import numba
@@ -29,6 +30,26 @@ def test_threads_are_lowered_inside_and_restored_after(monkeypatch):
         assert numba.get_num_threads() == 1
         assert set(_blas_threads()) == {1}
     assert numba.get_num_threads() == before_numba and _blas_threads() == before_blas
+
+
+def test_a_fit_in_another_thread_leaves_the_process_blas_limit_alone(monkeypatch):
+    """OpenBLAS ignores a raise of its threads from a thread that is not the main one."""
+    before_blas = _blas_threads()
+    if not before_blas or max(before_blas) < 2 or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread only: nothing to lower")
+    monkeypatch.setattr(_free_cores, "free_cores", lambda: 1)
+    inside = {}
+
+    def fit():
+        with _free_cores.threads_for_free_cores():
+            inside["numba"], inside["blas"] = numba.get_num_threads(), _blas_threads()
+
+    worker = threading.Thread(target=fit)
+    worker.start()
+    worker.join(timeout=60)
+    assert inside["numba"] == 1  # Numba's count is the thread's own: lowered
+    assert inside["blas"] == before_blas
+    assert _blas_threads() == before_blas
 
 
 def test_threads_are_never_raised(monkeypatch):

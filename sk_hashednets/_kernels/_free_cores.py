@@ -9,10 +9,17 @@ start's fits took 10 to 20 times as long (``docs/performance.md``, measured by
 counts to the cores that no other process is running on. It never raises a
 count, so a limit the user set (``NUMBA_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
 threadpoolctl, joblib's workers) stays in force.
+
+Numba's thread count belongs to the calling thread, the BLAS libraries' to the
+process; and OpenBLAS (0.3.30, pthreads) ignores a raise of its thread count
+made from a thread other than the main one. A fit in another thread (a web
+server's, joblib's threading backend) would then leave BLAS lowered for the
+whole process after it: there, only Numba's threads are lowered.
 """
 
 import glob
 import os
+import threading
 import time
 from contextlib import contextmanager
 
@@ -77,6 +84,8 @@ def threads_for_free_cores():
         for info in threadpool_info()
         if info["user_api"] == "blas"
     }
+    if threading.current_thread() is not threading.main_thread():
+        blas = {}  # could not be restored from here (module docstring)
     numba.set_num_threads(n_threads)
     try:
         with threadpool_limits(limits=blas):
