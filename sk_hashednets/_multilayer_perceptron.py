@@ -68,6 +68,8 @@ from ._distillation import divergence_advice, mix_in_teacher, teacher_targets
 from ._hashed_layer import DEFAULT_TILE_BYTES
 from ._inference import (
     DEFAULT_CACHE_BYTES,
+    checked_rows,
+    class_labels,
     forget_plan,
     plan_nbytes,
     prediction_plan,
@@ -525,13 +527,17 @@ class BaseHashedMLP(BaseEstimator, ABC):
             On the host, whatever the device.
         """
         if check_input:
-            X = validate_data(
-                self,
-                to_host_input(X),
-                accept_sparse=["csr", "csc"],
-                dtype=(np.float64, np.float32),
-                reset=False,
-            )
+            # The common case is checked without the generic machinery (``_inference``).
+            X_checked = checked_rows(self, X)
+            if X_checked is None:
+                X_checked = validate_data(
+                    self,
+                    to_host_input(X),
+                    accept_sparse=["csr", "csc"],
+                    dtype=(np.float64, np.float32),
+                    reset=False,
+                )
+            X = X_checked
         backend = get_backend(resolve_device(self.device))
         with device_memory_errors(backend, self.max_tile_bytes, self.batch_size):
             # Prepared once per fitted state and reused (``_inference``).
@@ -1534,7 +1540,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return class_labels(self._label_binarizer, y_pred)
 
     def _score(self, X, y, sample_weight=None):
         return super()._score_with_function(
