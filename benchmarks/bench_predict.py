@@ -12,9 +12,9 @@ peer is skipped with the reason printed.
 Printed per shape: median latency (ms) per batch, the ratios of the hashed
 models to ``MLPClassifier`` and to PyTorch, and the peak extra memory of one
 call seen by ``tracemalloc`` (NumPy's allocations: not those of PyTorch or ONNX
-Runtime). ``--paths`` also times the hashed model with each product forced
-(kept matrix, direct kernel, panels), which is the figure behind the rule of
-``sk_hashednets._inference``; ``--check-cost`` times the plan's validity check
+Runtime). ``--paths`` also times each hashed model whose plan keeps not every
+matrix with its other products forced through the direct kernel, or through
+panels: the figures behind the rule of ``sk_hashednets._inference``; ``--check-cost`` times the plan's validity check
 against a checksum of the buckets.
 
 Quick run (a couple of minutes)::
@@ -173,6 +173,14 @@ def forced_path(model, path):
     return predict
 
 
+def all_kept(model, X):
+    """Whether the model's plan keeps every layer's matrix (then no other path is taken)."""
+    from sk_hashednets._inference import _PLANS
+
+    model.predict(X)
+    return all(layer.matrix is not None for layer in _PLANS[model].layers)
+
+
 def check_cost(model, repeats):
     """Per-call cost (us) of the plan's validity check and of a checksum of the buckets."""
     from sk_hashednets._inference import _PLANS
@@ -246,7 +254,7 @@ def main():
                     peers.append(label)
         if args.paths:
             for name, model in list(models.items()):
-                if name.endswith("lean"):
+                if not all_kept(model, X_all[:1]):
                     for path in ("direct", "panels"):
                         predictors[f"{name} {path}"] = forced_path(model, path)
         # The peers agree with the first hashed model, which they copy.

@@ -56,7 +56,7 @@ DEFAULT_CACHE_BYTES = 32 * 2**20
 #: direct kernel ties with a panel and BLAS at batch 1 under block hashing, and
 #: holds no panel; beyond that, and always under element hashing (1.4 to 5.2
 #: times slower direct than by panels), panels win.
-DIRECT_MAX_BATCH = {"element": 0, "block": 1}
+DIRECT_MAX_BATCH = {"element": 0, "block": 1, "block tables": 32}
 #: Memory of one column panel materialised by a call, at most (and at most
 #: ``max_tile_bytes``): about a core's L2 cache, so that BLAS reads it hot.
 PREDICT_PANEL_BYTES = 2 * 2**20
@@ -236,24 +236,26 @@ class PredictionPlan:
         self.out_activation = ACTIVATIONS[model.out_activation_]
         units = model._layer_units_
         self.max_width = max(units)
+        # Kept matrices and the direct kernel's tables share the budget, layer by layer.
         budget = model.inference_cache_bytes
         self.layers = []
         for i, (w, b) in enumerate(zip(self.bucket_weights, self.intercepts)):
             matrix_bytes = units[i] * units[i + 1] * w.dtype.itemsize
             keep = matrix_bytes <= budget
             budget -= matrix_bytes if keep else 0
-            self.layers.append(
-                _PlanLayer(
-                    backend,
-                    backend.to_device(w),
-                    backend.to_device(b),
-                    units[i],
-                    units[i + 1],
-                    layer_hash(model, i),
-                    keep,
-                    model.max_tile_bytes,
-                )
+            layer = _PlanLayer(
+                backend,
+                backend.to_device(w),
+                backend.to_device(b),
+                units[i],
+                units[i + 1],
+                layer_hash(model, i),
+                keep,
+                model.max_tile_bytes,
+                table_budget=0 if keep else budget,
             )
+            budget -= layer.table_nbytes
+            self.layers.append(layer)
 
     def is_current(self, model):
         """Whether the model still has the parameters and arrays this plan was built from."""
@@ -310,7 +312,9 @@ class PredictionPlan:
 class _PlanLayer:
     """One layer of a plan: its buckets (on the device), and a kept matrix or hash tables."""
 
-    def __init__(self, backend, w, intercept, n_in, n_out, layer_hash, keep, max_tile_bytes):
+    def __init__(
+        self, backend, w, intercept, n_in, n_out, layer_hash, keep, max_tile_bytes, table_budget=0
+    ):
         self.backend = backend
         self.w = w
         self.intercept = intercept
@@ -318,12 +322,19 @@ class _PlanLayer:
         self.layer_hash = layer_hash
         self.matrix = None
         self.direct = None
+        self.direct_kernel = layer_hash.hashing
+        self.table_nbytes = 0
         if keep:
             self.matrix = self._materialize(0, n_out)
         elif backend.multiplies_from_buckets and not layer_hash.sharded:
             # Backends that multiply straight from the buckets (the CPU's) have
             # the DirectProducts capability, for unsharded hashes; the others use panels.
-            self.direct = backend.direct_tables(self.layer_hash, n_in, n_out)
+            self.direct = backend.direct_tables(
+                self.layer_hash, n_in, n_out, max_bytes=table_budget
+            )
+            self.direct_kernel = self.direct.kernel
+            if self.direct_kernel == "block tables":  # counted against the budget
+                self.table_nbytes = _nbytes(self.direct)
         # Column panels of at most PREDICT_PANEL_BYTES and max_tile_bytes,
         # whole hashing blocks where they can be.
         panel_bytes = min(PREDICT_PANEL_BYTES, max_tile_bytes)
@@ -332,10 +343,10 @@ class _PlanLayer:
 
     @property
     def nbytes(self):
-        arrays = [self.matrix] + list(self.direct or ())
+        arrays = [self.matrix, *(self.direct or ())]
         if not self.backend.is_host:
             arrays += [self.w, self.intercept]
-        return sum(int(a.nbytes) for a in arrays if a is not None)
+        return _nbytes(arrays)
 
     def _materialize(self, start, stop):
         panel = self.backend.empty((self.n_in, stop - start), self.w.dtype)
@@ -346,7 +357,7 @@ class _PlanLayer:
         """``A @ W``: the kept matrix, the direct kernel or panels (module docstring)."""
         if self.matrix is not None:
             return _matmul(A, self.matrix)
-        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.layer_hash.hashing]:
+        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.direct_kernel]:
             return self._direct_dot(A)
         return self._panel_dot(A)
 
@@ -365,3 +376,8 @@ class _PlanLayer:
         for start, stop in _ranges(self.n_out, self.cols_per_panel):
             _matmul_into(xp, A, self._materialize(start, stop), Z[:, start:stop])
         return Z
+
+
+def _nbytes(arrays):
+    """Bytes of the arrays among ``arrays`` (None skipped)."""
+    return sum(int(a.nbytes) for a in (arrays or ()) if a is not None)
