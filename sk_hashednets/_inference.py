@@ -56,7 +56,7 @@ DEFAULT_CACHE_BYTES = 32 * 2**20
 #: direct kernel ties with a panel and BLAS at batch 1 under block hashing, and
 #: holds no panel; beyond that, and always under element hashing (1.4 to 5.2
 #: times slower direct than by panels), panels win.
-DIRECT_MAX_BATCH = {"element": 0, "block": 1, "block tables": 32}
+DIRECT_MAX_BATCH = {"element": 0, "block": 1, "block tables": 8}
 #: Memory of one column panel materialised by a call, at most (and at most
 #: ``max_tile_bytes``): about a core's L2 cache, so that BLAS reads it hot.
 PREDICT_PANEL_BYTES = 2 * 2**20

@@ -214,9 +214,7 @@ def table_matmul(a_t, bucket_weights, starts, signs, out):
         for r in range(rows.shape[0]):
             i = rows[r]
             if batch == 1:
-                _row_into(
-                    acc[0], a_t[i, 0], bucket_weights, starts[i], signs[i], chunk * n_runs, n_runs
-                )
+                _row_into(acc[0], a_t[i, 0], bucket_weights, starts[i], signs[i], first_run, n_runs)
                 continue
             # More rows: this row of the chunk of W once, then a rank-1 update
             # whose loops run over all the chunk's columns.
@@ -227,16 +225,22 @@ def table_matmul(a_t, bucket_weights, starts, signs, out):
         out[:, col0 : col0 + n_cols] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _axpy(y, a, x):
-    """``y += a * x`` (1-D, contiguous): a loop LLVM vectorises."""
+    """``y += a * x`` (1-D, contiguous): a loop LLVM vectorises, with fused multiply-adds.
+
+    Fused as in :func:`_row_into`, so that a row gives the same bits alone or in a batch.
+    """
     for c in range(y.shape[0]):
         y[c] += a * x[c]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _row_into(acc, a, bucket_weights, starts, signs, first_run, n_runs):
-    """``acc += a * W[i, chunk]`` for one row whose input is ``a``, from the row's tables."""
+    """``acc += a * W[i, chunk]`` for one row whose input is ``a``, from the row's tables.
+
+    Multiply-adds may be fused (``fastmath={"contract"}``: one rounding, not two).
+    """
     minus_a = -a
     n_cols = acc.shape[0]
     # The loop's length is a variable, not the constant 16: LLVM then
@@ -256,7 +260,7 @@ def _row_into(acc, a, bucket_weights, starts, signs, first_run, n_runs):
             _wrapped_run_into(acc, c, a, bucket_weights, start, bits)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _wrapped_run_into(acc, c, a, bucket_weights, start, bits):
     """:func:`_row_into` for a run that wraps around the buckets or ends the chunk early."""
     n_buckets = bucket_weights.shape[0]
