@@ -8,8 +8,14 @@ A fitted model's first ``predict`` (``predict_proba``, ``predict_log_proba``,
   layer's hash states, from which each call computes its products: panel by
   panel, each of at most ``PREDICT_PANEL_BYTES`` (and ``max_tile_bytes``)
   materialised and multiplied by BLAS, or, for batches of at most
-  ``DIRECT_MAX_BATCH[hashing]`` rows on the CPU, straight from the buckets
+  ``DIRECT_MAX_BATCH[kernel]`` rows on the CPU, straight from the buckets
   (``_kernels/_numba_predict.py``). Such a call holds no whole virtual matrix;
+- on the CPU, for a block-hashed layer not kept, each run's first bucket and
+  sign bits (6 bytes per 16 virtual weights), where they fit in what the kept
+  matrices leave of ``inference_cache_bytes`` (layer by layer, in order): the
+  direct kernel then reads them instead of hashing ("block tables"). Lean
+  mode, ``inference_cache_bytes=0``, keeps neither matrices nor tables: the
+  plan holds the hash states (bytes per row and column) and every call hashes;
 - on a GPU, device copies of the buckets and intercepts (and the kept
   matrices): a call moves only its input and its output.
 
@@ -46,16 +52,19 @@ from ._hashed_layer import _matmul, _matmul_into, _ranges, _whole_units
 from ._kernels import BLOCK_SIZE
 from ._layout import layer_hash
 
-#: Default of ``inference_cache_bytes``: materialised virtual matrices a plan
-#: may keep. 784-1000-1000-10 takes 7.1 MB in float32 (14.2 in float64): kept;
-#: a 4096 x 4096 layer (67 MB) is not, and is computed from its buckets.
+#: Default of ``inference_cache_bytes``: materialised virtual matrices and
+#: block tables a plan may keep. 784-1000-1000-10 takes 7.1 MB in float32 (14.2
+#: in float64): kept; a 4096 x 4096 layer (67 MB) is not, and is computed from
+#: its buckets, through its tables (6.3 MB) under block hashing.
 DEFAULT_CACHE_BYTES = 32 * 2**20
 #: Largest batch that a layer not kept computes straight from its buckets on
-#: the CPU, by hashing; larger batches materialise panels and call BLAS. Measured
-#: (``docs/performance.md``, "materialise, or work from the buckets?"): the
-#: direct kernel ties with a panel and BLAS at batch 1 under block hashing, and
-#: holds no panel; beyond that, and always under element hashing (1.4 to 5.2
-#: times slower direct than by panels), panels win.
+#: the CPU, per kernel ("element", "block": hashing at each call; "block
+#: tables": from the plan's tables); larger batches materialise panels and
+#: call BLAS. Measured with one thread (``docs/performance.md``, "The rule, and
+#: its figures"): hashing, the block kernel ties with panels at batch 1 and
+#: loses beyond, the element kernel loses at every batch (1.4 to 5.2 times
+#: slower); from the tables, 4096-4096-4096-10 at 1/64 takes 1.9 times less
+#: than panels at batch 8, and 1.3 times more at batch 32.
 DIRECT_MAX_BATCH = {"element": 0, "block": 1, "block tables": 8}
 #: Memory of one column panel materialised by a call, at most (and at most
 #: ``max_tile_bytes``): about a core's L2 cache, so that BLAS reads it hot.

@@ -1248,13 +1248,17 @@ _PARAMS_DOC = """
         changes them by floating-point rounding (see ``docs/memory.md``).
 
     inference_cache_bytes : int, default=33554432 (32 MiB)
-        Memory that prediction may keep for materialised virtual matrices,
-        between calls: layers are kept in order while their matrices fit
-        (784-1000-1000-10 takes 7.1 MB in float32), and are then multiplied
-        by BLAS as a dense network's. The others, and all with 0 (lean mode),
-        compute each call's products from the buckets: panels of at most 2
-        MiB (and ``max_tile_bytes``) materialised and multiplied by BLAS, or,
-        for one row under block hashing, straight from the buckets. See
+        Memory that prediction may keep between calls, layer by layer in
+        order: a layer's materialised virtual matrix where it fits
+        (784-1000-1000-10 takes 7.1 MB in float32), then multiplied by BLAS
+        as a dense network's; else, under block hashing on the CPU, its runs'
+        starts and signs where they fit (6 bytes per 16 virtual weights: 6.3
+        MB for a 4096 x 4096 layer), from which batches of up to 8 rows are
+        computed without hashing. The other layers compute each call's
+        products from the buckets by hashing: panels of at most 2 MiB (and
+        ``max_tile_bytes``) materialised and multiplied by BLAS, or, for one
+        row under block hashing, straight from the buckets. With 0 (lean
+        mode) every layer does so, and the plan holds only hash states. See
         :meth:`memory_footprint` and ``docs/performance.md``.
 
     hashing : {'element', 'block'}, default='element'
