@@ -14,8 +14,10 @@ models to ``MLPClassifier`` and to PyTorch, and the peak extra memory of one
 call seen by ``tracemalloc`` (NumPy's allocations: not those of PyTorch or ONNX
 Runtime). ``--paths`` also times each hashed model whose plan keeps not every
 matrix with its other products forced through the direct kernel, or through
-panels: the figures behind the rule of ``sk_hashednets._inference``; ``--check-cost`` times the plan's validity check
-against a checksum of the buckets.
+panels: the figures behind the rule of ``sk_hashednets._inference``;
+``--check-cost`` times the plan's validity check against a checksum of the
+buckets, and the checks of a call's input and the decoding of its labels,
+scikit-learn's generic ones against the plan module's.
 
 Quick run (a couple of minutes)::
 
@@ -199,6 +201,32 @@ def check_cost(model, repeats):
     return check, crc, sum(a.nbytes for a in arrays)
 
 
+def input_and_label_cost(model, X, repeats):
+    """Per-call cost (us) of checking one batch and decoding its labels: generic, and ours.
+
+    Generic: scikit-learn's ``validate_data`` and ``LabelBinarizer.inverse_transform``
+    (what ``MLPClassifier.predict`` calls); ours: ``checked_rows`` and ``class_labels``.
+    """
+    from sklearn.utils.validation import validate_data
+
+    from sk_hashednets._inference import checked_rows, class_labels
+
+    output = model.predict_proba(X)
+    binarizer = model._label_binarizer
+
+    def generic():
+        validate_data(
+            model, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
+        binarizer.inverse_transform(output)
+
+    def ours():
+        checked_rows(model, X)
+        class_labels(binarizer, output)
+
+    return tuple(min(_time_us(f) for _ in range(repeats)) for f in (generic, ours))
+
+
 def _time_us(fn, n=200):
     t0 = time.perf_counter()
     for _ in range(n):
@@ -325,6 +353,23 @@ def main():
             1,
         )
         if args.check_cost:
+            rows = []
+            for name, model in models.items():
+                for batch in args.batch:
+                    generic, ours = input_and_label_cost(model, X_all[:batch], 5)
+                    rows.append([name, str(batch), f"{generic:.1f}", f"{ours:.1f}"])
+            print_table(
+                f"{shape}: per-call cost of checking the input and decoding labels, us (best of 5)",
+                [
+                    "model",
+                    "batch",
+                    "validate_data + inverse_transform",
+                    "checked_rows + class_labels",
+                ],
+                rows,
+                args.markdown,
+                1,
+            )
             rows = []
             for name, model in models.items():
                 check, crc, nbytes = check_cost(model, 5)

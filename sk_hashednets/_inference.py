@@ -63,8 +63,8 @@ DEFAULT_CACHE_BYTES = 32 * 2**20
 #: call BLAS. Measured with one thread (``docs/performance.md``, "The rule, and
 #: its figures"): hashing, the block kernel ties with panels at batch 1 and
 #: loses beyond, the element kernel loses at every batch (1.4 to 5.2 times
-#: slower); from the tables, 4096-4096-4096-10 at 1/64 takes 1.9 times less
-#: than panels at batch 8, and 1.3 times more at batch 32.
+#: slower); from the tables, 4096-4096-4096-10 at 1/64 takes 1.8 to 1.9 times
+#: less than panels at batch 8, and 1.4 to 1.5 times more at batch 32.
 DIRECT_MAX_BATCH = {"element": 0, "block": 1, "block tables": 8}
 #: Memory of one column panel materialised by a call, at most (and at most
 #: ``max_tile_bytes``): about a core's L2 cache, so that BLAS reads it hot.
@@ -111,7 +111,8 @@ def checked_rows(model, X):
     A call's own checks for the common case, a NumPy float array with the
     fitted number of columns and no feature names to compare: the generic
     validation (dataframe detection, array API namespaces, tags) costs about
-    0.2 ms, a fifth of a batch-1 prediction of 784-1000-1000-10. The checks
+    0.2 ms, a quarter of a batch-1 prediction of 784-1000-1000-10
+    (``benchmarks/bench_predict.py --check-cost``). The checks
     are those of ``validate_data(model, X, accept_sparse=["csr", "csc"],
     dtype=(np.float64, np.float32), reset=False)`` for such an array: 2-D, at
     least one row, the fitted columns, finite values (one sum, unless
