@@ -43,7 +43,7 @@ from _common import print_table  # noqa: E402
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", nargs="+", default=["784-1000-1000-10", "4096-4096-4096-10"])
+    parser.add_argument("--shapes", nargs="*", default=["784-1000-1000-10", "4096-4096-4096-10"])
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 8, 32, 256, 1024])
     parser.add_argument("--hashing", nargs="+", default=["element", "block"])
     parser.add_argument("--compression", nargs="+", type=float, default=[1 / 8, 1 / 64])
@@ -58,6 +58,11 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--paths", action="store_true", help="time each product path too")
     parser.add_argument("--check-cost", action="store_true")
+    parser.add_argument(
+        "--table-kernel",
+        action="store_true",
+        help="time the block-table kernel alone on one 4096 x 4096 layer, buckets in L1 or not",
+    )
     parser.add_argument("--markdown", action="store_true")
     return parser.parse_args()
 
@@ -227,6 +232,35 @@ def input_and_label_cost(model, X, repeats):
     return tuple(min(_time_us(f) for _ in range(repeats)) for f in (generic, ours))
 
 
+def table_kernel_ms(repeats):
+    """One 4096 x 4096 layer, one row: the block-table kernel by bucket count, and a dense GEMV.
+
+    With 4,096 buckets (16 KiB, in L1) the kernel's time is its instructions;
+    with 262,144 (1/64, 1 MiB) it also waits for the buckets' cache lines.
+    """
+    from sk_hashednets._kernels import _numba_predict as kernels
+
+    rng = np.random.RandomState(0)
+    n = 4096
+    x = rng.rand(1, n).astype(np.float32)
+    x_t = np.ascontiguousarray(x.T)
+    out = np.empty((1, n), np.float32)
+    dense = rng.randn(n, n).astype(np.float32)
+    keys = kernels.column_keys(n, "block")
+    states, sign_states = kernels.row_states(1, n), kernels.row_states(2, n)
+    predictors = {}
+    for n_buckets in (4096, n * n // 64):
+        w = rng.randn(n_buckets).astype(np.float32)
+        starts = np.empty((n, keys.size), np.uint32)
+        signs = np.empty((n, keys.size), np.uint16)
+        kernels.block_tables(states, sign_states, keys, n_buckets, True, starts, signs)
+        predictors[f"tables, {n_buckets} buckets"] = lambda _, w=w, starts=starts, signs=signs: (
+            kernels.table_matmul(x_t, w, starts, signs, out)
+        )
+    predictors["dense GEMV (NumPy)"] = lambda _: x @ dense
+    return interleaved_ms(predictors, x, repeats, 30)
+
+
 def _time_us(fn, n=200):
     t0 = time.perf_counter()
     for _ in range(n):
@@ -250,6 +284,15 @@ def main():
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; threads: {args.threads}; "
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}"
     )
+    if args.table_kernel:
+        medians = table_kernel_ms(args.repeats)
+        print_table(
+            "block-table kernel, one 4096 x 4096 layer, batch 1: median ms (1,048,576 runs of 16)",
+            ["kernel", "ms", "ns per run"],
+            [[k, f"{ms:.2f}", f"{ms * 1e6 / 4096 / 256:.1f}"] for k, ms in medians.items()],
+            args.markdown,
+            1,
+        )
     rng = np.random.RandomState(0)
     for shape in args.shapes:
         units = [int(u) for u in shape.split("-")]
