@@ -86,19 +86,23 @@ def _block_run(values, w, state, sign_state, keys, sign_hash, col0):
     k = np.uint64(w.shape[0])
     n_buckets = np.int64(w.shape[0])
     n_cols = values.shape[0]
-    for c in range(0, n_cols, BLOCK_SIZE):
-        key = keys[(col0 + c) // BLOCK_SIZE]
+    first_run = col0 // BLOCK_SIZE
+    for run_index in range((n_cols + BLOCK_SIZE - 1) // BLOCK_SIZE):
+        # Indices from a product of loop counters (never negative) and a
+        # widened bucket, in a loop of variable length: LLVM vectorises it.
+        c = run_index * BLOCK_SIZE
+        key = keys[first_run + run_index]
         start = np.int64(bucket_of(finish_hash(state, key), k))
-        signs = finish_hash(sign_state, key) if sign_hash else np.uint64(0)
+        signs = np.int64(finish_hash(sign_state, key)) if sign_hash else np.int64(0)
         run = min(BLOCK_SIZE, n_cols - c)
         if start + run <= n_buckets:  # no wrap-around: a contiguous run of buckets
             for t in range(run):
                 v = w[start + t]
-                values[c + t] = -v if (signs >> np.uint64(t)) & _ONE else v
+                values[c + t] = -v if (signs >> t) & 1 else v
         else:
             for t in range(run):
                 v = w[(start + t) % n_buckets]
-                values[c + t] = -v if (signs >> np.uint64(t)) & _ONE else v
+                values[c + t] = -v if (signs >> t) & 1 else v
 
 
 @njit(parallel=True, cache=True)
