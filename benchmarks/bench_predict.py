@@ -12,10 +12,12 @@ peer is skipped with the reason printed.
 Printed per shape: median latency (ms) per batch, the ratios of the hashed
 models to ``MLPClassifier`` and to PyTorch, and the peak extra memory of one
 call seen by ``tracemalloc`` (NumPy's allocations: not those of PyTorch or ONNX
-Runtime). ``--paths`` also times the hashed model with each product forced
-(kept matrix, direct kernel, panels), which is the figure behind the rule of
-``sk_hashednets._inference``; ``--check-cost`` times the plan's validity check
-against a checksum of the buckets.
+Runtime). ``--paths`` also times each hashed model whose plan keeps not every
+matrix with its other products forced through the direct kernel, or through
+panels: the figures behind the rule of ``sk_hashednets._inference``;
+``--check-cost`` times the plan's validity check against a checksum of the
+buckets, and the checks of a call's input and the decoding of its labels,
+scikit-learn's generic ones against the plan module's.
 
 Quick run (a couple of minutes)::
 
@@ -41,7 +43,7 @@ from _common import print_table  # noqa: E402
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", nargs="+", default=["784-1000-1000-10", "4096-4096-4096-10"])
+    parser.add_argument("--shapes", nargs="*", default=["784-1000-1000-10", "4096-4096-4096-10"])
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 8, 32, 256, 1024])
     parser.add_argument("--hashing", nargs="+", default=["element", "block"])
     parser.add_argument("--compression", nargs="+", type=float, default=[1 / 8, 1 / 64])
@@ -56,6 +58,11 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--paths", action="store_true", help="time each product path too")
     parser.add_argument("--check-cost", action="store_true")
+    parser.add_argument(
+        "--table-kernel",
+        action="store_true",
+        help="time the block-table kernel alone on one 4096 x 4096 layer, buckets in L1 or not",
+    )
     parser.add_argument("--markdown", action="store_true")
     return parser.parse_args()
 
@@ -173,6 +180,14 @@ def forced_path(model, path):
     return predict
 
 
+def all_kept(model, X):
+    """Whether the model's plan keeps every layer's matrix (then no other path is taken)."""
+    from sk_hashednets._inference import _PLANS
+
+    model.predict(X)
+    return all(layer.matrix is not None for layer in _PLANS[model].layers)
+
+
 def check_cost(model, repeats):
     """Per-call cost (us) of the plan's validity check and of a checksum of the buckets."""
     from sk_hashednets._inference import _PLANS
@@ -189,6 +204,61 @@ def check_cost(model, repeats):
     check = min(_time_us(lambda: plan.is_current(model)) for _ in range(repeats))
     crc = min(_time_us(checksum) for _ in range(repeats))
     return check, crc, sum(a.nbytes for a in arrays)
+
+
+def input_and_label_cost(model, X, repeats):
+    """Per-call cost (us) of checking one batch and decoding its labels: generic, and ours.
+
+    Generic: scikit-learn's ``validate_data`` and ``LabelBinarizer.inverse_transform``
+    (what ``MLPClassifier.predict`` calls); ours: ``checked_rows`` and ``class_labels``.
+    """
+    from sklearn.utils.validation import validate_data
+
+    from sk_hashednets._inference import checked_rows, class_labels
+
+    output = model.predict_proba(X)
+    binarizer = model._label_binarizer
+
+    def generic():
+        validate_data(
+            model, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
+        binarizer.inverse_transform(output)
+
+    def ours():
+        checked_rows(model, X)
+        class_labels(binarizer, output)
+
+    return tuple(min(_time_us(f) for _ in range(repeats)) for f in (generic, ours))
+
+
+def table_kernel_ms(repeats):
+    """One 4096 x 4096 layer, one row: the block-table kernel by bucket count, and a dense GEMV.
+
+    With 4,096 buckets (16 KiB, in L1) the kernel's time is its instructions;
+    with 262,144 (1/64, 1 MiB) it also waits for the buckets' cache lines.
+    """
+    from sk_hashednets._kernels import _numba_predict as kernels
+
+    rng = np.random.RandomState(0)
+    n = 4096
+    x = rng.rand(1, n).astype(np.float32)
+    x_t = np.ascontiguousarray(x.T)
+    out = np.empty((1, n), np.float32)
+    dense = rng.randn(n, n).astype(np.float32)
+    keys = kernels.column_keys(n, "block")
+    states, sign_states = kernels.row_states(1, n), kernels.row_states(2, n)
+    predictors = {}
+    for n_buckets in (4096, n * n // 64):
+        w = rng.randn(n_buckets).astype(np.float32)
+        starts = np.empty((n, keys.size), np.uint32)
+        signs = np.empty((n, keys.size), np.uint16)
+        kernels.block_tables(states, sign_states, keys, n_buckets, True, starts, signs)
+        predictors[f"tables, {n_buckets} buckets"] = lambda _, w=w, starts=starts, signs=signs: (
+            kernels.table_matmul(x_t, w, starts, signs, out)
+        )
+    predictors["dense GEMV (NumPy)"] = lambda _: x @ dense
+    return interleaved_ms(predictors, x, repeats, 30)
 
 
 def _time_us(fn, n=200):
@@ -214,6 +284,15 @@ def main():
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; threads: {args.threads}; "
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}"
     )
+    if args.table_kernel:
+        medians = table_kernel_ms(args.repeats)
+        print_table(
+            "block-table kernel, one 4096 x 4096 layer, batch 1: median ms (1,048,576 runs of 16)",
+            ["kernel", "ms", "ns per run"],
+            [[k, f"{ms:.2f}", f"{ms * 1e6 / 4096 / 256:.1f}"] for k, ms in medians.items()],
+            args.markdown,
+            1,
+        )
     rng = np.random.RandomState(0)
     for shape in args.shapes:
         units = [int(u) for u in shape.split("-")]
@@ -246,7 +325,7 @@ def main():
                     peers.append(label)
         if args.paths:
             for name, model in list(models.items()):
-                if name.endswith("lean"):
+                if not all_kept(model, X_all[:1]):
                     for path in ("direct", "panels"):
                         predictors[f"{name} {path}"] = forced_path(model, path)
         # The peers agree with the first hashed model, which they copy.
@@ -317,6 +396,23 @@ def main():
             1,
         )
         if args.check_cost:
+            rows = []
+            for name, model in models.items():
+                for batch in args.batch:
+                    generic, ours = input_and_label_cost(model, X_all[:batch], 5)
+                    rows.append([name, str(batch), f"{generic:.1f}", f"{ours:.1f}"])
+            print_table(
+                f"{shape}: per-call cost of checking the input and decoding labels, us (best of 5)",
+                [
+                    "model",
+                    "batch",
+                    "validate_data + inverse_transform",
+                    "checked_rows + class_labels",
+                ],
+                rows,
+                args.markdown,
+                1,
+            )
             rows = []
             for name, model in models.items():
                 check, crc, nbytes = check_cost(model, 5)

@@ -8,8 +8,14 @@ A fitted model's first ``predict`` (``predict_proba``, ``predict_log_proba``,
   layer's hash states, from which each call computes its products: panel by
   panel, each of at most ``PREDICT_PANEL_BYTES`` (and ``max_tile_bytes``)
   materialised and multiplied by BLAS, or, for batches of at most
-  ``DIRECT_MAX_BATCH[hashing]`` rows on the CPU, straight from the buckets
+  ``DIRECT_MAX_BATCH[kernel]`` rows on the CPU, straight from the buckets
   (``_kernels/_numba_predict.py``). Such a call holds no whole virtual matrix;
+- on the CPU, for a block-hashed layer not kept, each run's first bucket and
+  sign bits (6 bytes per 16 virtual weights), where they fit in what the kept
+  matrices leave of ``inference_cache_bytes`` (layer by layer, in order): the
+  direct kernel then reads them instead of hashing ("block tables"). Lean
+  mode, ``inference_cache_bytes=0``, keeps neither matrices nor tables: the
+  plan holds the hash states (bytes per row and column) and every call hashes;
 - on a GPU, device copies of the buckets and intercepts (and the kept
   matrices): a call moves only its input and its output.
 
@@ -38,6 +44,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 
 from ._base import ACTIVATIONS
 from ._device_data import rows_per_chunk, to_device_rows
@@ -45,21 +52,25 @@ from ._hashed_layer import _matmul, _matmul_into, _ranges, _whole_units
 from ._kernels import BLOCK_SIZE
 from ._layout import layer_hash
 
-#: Default of ``inference_cache_bytes``: materialised virtual matrices a plan
-#: may keep. 784-1000-1000-10 takes 7.1 MB in float32 (14.2 in float64): kept;
-#: a 4096 x 4096 layer (67 MB) is not, and is computed from its buckets.
+#: Default of ``inference_cache_bytes``: materialised virtual matrices and
+#: block tables a plan may keep. 784-1000-1000-10 takes 7.1 MB in float32 (14.2
+#: in float64): kept; a 4096 x 4096 layer (67 MB) is not, and is computed from
+#: its buckets, through its tables (6.3 MB) under block hashing.
 DEFAULT_CACHE_BYTES = 32 * 2**20
 #: Largest batch that a layer not kept computes straight from its buckets on
-#: the CPU, by hashing; larger batches materialise panels and call BLAS. Measured
-#: (``docs/performance.md``, "materialise, or work from the buckets?"): the
-#: direct kernel ties with a panel and BLAS at batch 1 under block hashing, and
-#: holds no panel; beyond that, and always under element hashing (1.4 to 5.2
-#: times slower direct than by panels), panels win.
-DIRECT_MAX_BATCH = {"element": 0, "block": 1}
+#: the CPU, per kernel ("element", "block": hashing at each call; "block
+#: tables": from the plan's tables); larger batches materialise panels and
+#: call BLAS. Measured with one thread (``docs/performance.md``, "The rule, and
+#: its figures"): hashing, the block kernel ties with panels at batch 1 and
+#: loses beyond, the element kernel loses at every batch (1.4 to 5.2 times
+#: slower); from the tables, 4096-4096-4096-10 at 1/64 takes 1.8 to 1.9 times
+#: less than panels at batch 8, and 1.4 to 1.5 times more at batch 32.
+DIRECT_MAX_BATCH = {"element": 0, "block": 1, "block tables": 8}
 #: Memory of one column panel materialised by a call, at most (and at most
 #: ``max_tile_bytes``): about a core's L2 cache, so that BLAS reads it hot.
 PREDICT_PANEL_BYTES = 2 * 2**20
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _PLANS = weakref.WeakKeyDictionary()
 _TRAINING = weakref.WeakSet()
 _LOCK = threading.Lock()
@@ -92,6 +103,60 @@ def prediction_plan(model, get_backend):
             plan = PredictionPlan(model, get_backend())
             _PLANS[model] = plan
     return plan
+
+
+def checked_rows(model, X):
+    """``X`` itself where ``validate_data`` would return it unchanged, else None.
+
+    A call's own checks for the common case, a NumPy float array with the
+    fitted number of columns and no feature names to compare: the generic
+    validation (dataframe detection, array API namespaces, tags) costs about
+    0.2 ms, a quarter of a batch-1 prediction of 784-1000-1000-10
+    (``benchmarks/bench_predict.py --check-cost``). The checks
+    are those of ``validate_data(model, X, accept_sparse=["csr", "csc"],
+    dtype=(np.float64, np.float32), reset=False)`` for such an array: 2-D, at
+    least one row, the fitted columns, finite values (one sum, unless
+    scikit-learn's ``assume_finite`` is set). Anything else (other types or
+    dtypes, a model fitted with feature names, a sum that is not finite)
+    returns None: the caller then validates the generic way, which converts,
+    warns or raises as scikit-learn does.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+        A fitted model.
+    X : object
+        The input of a prediction.
+
+    Returns
+    -------
+    X : ndarray or None
+    """
+    if not (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in _FLOAT_DTYPES
+        and X.shape[0] > 0
+        and X.shape[1] == model.n_features_in_
+        and not hasattr(model, "feature_names_in_")
+    ):
+        return None
+    if get_config()["assume_finite"] or np.isfinite(X.sum()):
+        return X
+    return None
+
+
+def class_labels(binarizer, y_pred):
+    """``binarizer.inverse_transform(y_pred)``, for a fitted ``LabelBinarizer``.
+
+    Multiclass output takes its labels straight from the argmax of each row,
+    as scikit-learn does (the first of tied maxima), without the array API
+    dispatch around it (0.1 ms a call); other targets go through
+    ``inverse_transform``.
+    """
+    if binarizer.y_type_ == "multiclass" and not binarizer.sparse_input_:
+        return binarizer.classes_.take(y_pred.argmax(axis=1))
+    return binarizer.inverse_transform(y_pred)
 
 
 def forget_plan(model):
@@ -181,24 +246,26 @@ class PredictionPlan:
         self.out_activation = ACTIVATIONS[model.out_activation_]
         units = model._layer_units_
         self.max_width = max(units)
+        # Kept matrices and the direct kernel's tables share the budget, layer by layer.
         budget = model.inference_cache_bytes
         self.layers = []
         for i, (w, b) in enumerate(zip(self.bucket_weights, self.intercepts)):
             matrix_bytes = units[i] * units[i + 1] * w.dtype.itemsize
             keep = matrix_bytes <= budget
             budget -= matrix_bytes if keep else 0
-            self.layers.append(
-                _PlanLayer(
-                    backend,
-                    backend.to_device(w),
-                    backend.to_device(b),
-                    units[i],
-                    units[i + 1],
-                    layer_hash(model, i),
-                    keep,
-                    model.max_tile_bytes,
-                )
+            layer = _PlanLayer(
+                backend,
+                backend.to_device(w),
+                backend.to_device(b),
+                units[i],
+                units[i + 1],
+                layer_hash(model, i),
+                keep,
+                model.max_tile_bytes,
+                table_budget=0 if keep else budget,
             )
+            budget -= layer.table_nbytes
+            self.layers.append(layer)
 
     def is_current(self, model):
         """Whether the model still has the parameters and arrays this plan was built from."""
@@ -255,7 +322,9 @@ class PredictionPlan:
 class _PlanLayer:
     """One layer of a plan: its buckets (on the device), and a kept matrix or hash tables."""
 
-    def __init__(self, backend, w, intercept, n_in, n_out, layer_hash, keep, max_tile_bytes):
+    def __init__(
+        self, backend, w, intercept, n_in, n_out, layer_hash, keep, max_tile_bytes, table_budget=0
+    ):
         self.backend = backend
         self.w = w
         self.intercept = intercept
@@ -263,12 +332,19 @@ class _PlanLayer:
         self.layer_hash = layer_hash
         self.matrix = None
         self.direct = None
+        self.direct_kernel = layer_hash.hashing
+        self.table_nbytes = 0
         if keep:
             self.matrix = self._materialize(0, n_out)
         elif backend.multiplies_from_buckets and not layer_hash.sharded:
             # Backends that multiply straight from the buckets (the CPU's) have
             # the DirectProducts capability, for unsharded hashes; the others use panels.
-            self.direct = backend.direct_tables(self.layer_hash, n_in, n_out)
+            self.direct = backend.direct_tables(
+                self.layer_hash, n_in, n_out, max_bytes=table_budget
+            )
+            self.direct_kernel = self.direct.kernel
+            if self.direct_kernel == "block tables":  # counted against the budget
+                self.table_nbytes = _nbytes(self.direct)
         # Column panels of at most PREDICT_PANEL_BYTES and max_tile_bytes,
         # whole hashing blocks where they can be.
         panel_bytes = min(PREDICT_PANEL_BYTES, max_tile_bytes)
@@ -277,10 +353,10 @@ class _PlanLayer:
 
     @property
     def nbytes(self):
-        arrays = [self.matrix] + list(self.direct or ())
+        arrays = [self.matrix, *(self.direct or ())]
         if not self.backend.is_host:
             arrays += [self.w, self.intercept]
-        return sum(int(a.nbytes) for a in arrays if a is not None)
+        return _nbytes(arrays)
 
     def _materialize(self, start, stop):
         panel = self.backend.empty((self.n_in, stop - start), self.w.dtype)
@@ -291,7 +367,7 @@ class _PlanLayer:
         """``A @ W``: the kept matrix, the direct kernel or panels (module docstring)."""
         if self.matrix is not None:
             return _matmul(A, self.matrix)
-        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.layer_hash.hashing]:
+        if self.direct is not None and A.shape[0] <= DIRECT_MAX_BATCH[self.direct_kernel]:
             return self._direct_dot(A)
         return self._panel_dot(A)
 
@@ -310,3 +386,8 @@ class _PlanLayer:
         for start, stop in _ranges(self.n_out, self.cols_per_panel):
             _matmul_into(xp, A, self._materialize(start, stop), Z[:, start:stop])
         return Z
+
+
+def _nbytes(arrays):
+    """Bytes of the arrays among ``arrays`` (None skipped)."""
+    return sum(int(a.nbytes) for a in (arrays or ()) if a is not None)

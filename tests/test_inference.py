@@ -15,6 +15,7 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from sklearn.datasets import load_digits
 from test_devices import numpy_device  # noqa: F401 - a fixture
 
@@ -24,6 +25,7 @@ from sk_hashednets._inference import _PLANS, DIRECT_MAX_BATCH
 from sk_hashednets._kernels import get_backend
 from sk_hashednets._kernels._backend import LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._numba_predict import TABLE_CHUNK_COLUMNS, block_table_nbytes
 from sk_hashednets._kernels._reference import materialize
 
 X_ALL, Y_ALL = load_digits(return_X_y=True)
@@ -148,6 +150,101 @@ def test_direct_kernel_gives_the_same_bits_whatever_the_threads(hashing):
         numba.set_num_threads(before)
     for out in outputs[1:]:
         np.testing.assert_array_equal(out, outputs[0])
+
+
+def _table_product(A, w, seed, n_out, sign_hash):
+    """``A @ W`` by the block-table kernel, and its tables."""
+    backend = CPUBackend()
+    layer_hash = LayerHash.for_layer(seed, sign_hash=sign_hash, hashing="block", n_buckets=w.size)
+    n_in = A.shape[1]
+    tables = backend.direct_tables(
+        layer_hash, n_in, n_out, max_bytes=block_table_nbytes(n_in, n_out)
+    )
+    assert tables.kernel == "block tables"
+    out = np.empty((A.shape[0], n_out), np.result_type(A, w))
+    backend.direct_matmul(layer_hash, np.ascontiguousarray(A.T), w, tables, out)
+    return out, tables
+
+
+@pytest.mark.parametrize("n_buckets", [7, 300])  # 7: every run wraps; 300: some near the end
+@pytest.mark.parametrize("sign_hash", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_block_table_kernel_matches_the_reference(n_buckets, sign_hash, dtype, batch):
+    rng = np.random.RandomState(0)
+    # Two chunks of TABLE_CHUNK_COLUMNS, the second partial, and a partial last run.
+    n_in, n_out, seed = 37, TABLE_CHUNK_COLUMNS + 75, 123456789
+    w = rng.randn(n_buckets).astype(dtype)
+    A = rng.randn(batch, n_in).astype(dtype)
+    A[:, [3, 20]] = 0  # rows of W that the kernel skips
+    W = materialize(w, seed, n_in, n_out, sign_hash=sign_hash, hashing="block")
+    out, tables = _table_product(A, w, seed, n_out, sign_hash)
+    assert out.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, A @ W, rtol=tol, atol=tol)
+    runs = np.arange(0, n_out, 16)
+    assert (tables.starts[:, runs // 16] + 16 > n_buckets).any()  # some runs wrap around
+    assert sign_hash == bool(tables.signs.any())
+
+
+def test_block_table_kernel_gives_the_same_bits_whatever_the_threads():
+    rng = np.random.RandomState(0)
+    w, A = rng.randn(5000).astype(np.float32), rng.randn(3, 300).astype(np.float32)
+    n_out = 3 * TABLE_CHUNK_COLUMNS - 40
+    before = numba.get_num_threads()
+    outputs = []
+    try:
+        for threads in range(1, before + 1):
+            numba.set_num_threads(threads)
+            for batch in (1, 3):
+                outputs.append(_table_product(A[:batch], w, 99, n_out, True)[0])
+    finally:
+        numba.set_num_threads(before)
+    for i, out in enumerate(outputs[2:]):
+        np.testing.assert_array_equal(out, outputs[i % 2])
+    # One row alone or among others: the same products (the sign on the input or the weight).
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+
+
+def test_tables_count_against_the_cache_budget():
+    # Layer 0 (64 x 100): its matrix (25,600 bytes) is not kept, its tables
+    # (64 x 7 runs x 6 = 2,688 bytes) fit; what is left (312) fits no more.
+    clf = _fit(hashing="block", inference_cache_bytes=3000)
+    for X in _batches(X_ALL.astype(np.float32)):
+        np.testing.assert_allclose(clf.predict_proba(X), _old_path(clf, X), rtol=0, atol=1e-5)
+    plan = _PLANS[clf]
+    assert [layer.direct_kernel for layer in plan.layers] == ["block tables", "block", "block"]
+    assert [layer.matrix is None for layer in plan.layers] == [True, True, True]
+    assert plan.layers[0].table_nbytes == block_table_nbytes(64, 100) == 2688
+    assert clf.memory_footprint()["plan"] == plan.nbytes >= 2688
+    # Lean mode (no budget): no tables, the runs are hashed at each call.
+    clf.set_params(inference_cache_bytes=0).predict(X_ALL[:1])
+    assert [layer.direct_kernel for layer in _PLANS[clf].layers] == ["block"] * 3
+    assert all(layer.table_nbytes == 0 for layer in _PLANS[clf].layers)
+
+
+# ----------------------------------------------------------------------------
+# The checks of a call
+# ----------------------------------------------------------------------------
+
+
+def test_the_common_inputs_checks_refuse_what_validation_refuses():
+    clf = _fit()
+    X = X_ALL[:3].astype(np.float32)
+    np.testing.assert_array_equal(clf.predict_proba(X), _old_path(clf, X))
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[_old_path(clf, X).argmax(axis=1)])
+    bad = X.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :10])
+    with sklearn.config_context(assume_finite=True):
+        clf.predict(X)  # nothing checked, nothing refused
+    pd = pytest.importorskip("pandas")
+    named = _fit().fit(pd.DataFrame(X_ALL, columns=[f"f{i}" for i in range(64)]), Y_ALL)
+    with pytest.warns(UserWarning, match="feature names"):
+        named.predict(X)
 
 
 # ----------------------------------------------------------------------------

@@ -429,19 +429,25 @@ class DirectProducts(abc.ABC):
     multiplies_from_buckets = True
 
     @abc.abstractmethod
-    def direct_tables(self, layer_hash, n_in, n_out):
-        """The per-row and per-column hash tables of :meth:`direct_matmul` for one layer.
+    def direct_tables(self, layer_hash, n_in, n_out, max_bytes=0):
+        """The tables of :meth:`direct_matmul` for one layer.
 
         Parameters
         ----------
         layer_hash : LayerHash
         n_in, n_out : int
             Shape of the virtual matrix.
+        max_bytes : int, default=0
+            Memory the tables may take beyond a few bytes per row and column
+            (tables that spare a call its hashing, where the backend has them).
 
         Returns
         -------
-        tables : tuple of arrays
-            Opaque to the caller; handed back to :meth:`direct_matmul`.
+        tables : iterable of arrays
+            Handed back to :meth:`direct_matmul`. Iterating gives the arrays
+            held (None where absent); ``tables.kernel`` names the kernel they
+            feed, "element", "block" or "block tables" (the last counted
+            against ``max_bytes``).
         """
 
     @abc.abstractmethod

@@ -15,7 +15,14 @@ from ._numba import (
     scatter_indexed,
     scatter_shards,
 )
-from ._numba_predict import column_keys, hashed_matmul, row_states
+from ._numba_predict import (
+    block_table_nbytes,
+    block_tables,
+    column_keys,
+    hashed_matmul,
+    row_states,
+    table_matmul,
+)
 from ._updates import adam_formula, adam_update, kernels_take, sgd_formula, sgd_update
 
 #: A scatter block holds about this many entries per bucket: each block costs
@@ -184,28 +191,63 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         block_rows, partials = scratch
         scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
 
-    def direct_tables(self, layer_hash, n_in, n_out):
-        """Hash tables of :meth:`direct_matmul` for one layer: row states, column keys."""
+    def direct_tables(self, layer_hash, n_in, n_out, max_bytes=0):
+        """Tables of :meth:`direct_matmul` for one layer.
+
+        Under block hashing, when ``block_table_nbytes(n_in, n_out)`` (6 bytes
+        per run of 16 entries) is at most ``max_bytes``: each run's first
+        bucket and sign bits, and a call hashes nothing (``table_matmul``).
+        Otherwise the row states and column keys (bytes per row and column),
+        from which each call hashes every run or entry (``hashed_matmul``).
+        """
         layer_hash.refuse_shards("direct_matmul")
-        return (
-            row_states(layer_hash.seed, n_in),
-            row_states(layer_hash.sign_seed, n_in),
-            column_keys(n_out, layer_hash.hashing),
+        states = row_states(layer_hash.seed, n_in)
+        sign_states = row_states(layer_hash.sign_seed, n_in)
+        keys = column_keys(n_out, layer_hash.hashing)
+        if layer_hash.hashing != "block" or block_table_nbytes(n_in, n_out) > max_bytes:
+            return DirectTables(layer_hash.hashing, states, sign_states, keys)
+        starts = np.empty((n_in, keys.shape[0]), dtype=np.uint32)
+        signs = np.empty((n_in, keys.shape[0]), dtype=np.uint16)
+        block_tables(
+            states, sign_states, keys, layer_hash.n_buckets, layer_hash.sign_hash, starts, signs
         )
+        return DirectTables(layer_hash.hashing, starts=starts, signs=signs)
 
     def direct_matmul(self, layer_hash, a_t, bucket_weights, tables, out):
         """``out = A @ W`` straight from the buckets, for prediction (``a_t`` is ``A.T``)."""
-        states, sign_states, keys = tables
+        if tables.starts is not None:
+            table_matmul(a_t, _read_only(bucket_weights), tables.starts, tables.signs, out)
+            return
         hashed_matmul(
             a_t,
             _read_only(bucket_weights),
-            states,
-            sign_states,
-            keys,
+            tables.states,
+            tables.sign_states,
+            tables.keys,
             layer_hash.sign_hash,
             layer_hash.hashing == "block",
             out,
         )
+
+
+class DirectTables:
+    """The tables of :meth:`CPUBackend.direct_matmul`: hash states, or each run's start and signs.
+
+    Iterating gives the arrays held (None where absent), which is what a plan counts.
+    """
+
+    def __init__(self, hashing, states=None, sign_states=None, keys=None, starts=None, signs=None):
+        self.hashing = hashing
+        self.states, self.sign_states, self.keys = states, sign_states, keys
+        self.starts, self.signs = starts, signs
+
+    @property
+    def kernel(self):
+        """The kernel these tables feed: "element", "block" or "block tables"."""
+        return "block tables" if self.starts is not None else self.hashing
+
+    def __iter__(self):
+        return iter((self.states, self.sign_states, self.keys, self.starts, self.signs))
 
 
 def _hash_args(layer_hash):

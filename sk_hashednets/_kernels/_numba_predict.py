@@ -13,6 +13,15 @@ output, column chunk by column chunk. The hash formulas are those of
 - Rows of ``W`` whose input is zero for the whole batch (ReLU's zeros, sparse
   input) are skipped: nothing is hashed for them.
 
+Block hashing has a second kernel, :func:`table_matmul`, for a plan that can
+afford the tables of :func:`block_tables`: each run's start (uint32) and its
+16 sign bits (uint16), 6 bytes per 16 virtual weights, computed once. A call
+then hashes nothing: per row and run, 16 consecutive buckets times the row's
+input, with the sign chosen lane by lane (``-a`` or ``a``, a select, no
+branch), in a loop whose length is not known at compile time so that LLVM's
+loop vectoriser, not the full unroller, takes it (Numba leaves the SLP
+vectoriser off, which is what would vectorise a fully unrolled run of 16).
+
 Parallel over fixed chunks of ``CHUNK_COLUMNS`` output columns: every output
 entry is one chain of additions in row order, the same bit for bit whatever
 the number of threads (or of Python threads calling at once).
@@ -26,6 +35,12 @@ from ._hashing import BLOCK_SIZE, bucket_of, column_key, finish_hash, is_negativ
 #: Output columns per parallel chunk: a whole number of hashing blocks.
 CHUNK_COLUMNS = 16 * BLOCK_SIZE
 _ONE = np.uint64(1)
+_SIGN_BITS = np.uint64((1 << BLOCK_SIZE) - 1)
+#: Output columns per parallel chunk of :func:`table_matmul`: 64 runs of a row
+#: at a time (with 16, the rows' loop overhead doubled its time).
+TABLE_CHUNK_COLUMNS = 64 * BLOCK_SIZE
+#: Bytes of the tables of :func:`block_tables` per run of ``BLOCK_SIZE`` entries.
+TABLE_BYTES_PER_RUN = np.dtype(np.uint32).itemsize + np.dtype(np.uint16).itemsize
 
 
 def row_states(seed, n_rows):
@@ -71,19 +86,23 @@ def _block_run(values, w, state, sign_state, keys, sign_hash, col0):
     k = np.uint64(w.shape[0])
     n_buckets = np.int64(w.shape[0])
     n_cols = values.shape[0]
-    for c in range(0, n_cols, BLOCK_SIZE):
-        key = keys[(col0 + c) // BLOCK_SIZE]
+    first_run = col0 // BLOCK_SIZE
+    for run_index in range((n_cols + BLOCK_SIZE - 1) // BLOCK_SIZE):
+        # Indices from a product of loop counters (never negative) and a
+        # widened bucket, in a loop of variable length: LLVM vectorises it.
+        c = run_index * BLOCK_SIZE
+        key = keys[first_run + run_index]
         start = np.int64(bucket_of(finish_hash(state, key), k))
-        signs = finish_hash(sign_state, key) if sign_hash else np.uint64(0)
+        signs = np.int64(finish_hash(sign_state, key)) if sign_hash else np.int64(0)
         run = min(BLOCK_SIZE, n_cols - c)
         if start + run <= n_buckets:  # no wrap-around: a contiguous run of buckets
             for t in range(run):
                 v = w[start + t]
-                values[c + t] = -v if (signs >> np.uint64(t)) & _ONE else v
+                values[c + t] = -v if (signs >> t) & 1 else v
         else:
             for t in range(run):
                 v = w[(start + t) % n_buckets]
-                values[c + t] = -v if (signs >> np.uint64(t)) & _ONE else v
+                values[c + t] = -v if (signs >> t) & 1 else v
 
 
 @njit(parallel=True, cache=True)
@@ -130,3 +149,125 @@ def hashed_matmul(a_t, bucket_weights, states, sign_states, keys, sign_hash, blo
                 for c in range(n_cols):
                     acc[b, c] += a * values[c]
         out[:, col0 : col0 + n_cols] = acc
+
+
+def block_table_nbytes(n_in, n_out):
+    """Bytes of the tables of :func:`block_tables` for an ``n_in`` x ``n_out`` layer."""
+    return n_in * -(-n_out // BLOCK_SIZE) * TABLE_BYTES_PER_RUN
+
+
+@njit(parallel=True, cache=True)
+def block_tables(states, sign_states, keys, n_buckets, sign_hash, starts, signs):
+    """Each run's first bucket and sign bits, for :func:`table_matmul` (block hashing).
+
+    Parameters
+    ----------
+    states, sign_states : ndarray of shape (n_in,), uint64
+        :func:`row_states` of the layer's seed and of its sign seed.
+    keys : ndarray of shape (n_runs,), uint64
+        :func:`column_keys` of the layer's columns (block numbers).
+    n_buckets : int
+        Below 2**32.
+    sign_hash : bool
+    starts : ndarray of shape (n_in, n_runs), uint32
+        Written: the run's first bucket (:func:`_block_run`'s ``start``).
+    signs : ndarray of shape (n_in, n_runs), uint16
+        Written: bit ``t`` set where entry ``t`` of the run is negated (0 without signs).
+    """
+    k = np.uint64(n_buckets)
+    for i in prange(starts.shape[0]):
+        for b in range(starts.shape[1]):
+            starts[i, b] = bucket_of(finish_hash(states[i], keys[b]), k)
+            if sign_hash:
+                signs[i, b] = finish_hash(sign_states[i], keys[b]) & _SIGN_BITS
+            else:
+                signs[i, b] = 0
+
+
+@njit(parallel=True, cache=True)
+def table_matmul(a_t, bucket_weights, starts, signs, out):
+    """``out = A @ W`` under block hashing, from the tables of :func:`block_tables`.
+
+    The same products as :func:`hashed_matmul` (rounding apart: the sign goes
+    on the input for one row, on the weight for more, both exact), without a
+    hash. Parallel over fixed chunks of ``TABLE_CHUNK_COLUMNS`` columns.
+
+    Parameters
+    ----------
+    a_t : ndarray of shape (n_in, batch), C-contiguous
+        The input, transposed.
+    bucket_weights : ndarray of shape (n_buckets,)
+    starts, signs : ndarray of shape (n_in, n_runs)
+        From :func:`block_tables`.
+    out : ndarray of shape (batch, n_out)
+        Overwritten with ``A @ W``.
+    """
+    n_out = out.shape[1]
+    batch = a_t.shape[1]
+    rows = _nonzero_rows(a_t)
+    runs_per_chunk = TABLE_CHUNK_COLUMNS // BLOCK_SIZE
+    n_chunks = (n_out + TABLE_CHUNK_COLUMNS - 1) // TABLE_CHUNK_COLUMNS
+    for chunk in prange(n_chunks):
+        col0 = chunk * TABLE_CHUNK_COLUMNS
+        n_cols = min(TABLE_CHUNK_COLUMNS, n_out - col0)
+        acc = np.zeros((batch, n_cols), dtype=out.dtype)
+        values = np.empty(n_cols, dtype=bucket_weights.dtype)  # a row of W, signed
+        one = np.ones(1, dtype=bucket_weights.dtype)[0]
+        n_runs = (n_cols + BLOCK_SIZE - 1) // BLOCK_SIZE
+        first_run = chunk * runs_per_chunk
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            if batch == 1:
+                _row_into(acc[0], a_t[i, 0], bucket_weights, starts[i], signs[i], first_run, n_runs)
+                continue
+            # More rows: this row of the chunk of W once, then a rank-1 update
+            # whose loops run over all the chunk's columns.
+            values[:] = 0
+            _row_into(values, one, bucket_weights, starts[i], signs[i], first_run, n_runs)
+            for q in range(batch):
+                _axpy(acc[q], a_t[i, q], values)
+        out[:, col0 : col0 + n_cols] = acc
+
+
+@njit(cache=True, fastmath={"contract"})
+def _axpy(y, a, x):
+    """``y += a * x`` (1-D, contiguous): a loop LLVM vectorises, with fused multiply-adds.
+
+    Fused as in :func:`_row_into`, so that a row gives the same bits alone or in a batch.
+    """
+    for c in range(y.shape[0]):
+        y[c] += a * x[c]
+
+
+@njit(cache=True, fastmath={"contract"})
+def _row_into(acc, a, bucket_weights, starts, signs, first_run, n_runs):
+    """``acc += a * W[i, chunk]`` for one row whose input is ``a``, from the row's tables.
+
+    Multiply-adds may be fused (``fastmath={"contract"}``: one rounding, not two).
+    """
+    minus_a = -a
+    n_cols = acc.shape[0]
+    # The loop's length is a variable, not the constant 16: LLVM then
+    # vectorises it instead of unrolling it into scalar code.
+    full = min(BLOCK_SIZE, n_cols)
+    last_start = bucket_weights.shape[0] - full
+    for k in range(n_runs):
+        # Indices from products of loop counters and widened unsigned
+        # table entries: LLVM sees that none is negative.
+        c = k * BLOCK_SIZE
+        start = np.int64(starts[first_run + k])
+        bits = np.int64(signs[first_run + k])
+        if start <= last_start and c + full <= n_cols:
+            for t in range(full):  # a select and a multiply-add per lane
+                acc[c + t] += (minus_a if (bits >> t) & 1 else a) * bucket_weights[start + t]
+        else:
+            _wrapped_run_into(acc, c, a, bucket_weights, start, bits)
+
+
+@njit(cache=True, fastmath={"contract"})
+def _wrapped_run_into(acc, c, a, bucket_weights, start, bits):
+    """:func:`_row_into` for a run that wraps around the buckets or ends the chunk early."""
+    n_buckets = bucket_weights.shape[0]
+    for t in range(min(BLOCK_SIZE, acc.shape[0] - c)):
+        v = bucket_weights[(start + t) % n_buckets]
+        acc[c + t] += a * (-v if (bits >> t) & 1 else v)
