@@ -1263,8 +1263,9 @@ _PARAMS_DOC = """
         each hashing only into its own range of buckets, so that the bucket
         gradient of a shard is computed by one thread with no reduction
         (``docs/hashing.md``, "Sharded hashing"). None: one shard, the
-        paper's hash. 'auto': per layer, the fewest shards of at most 32768
-        buckets. An int: that many shards in every layer, capped by each
+        paper's hash. 'auto': per layer, at least 16 shards (more where a
+        shard would exceed 32768 buckets), none of fewer than 512 buckets, so
+        a layer of fewer than 1024 buckets keeps one. An int: that many shards in every layer, capped by each
         layer's rows and buckets. The resolved counts are ``hash_shards_``;
         they depend on the layer shapes and bucket counts only.
 

@@ -30,6 +30,8 @@ from sk_hashednets._kernels import _reference as ref
 from sk_hashednets._kernels._backend import LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._hashing import (
+    AUTO_MIN_SHARD_BUCKETS,
+    AUTO_MIN_SHARDS,
     AUTO_SHARD_BUCKETS,
     auto_shards,
     hash_pairs,
@@ -263,11 +265,18 @@ def test_unsharded_kernels_refuse_a_sharded_hash():
 
 
 def test_auto_shards_depend_on_shape_and_buckets_only():
-    assert auto_shards(784, 1000) == 1
-    assert auto_shards(784, AUTO_SHARD_BUCKETS) == 1
-    assert auto_shards(784, AUTO_SHARD_BUCKETS + 1) == 2
+    assert auto_shards(784, 1000) == 1  # fewer than 2 * 512 buckets: one shard
+    assert auto_shards(784, 2 * AUTO_MIN_SHARD_BUCKETS) == 2
+    assert auto_shards(1000, 1250) == 2  # 1000x10 at 1/8
+    assert auto_shards(784, 16 * AUTO_MIN_SHARD_BUCKETS - 1) == 15
+    assert auto_shards(784, 98000) == AUTO_MIN_SHARDS == 16  # 784x1000 at 1/8
+    assert auto_shards(784, 12250) == 16  # 784x1000 at 1/64
+    assert auto_shards(784, 16 * AUTO_SHARD_BUCKETS) == 16
+    assert auto_shards(784, 16 * AUTO_SHARD_BUCKETS + 1) == 17  # a shard within 32768 buckets
     assert auto_shards(4096, 4096 * 4096 // 8) == 64
+    assert auto_shards(4096, 4096 * 4096 // 64) == 16
     assert auto_shards(3, 10**6) == 3  # capped by the rows
+    assert auto_shards(1, 10**6) == 1
 
 
 # ----------------------------------------------------------------------------
@@ -294,7 +303,7 @@ def test_hash_shards_resolve_per_layer(digits):
     assert _classifier(hash_shards=100).fit(X, y).hash_shards_ == [64, 40]
     big = HashedMLPRegressor(hidden_layer_sizes=(300,), max_iter=1, compression=1.0)
     big.set_params(hash_shards="auto").fit(np.zeros((4, 300)), np.zeros(4))
-    assert big.hash_shards_ == [auto_shards(300, 90000), 1] == [3, 1]
+    assert big.hash_shards_ == [auto_shards(300, 90000), 1] == [16, 1]
 
 
 @pytest.mark.parametrize("hash_shards", [0, -1, "two", 1.5])
