@@ -138,7 +138,7 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
 
 
 def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
-    """Today's hash and the sharded one (``n_shards``, default "auto"), side by side: ms per matrix."""
+    """Today's hash and the sharded one (``n_shards``, default "auto"): ms per matrix."""
     backend = CPUBackend()
     if n_shards is None:
         n_shards = auto_shards(n_in, n_buckets)
