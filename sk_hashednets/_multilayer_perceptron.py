@@ -1265,9 +1265,10 @@ _PARAMS_DOC = """
         (``docs/hashing.md``, "Sharded hashing"). None: one shard, the
         paper's hash. 'auto': per layer, at least 16 shards (more where a
         shard would exceed 32768 buckets), none of fewer than 512 buckets, so
-        a layer of fewer than 1024 buckets keeps one. An int: that many shards in every layer, capped by each
-        layer's rows and buckets. The resolved counts are ``hash_shards_``;
-        they depend on the layer shapes and bucket counts only.
+        a layer of fewer than 1024 buckets keeps one. An int: that many
+        shards in every layer, capped by each layer's rows and buckets. The
+        resolved counts are ``hash_shards_``; they depend on the layer shapes
+        and bucket counts only.
 
     progress_bar : bool, default=False
         Show a progress bar (tqdm) during training: per epoch over its
