@@ -102,7 +102,7 @@ def occupancy(model):
     return layers
 
 
-def hash_model(model_name, compression, seed, X, y):
+def hash_model(model_name, compression, seed, X, y, **overrides):
     """A network of the study's settings and ``seed`` fitted for one epoch on a few images.
 
     Its hash (seeds, shards, bucket counts) is the fully trained network's:
@@ -110,9 +110,8 @@ def hash_model(model_name, compression, seed, X, y):
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return make_model(model_name, compression, seed, max_iter=1).fit(
-            X[:HASH_FIT_IMAGES], y[:HASH_FIT_IMAGES]
-        )
+        model = make_model(model_name, compression, seed, **{**overrides, "max_iter": 1})
+        return model.fit(X[:HASH_FIT_IMAGES], y[:HASH_FIT_IMAGES])
 
 
 def current(result, n_buckets=None):
