@@ -242,7 +242,13 @@ def differences(results):
 
 
 def report(args):
-    results = [r for r in study._load_results(args.results) if current(r)]
+    results = list(
+        {
+            (r["model"], r["compression"], r["seed"]): r
+            for r in reversed(study._load_results(args.results))
+            if current(r)
+        }.values()
+    )  # the first result of each model, should two processes have trained it
     element = study._load_results(args.element_results) if args.element_results else []
     results += reused_element_results(results, element, args.mnist)
     print(f"command: python {' '.join(sys.argv)}\n")
