@@ -32,7 +32,9 @@ vectors of the rule before it), to time the scatter under another workspace.
 ``docs/hashing.md``) against today's: the scatter from the hash and from the
 index (today's, partial sums and a reduction pass) against the sharded scatter
 (each thread owns whole shards), the materialise from the hash both ways, and
-the ratios ``today / sharded``; ``--n-shards`` times these shard counts
+the ratios ``today / sharded``, and the sharded scatter from the sharded
+hash's index (a training layer's, each thread owning whole shards) against
+today's indexed scatter; ``--n-shards`` times these shard counts
 instead of "auto"'s (one row each), to choose the rule.
 
 The layer's choices (``HashedLayer``: index for materialising, and for the
@@ -150,6 +152,8 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
         for s in (1, n_shards)
     )
     weights, grad, index, tile, scratch, bucket_grad = layer_arrays(backend, today, n_in, n_out)
+    sharded_index = np.empty_like(index)
+    backend.bucket_index_tile(sharded, sharded_index)
     row = {
         "shards": n_shards,
         "hash scatter": median_ms(
@@ -161,6 +165,12 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
         "sharded scatter": median_ms(
             lambda: backend.scatter_bucket_grad(sharded, grad, bucket_grad, scratch), repeats
         ),
+        "sharded index scatter": median_ms(
+            lambda: backend.scatter_indexed(
+                grad, sharded_index, bucket_grad, None, layer_hash=sharded
+            ),
+            repeats,
+        ),
         "hash materialise": median_ms(
             lambda: backend.materialize_tile(today, weights, tile), repeats
         ),
@@ -170,6 +180,7 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
     }
     row["hash / sharded scatter"] = row["hash scatter"] / row["sharded scatter"]
     row["index / sharded scatter"] = row["index scatter"] / row["sharded scatter"]
+    row["index / sharded index scatter"] = row["index scatter"] / row["sharded index scatter"]
     return row
 
 
@@ -180,6 +191,8 @@ def print_shards(args):
         "sharded scatter",
         "hash / sharded scatter",
         "index / sharded scatter",
+        "sharded index scatter",
+        "index / sharded index scatter",
         "hash materialise",
         "sharded materialise",
     ]
