@@ -201,8 +201,9 @@ def summary_rows(results):
         groups.setdefault((r["compression"], r["model"]), []).append(r)
     lines = []
     for (compression, model), rows in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        rows = sorted(rows, key=lambda r: r["seed"])
         acc = np.array([r["test_accuracy"] for r in rows])
-        seeds = ", ".join(str(r["seed"]) for r in sorted(rows, key=lambda r: r["seed"]))
+        seeds = ", ".join(str(r["seed"]) for r in rows)
         layers = []
         for layer in range(len(rows[0]["occupancy"])):
             stats = [r["occupancy"][layer] for r in rows]
@@ -223,21 +224,25 @@ def summary_rows(results):
 
 
 def differences(results):
-    """Per compression: mean accuracy of the sharded networks minus the element ones."""
+    """Per compression: the seeds both models have, and the sharded mean minus the element one.
+
+    Over the seeds both have (all of them once the study is complete), so that an unfinished
+    study compares like with like.
+    """
     out = {}
     for compression in sorted({r["compression"] for r in results}, reverse=True):
-        means = {
-            model: np.mean(
-                [
-                    r["test_accuracy"]
-                    for r in results
-                    if r["compression"] == compression and r["model"] == model
-                ]
-                or [np.nan]
-            )
+        accuracy = {
+            model: {
+                r["seed"]: r["test_accuracy"]
+                for r in results
+                if r["compression"] == compression and r["model"] == model
+            }
             for model in HASH_SHARDS
         }
-        out[compression] = means["sharded"] - means["element"]
+        seeds = sorted(set(accuracy["sharded"]) & set(accuracy["element"]))
+        if seeds:
+            means = {m: np.mean([accuracy[m][s] for s in seeds]) for m in HASH_SHARDS}
+            out[compression] = (seeds, means["sharded"] - means["element"])
     return out
 
 
@@ -251,6 +256,7 @@ def report(args):
     )  # the first result of each model, should two processes have trained it
     element = study._load_results(args.element_results) if args.element_results else []
     results += reused_element_results(results, element, args.mnist)
+    results = [r for r in results if round(1 / r["compression"]) in args.compressions]
     print(f"command: python {' '.join(sys.argv)}\n")
     print(
         "| compression | model | test accuracy (%) | per seed | seeds "
@@ -261,15 +267,17 @@ def report(args):
     for line in summary_rows(results):
         print(line)
     print()
-    for compression, diff in differences(results).items():
-        print(f"1/{round(1 / compression)}: sharded - element = {diff:+.2f} points")
+    for compression, (seeds, diff) in differences(results).items():
+        print(
+            f"1/{round(1 / compression)}: sharded - element = {diff:+.2f} points "
+            f"(mean over seeds {', '.join(map(str, seeds))})"
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="train the models not yet in the results file")
-    run_parser.add_argument("--compressions", type=int, nargs="+", default=[8, 64])
     run_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     run_parser.add_argument(
         "--models", nargs="+", default=["sharded", "element"], choices=list(HASH_SHARDS)
@@ -282,6 +290,9 @@ def main():
         help="the compression study's results, for the element rows this file lacks",
     )
     for p in (run_parser, report_parser):
+        p.add_argument(
+            "--compressions", type=int, nargs="+", default=[8, 64], help="inverse ratios"
+        )
         p.add_argument("--mnist", type=Path, default=study.DEFAULT_MNIST)
         p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args()

@@ -95,8 +95,9 @@ def test_summary_and_differences(study):
         _result("sharded", 1 / 64, 0, 97.0, [16, 1]),
         _result("element", 1 / 64, 0, 97.3, [1, 1]),
     ]
-    diff = study.differences(results)
-    assert diff[1 / 8] == pytest.approx(0.1) and diff[1 / 64] == pytest.approx(-0.3)
+    diff = study.differences(results + [_result("element", 1 / 64, 1, 90.0, [1, 1])])
+    assert diff[1 / 8][0] == [0, 1] and diff[1 / 8][1] == pytest.approx(0.1)
+    assert diff[1 / 64][0] == [0] and diff[1 / 64][1] == pytest.approx(-0.3)  # seed 1 unpaired
     rows = study.summary_rows(results)
     assert [row.split(" | ")[:3] for row in rows] == [
         ["| 1/8", "element", "98.30 ± 0.10"],
