@@ -4,7 +4,7 @@ Usage::
 
     python studies/mnist_shards.py run [--compressions 8 64] [--seeds 0 1 2]
         [--models sharded element] [--results studies/results/mnist_shards.json]
-    python studies/mnist_shards.py report [--results ...]
+    python studies/mnist_shards.py report [--compressions 8 64] [--seeds 0 1 2] [--results ...]
         [--element-results studies/results/mnist_compression.json]
 
 ``--mnist`` defaults as in ``mnist_compression.py`` (``SK_HASHEDNETS_MNIST_DIR``,
@@ -256,7 +256,11 @@ def report(args):
     )  # the first result of each model, should two processes have trained it
     element = study._load_results(args.element_results) if args.element_results else []
     results += reused_element_results(results, element, args.mnist)
-    results = [r for r in results if round(1 / r["compression"]) in args.compressions]
+    results = [
+        r
+        for r in results
+        if round(1 / r["compression"]) in args.compressions and r["seed"] in args.seeds
+    ]
     print(f"command: python {' '.join(sys.argv)}\n")
     print(
         "| compression | model | test accuracy (%) | per seed | seeds "
@@ -278,7 +282,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="train the models not yet in the results file")
-    run_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     run_parser.add_argument(
         "--models", nargs="+", default=["sharded", "element"], choices=list(HASH_SHARDS)
     )
@@ -293,6 +296,7 @@ def main():
         p.add_argument(
             "--compressions", type=int, nargs="+", default=[8, 64], help="inverse ratios"
         )
+        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         p.add_argument("--mnist", type=Path, default=study.DEFAULT_MNIST)
         p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args()
