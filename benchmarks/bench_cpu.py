@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_cpu.py [--shapes 784-1000-1000-10 4096-4096-4096-10]
         [--batch 128 256] [--compression 0.125 0.015625] [--repeats 5] [--epochs 1]
         [--samples 4096] [--hashing element block] [--max-tile-bytes N]
-        [--quick] [--markdown]
+        [--quick] [--markdown] [--shards]
 
 Everything is measured side by side in one run (the machine may be shared and
 noisy, and its speed drifts over minutes): every repeat times the hashed epoch,
@@ -32,6 +32,13 @@ hashing:
 4. **Peak resident memory** (``ru_maxrss``) of a hashed fit and of an
    ``MLPClassifier`` fit, each in its own child process (this script with
    ``--child``), with the child's baseline after imports.
+
+``--shards`` measures instead, side by side in every repeat, the hashed network
+with today's hash (``hash_shards=None``), the same network with sharded hashing
+(``hash_shards="auto"``, ``docs/hashing.md``) and the GEMM floor: each step's
+time, each step over the floor (median of the repeats' ratios) and today's step
+over the sharded one; then the breakdown (3.) of both. No ``MLPClassifier``,
+no memory.
 """
 
 import argparse
@@ -345,6 +352,112 @@ def measure_breakdown(hashed, X, y, classes, n_steps, floor, args):
     return pieces
 
 
+#: The two hashes that ``--shards`` compares, by their ``hash_shards``.
+SHARD_MODELS = {"today": None, "sharded": "auto"}
+
+
+def run_shards(args, hashings):
+    """``--shards``: today's hash against ``hash_shards="auto"`` and the GEMM floor, per config."""
+    speed_rows, breakdown_rows = [], []
+    for units in args.shapes:
+        X, y, classes = make_data(args.samples, units)
+        for batch in args.batch:
+            n_steps = math.ceil(args.samples / batch)
+            floor = gemm_floor(units, batch, n_steps)
+            for compression in args.compression:
+                for hashing in hashings:
+                    extra = hashed_extra_params(hashing, args.max_tile_bytes)
+                    config = [
+                        shape_name(units),
+                        str(batch),
+                        f"{compression:g}",
+                        hashing or "default",
+                    ]
+                    print(f"measuring {' '.join(config)} ...", file=sys.stderr, flush=True)
+                    models = {
+                        name: make_hashed(units, batch, compression, {**extra, "hash_shards": s})
+                        for name, s in SHARD_MODELS.items()
+                    }
+                    times = measure_shard_throughput(models, X, y, classes, floor, args)
+                    shards = ", ".join(str(s) for s in models["sharded"].hash_shards_)
+                    step = {k: statistics.median(v) / n_steps for k, v in times.items()}
+                    speed_rows.append(
+                        config
+                        + [shards, ms(step["today"]), ms(step["sharded"]), ms(step["floor"])]
+                        + [
+                            f"{median_ratio(times[a], times[b]):.2f}"
+                            for a, b in (("today", "floor"), ("sharded", "floor"))
+                            + (("today", "sharded"),)
+                        ]
+                    )
+                    for name, model in models.items():
+                        pieces = measure_breakdown(model, X, y, classes, n_steps, floor, args)
+                        breakdown_rows.append(config + [name] + breakdown_cells(pieces))
+    config_header = ["shape", "batch", "compression", "hashing"]
+    print_table(
+        'Today\'s hash against hash_shards="auto" (medians; step = epoch time / minibatches)',
+        config_header
+        + ["auto shards per layer", "today step (ms)", "sharded step (ms)", "GEMM floor (ms)"]
+        + ["today/floor", "sharded/floor", "today/sharded"],
+        speed_rows,
+        args.markdown,
+        n_text=5,
+    )
+    print_table(
+        "Breakdown of one hashed step (ms per step, share of the instrumented step)",
+        config_header + ["hash"] + BREAKDOWN_HEADER,
+        breakdown_rows,
+        args.markdown,
+        n_text=5,
+    )
+    print()
+    print(f"breakdown method: {BREAKDOWN_METHOD}")
+    print()
+    print(f"load average at the end: {load_average()}")
+
+
+def measure_shard_throughput(models, X, y, classes, floor, args):
+    """Epoch times (s) of each model and of the GEMM floor, interleaved in every repeat.
+
+    A warm-up epoch each first; the repeats alternate which model goes first.
+    """
+    for model in models.values():
+        time_epochs(model, X, y, classes, 1)
+    times = {name: [] for name in [*models, "floor"]}
+    for r in range(args.repeats):
+        for name in list(models)[:: 1 if r % 2 == 0 else -1]:
+            times[name].append(time_epochs(models[name], X, y, classes, args.epochs) / args.epochs)
+        times["floor"].append(floor())
+    return times
+
+
+#: The breakdown's columns after the configuration (``breakdown_cells``).
+BREAKDOWN_HEADER = [
+    "step",
+    "materialise",
+    "GEMM",
+    "scatter",
+    "optimizer",
+    "rest",
+    "GEMM/floor",
+    "unhashed/floor",
+]
+
+
+def breakdown_cells(pieces):
+    """The cells of :data:`BREAKDOWN_HEADER` from :func:`measure_breakdown`'s pieces."""
+    median = {k: statistics.median(v) for k, v in pieces.items()}
+    step = median["step"]
+    return (
+        [ms(step)]
+        + [
+            f"{ms(median[k])} ({100 * median[k] / step:.0f}%)"
+            for k in ("materialize", "gemm", "scatter", "optimizer", "rest")
+        ]
+        + [f"{median_ratio(pieces[k], pieces['floor']):.2f}" for k in ("gemm", "unhashed")]
+    )
+
+
 def run_child(args):
     """``--child hashed|mlp``: one fit, then print a JSON line with the memory figures."""
     baseline = maxrss_mib()
@@ -439,6 +552,11 @@ def main(argv=None):
     parser.add_argument("--max-tile-bytes", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument(
+        "--shards",
+        action="store_true",
+        help='today\'s hash against hash_shards="auto" and the GEMM floor, side by side',
+    )
     parser.add_argument("--child", choices=["hashed", "mlp"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -469,6 +587,10 @@ def main(argv=None):
         f"{args.epochs} epoch(s) per repeat, {args.repeats} repeats, medians; "
         "solver adam, shuffle=True, random_state=0 for both models"
     )
+
+    if args.shards:
+        run_shards(args, hashings)
+        return
 
     speed_rows, breakdown_rows, memory_rows = [], [], []
     mlp_memory = {}
@@ -507,20 +629,7 @@ def main(argv=None):
                     )
 
                     pieces = measure_breakdown(hashed, X, y, classes, n_steps, floor, args)
-                    median = {k: statistics.median(v) for k, v in pieces.items()}
-                    step = median["step"]
-                    breakdown_rows.append(
-                        config
-                        + [ms(step)]
-                        + [
-                            f"{ms(median[k])} ({100 * median[k] / step:.0f}%)"
-                            for k in ("materialize", "gemm", "scatter", "optimizer", "rest")
-                        ]
-                        + [
-                            f"{median_ratio(pieces[k], pieces['floor']):.2f}"
-                            for k in ("gemm", "unhashed")
-                        ]
-                    )
+                    breakdown_rows.append(config + breakdown_cells(pieces))
 
                     report = measure_memory("hashed", units, batch, compression, hashing, args)
                     reports = [("hashed", report)]
@@ -566,9 +675,7 @@ def main(argv=None):
     )
     print_table(
         "Breakdown of one hashed step (ms per step, share of the instrumented step)",
-        config_header
-        + ["step", "materialise", "GEMM", "scatter", "optimizer", "rest", "GEMM/floor"]
-        + ["unhashed/floor"],
+        config_header + BREAKDOWN_HEADER,
         breakdown_rows,
         args.markdown,
         n_text=4,

@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
-        [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M] [--shards]
+        [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M]
+        [--shards [--n-shards S ...]]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -31,7 +32,10 @@ vectors of the rule before it), to time the scatter under another workspace.
 ``docs/hashing.md``) against today's: the scatter from the hash and from the
 index (today's, partial sums and a reduction pass) against the sharded scatter
 (each thread owns whole shards), the materialise from the hash both ways, and
-the ratios ``today / sharded``.
+the ratios ``today / sharded``, and the sharded scatter from the sharded
+hash's index (a training layer's, each thread owning whole shards) against
+today's indexed scatter; ``--n-shards`` times these shard counts
+instead of "auto"'s (one row each), to choose the rule.
 
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
@@ -135,10 +139,12 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     }
 
 
-def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
-    """Today's hash and the sharded one ("auto"), side by side: ms per whole matrix."""
+def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
+    """Today's hash and the sharded one (``n_shards``, default "auto"): ms per matrix."""
     backend = CPUBackend()
-    n_shards = auto_shards(n_in, n_buckets)
+    if n_shards is None:
+        n_shards = auto_shards(n_in, n_buckets)
+    n_shards = min(n_shards, n_in, n_buckets)
     today, sharded = (
         LayerHash.for_layer(
             12345, sign_hash=True, hashing=hashing, n_buckets=n_buckets, n_shards=s, n_rows=n_in
@@ -146,6 +152,8 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
         for s in (1, n_shards)
     )
     weights, grad, index, tile, scratch, bucket_grad = layer_arrays(backend, today, n_in, n_out)
+    sharded_index = np.empty_like(index)
+    backend.bucket_index_tile(sharded, sharded_index)
     row = {
         "shards": n_shards,
         "hash scatter": median_ms(
@@ -157,6 +165,12 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
         "sharded scatter": median_ms(
             lambda: backend.scatter_bucket_grad(sharded, grad, bucket_grad, scratch), repeats
         ),
+        "sharded index scatter": median_ms(
+            lambda: backend.scatter_indexed(
+                grad, sharded_index, bucket_grad, None, layer_hash=sharded
+            ),
+            repeats,
+        ),
         "hash materialise": median_ms(
             lambda: backend.materialize_tile(today, weights, tile), repeats
         ),
@@ -166,6 +180,7 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats):
     }
     row["hash / sharded scatter"] = row["hash scatter"] / row["sharded scatter"]
     row["index / sharded scatter"] = row["index scatter"] / row["sharded scatter"]
+    row["index / sharded index scatter"] = row["index scatter"] / row["sharded index scatter"]
     return row
 
 
@@ -176,10 +191,17 @@ def print_shards(args):
         "sharded scatter",
         "hash / sharded scatter",
         "index / sharded scatter",
+        "sharded index scatter",
+        "index / sharded index scatter",
         "hash materialise",
         "sharded materialise",
     ]
-    print_table(args, ["shards"] + columns, lambda *layer: measure_shards(*layer, args.repeats))
+    counts = args.n_shards or [None]
+    print_table(
+        args,
+        ["shards"] + columns,
+        lambda *layer: [measure_shards(*layer, args.repeats, count) for count in counts],
+    )
 
 
 def print_table(args, columns, measure_layer):
@@ -189,9 +211,12 @@ def print_table(args, columns, measure_layer):
     for text in args.layers:
         n_in, n_out, n_buckets = parse_layer(text)
         for hashing in args.hashing:
-            row = measure_layer(n_in, n_out, n_buckets, hashing)
-            cells = " | ".join(f"{row[c]:.2f}" if c != "shards" else str(row[c]) for c in columns)
-            print(f"| {n_in}x{n_out} | {n_buckets} | {hashing} | {cells} |", flush=True)
+            rows = measure_layer(n_in, n_out, n_buckets, hashing)
+            for row in rows if isinstance(rows, list) else [rows]:
+                cells = " | ".join(
+                    f"{row[c]:.2f}" if c != "shards" else str(row[c]) for c in columns
+                )
+                print(f"| {n_in}x{n_out} | {n_buckets} | {hashing} | {cells} |", flush=True)
 
 
 def main():
@@ -217,6 +242,14 @@ def main():
         "--shards",
         action="store_true",
         help='time the sharded hash (hash_shards="auto") against today\'s, side by side',
+    )
+    parser.add_argument(
+        "--n-shards",
+        type=int,
+        nargs="+",
+        default=None,
+        help="with --shards: these shard counts (each capped by the rows and buckets) "
+        'instead of "auto", one row each',
     )
     args = parser.parse_args()
     if args.threads is not None:

@@ -59,8 +59,9 @@ class HashedLayer:
         no more than the tile of weights it replaces in the hash's work) when
         the matrix fits in one tile and the backend can: tiles are then
         gathered and gradients scattered without hashing again. Worth it for
-        training, where the same layer serves thousands of steps. Not with
-        sharded hashing, whose scatter hashes (each thread owning whole shards).
+        training, where the same layer serves thousands of steps. Under
+        sharded hashing too: the index's scatter then gives each thread
+        whole shards, as the hash's does, with the same bits.
     n_shards : int, default=1
         Shards of the hash (``docs/hashing.md``): the rows split into
         ``n_shards`` blocks, each hashing into its own range of buckets.
@@ -116,7 +117,6 @@ class HashedLayer:
         self.column_tiles = _ranges(n_out, self.cols_per_tile)
         self.keeps_index = bool(
             keep_index
-            and not self.layer_hash.sharded
             and self.single_tile
             and backend.indexes_buckets
             and self.n_buckets <= backend.max_indexed_buckets
@@ -249,21 +249,30 @@ class HashedLayer:
 
     def _scatter(self, grad, start, out):
         """Scatter the gradient tile of rows ``start:`` into the bucket gradient ``out``."""
-        if self.layer_hash.sharded:  # each thread owns whole shards: no scratch, any row tiles
-            self.backend.scatter_bucket_grad(self.layer_hash, grad, out, None, row_start=start)
-            return
-        if self._scatter_workspace is None:
-            self._scatter_workspace = self.backend.scatter_workspace(
-                self.rows_per_tile, self.scatter_block_rows, self.n_buckets, self.dtype
-            )
-        scratch = self._scatter_workspace
+        sharded = self.layer_hash.sharded
         # Block hashing adds runs of consecutive buckets: from the hash, that is
         # one hash per run and contiguous additions, faster than reading the
         # index (both give the same bits; python benchmarks/bench_kernels.py).
         if self.keeps_index and self.layer_hash.hashing == "element":
-            self.backend.scatter_indexed(grad, self._bucket_index(), out, scratch)
+            scratch = None if sharded else self._workspace()
+            self.backend.scatter_indexed(
+                grad, self._bucket_index(), out, scratch, layer_hash=self.layer_hash
+            )
             return
-        self.backend.scatter_bucket_grad(self.layer_hash, grad, out, scratch, row_start=start)
+        if sharded:  # each thread owns whole shards: no scratch, any row tiles
+            self.backend.scatter_bucket_grad(self.layer_hash, grad, out, None, row_start=start)
+            return
+        self.backend.scatter_bucket_grad(
+            self.layer_hash, grad, out, self._workspace(), row_start=start
+        )
+
+    def _workspace(self):
+        """The unsharded scatter's scratch, allocated on first use."""
+        if self._scatter_workspace is None:
+            self._scatter_workspace = self.backend.scatter_workspace(
+                self.rows_per_tile, self.scatter_block_rows, self.n_buckets, self.dtype
+            )
+        return self._scatter_workspace
 
 
 def _matmul(A, W):

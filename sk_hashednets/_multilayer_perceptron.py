@@ -1280,10 +1280,12 @@ _PARAMS_DOC = """
         gradient of a shard is summed by one CPU thread (on a GPU, by one
         thread block per chunk of its buckets) with no reduction pass
         (``docs/hashing.md``, "Sharded hashing"). None: one shard, the
-        paper's hash. 'auto': per layer, the fewest shards of at most 32768
-        buckets. An int: that many shards in every layer, capped by each
-        layer's rows and buckets. The resolved counts are ``hash_shards_``;
-        they depend on the layer shapes and bucket counts only.
+        paper's hash. 'auto': per layer, at least 16 shards (more where a
+        shard would exceed 32768 buckets), none of fewer than 512 buckets, so
+        a layer of fewer than 1024 buckets keeps one. An int: that many
+        shards in every layer, capped by each layer's rows and buckets. The
+        resolved counts are ``hash_shards_``; they depend on the layer shapes
+        and bucket counts only.
 
     progress_bar : bool, default=False
         Show a progress bar (tqdm) during training: per epoch over its

@@ -186,11 +186,11 @@ def test_training_data_goes_to_the_gpu_once_per_fit(cuda, monkeypatch):
     assert copies.count(X_DIGITS.shape) == 1
 
 
-# An int, and "auto" where it shards: 64 x 1100 at compression 1/2 is 35200
-# buckets, 2 shards of at most 32768 (shards of 17600 buckets, 2 chunks each).
+# An int, and "auto": 64 x 1100 at compression 1/2 is 35200 buckets, 16 shards
+# of 2200; 1100 x 10 is 5500 buckets, 10 shards (none of fewer than 512).
 @pytest.mark.parametrize(
     "hash_shards, hidden_layer_sizes, compression, shards",
-    [(3, (64, 32), 1 / 8, [3, 3, 3]), ("auto", (1100,), 1 / 2, [2, 1])],
+    [(3, (64, 32), 1 / 8, [3, 3, 3]), ("auto", (1100,), 1 / 2, [16, 10])],
 )
 def test_sharded_fit_matches_the_cpu(hash_shards, hidden_layer_sizes, compression, shards):
     X, y = X_DIGITS[:300], Y_DIGITS[:300]

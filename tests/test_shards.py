@@ -25,10 +25,13 @@ from sk_hashednets import (
     load,
     save,
 )
+from sk_hashednets._hashed_layer import HashedLayer
 from sk_hashednets._kernels import _reference as ref
 from sk_hashednets._kernels._backend import LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._hashing import (
+    AUTO_MIN_SHARD_BUCKETS,
+    AUTO_MIN_SHARDS,
     AUTO_SHARD_BUCKETS,
     auto_shards,
     hash_pairs,
@@ -175,11 +178,47 @@ def test_scatter_is_the_row_order_sum_in_any_tiles(
             tile = np.ascontiguousarray(grad[r0:r1])
             CPU.scatter_bucket_grad(layer_hash, tile, got, None, row_start=r0)
         assert_array_equal(got, expected, strict=True)
+    # From the bucket index (a training layer that keeps it): the same bits, no scratch.
+    index = np.empty((n_in, n_out), dtype=np.uint32)
+    CPU.bucket_index_tile(layer_hash, index)
+    got = start.copy()
+    CPU.scatter_indexed(grad, index, got, None, layer_hash=layer_hash)
+    assert_array_equal(got, expected, strict=True)
     # And the float64 reference sum, to rounding.
     total = ref.bucket_grad(
         grad, int(layer_hash.seed), n_buckets, sign_hash, 0, hashing, n_shards, n_in
     )
     np.testing.assert_allclose(got - start, total, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("hashing", HASHINGS)
+def test_a_sharded_training_layer_keeps_its_index_with_the_same_bits(hashing):
+    n_in, n_out, n_buckets = 37, 23, 101
+    layers = [
+        HashedLayer(
+            CPU,
+            n_in,
+            n_out,
+            7,
+            True,
+            np.float32,
+            hashing=hashing,
+            n_buckets=n_buckets,
+            keep_index=keep,
+            n_shards=5,
+        )
+        for keep in (False, True)
+    ]
+    assert [layer.keeps_index for layer in layers] == [False, True]
+    rng = np.random.default_rng(3)
+    weights = rng.standard_normal(n_buckets).astype(np.float32)
+    A = rng.standard_normal((6, n_in)).astype(np.float32)
+    D = rng.standard_normal((6, n_out)).astype(np.float32)
+    hashed, indexed = (np.empty(n_buckets, dtype=np.float32) for _ in layers)
+    layers[0].bucket_grad(A, D, hashed)
+    layers[1].bucket_grad(A, D, indexed)
+    assert_array_equal(indexed, hashed, strict=True)
+    assert_array_equal(layers[1].dot(A, weights), layers[0].dot(A, weights), strict=True)
 
 
 _THREADS_SCRIPT = """
@@ -202,6 +241,11 @@ for hashing in ("element", "block"):
             out = np.zeros(n_buckets, dtype=np.float32)
             CPUBackend().scatter_bucket_grad(layer_hash, grad, out, None)
             results[f"{hashing}-{n_in}-{n_threads}"] = out
+            index = np.empty(grad.shape, dtype=np.uint32)
+            CPUBackend().bucket_index_tile(layer_hash, index)
+            out = np.zeros(n_buckets, dtype=np.float32)
+            CPUBackend().scatter_indexed(grad, index, out, None, layer_hash=layer_hash)
+            results[f"{hashing}-{n_in}-index{n_threads}"] = out
 np.savez(sys.argv[1], **results)
 """
 
@@ -227,8 +271,10 @@ def test_scatter_independent_of_thread_count(tmp_path):
     keys = sorted({name.rsplit("-", 1)[0] for name in results})
     assert len(keys) == 4
     for key in keys:
-        for n_threads in (2, 3, 7):
-            assert_array_equal(results[f"{key}-{n_threads}"], results[f"{key}-1"], strict=True)
+        for n_threads in (1, 2, 3, 7):
+            one = results[f"{key}-1"]
+            assert_array_equal(results[f"{key}-{n_threads}"], one, strict=True)
+            assert_array_equal(results[f"{key}-index{n_threads}"], one, strict=True)
 
 
 @pytest.mark.parametrize(
@@ -257,11 +303,18 @@ def test_unsharded_kernels_refuse_a_sharded_hash():
 
 
 def test_auto_shards_depend_on_shape_and_buckets_only():
-    assert auto_shards(784, 1000) == 1
-    assert auto_shards(784, AUTO_SHARD_BUCKETS) == 1
-    assert auto_shards(784, AUTO_SHARD_BUCKETS + 1) == 2
+    assert auto_shards(784, 1000) == 1  # fewer than 2 * 512 buckets: one shard
+    assert auto_shards(784, 2 * AUTO_MIN_SHARD_BUCKETS) == 2
+    assert auto_shards(1000, 1250) == 2  # 1000x10 at 1/8
+    assert auto_shards(784, 16 * AUTO_MIN_SHARD_BUCKETS - 1) == 15
+    assert auto_shards(784, 98000) == AUTO_MIN_SHARDS == 16  # 784x1000 at 1/8
+    assert auto_shards(784, 12250) == 16  # 784x1000 at 1/64
+    assert auto_shards(784, 16 * AUTO_SHARD_BUCKETS) == 16
+    assert auto_shards(784, 16 * AUTO_SHARD_BUCKETS + 1) == 17  # a shard within 32768 buckets
     assert auto_shards(4096, 4096 * 4096 // 8) == 64
+    assert auto_shards(4096, 4096 * 4096 // 64) == 16
     assert auto_shards(3, 10**6) == 3  # capped by the rows
+    assert auto_shards(1, 10**6) == 1
 
 
 # ----------------------------------------------------------------------------
@@ -288,7 +341,7 @@ def test_hash_shards_resolve_per_layer(digits):
     assert _classifier(hash_shards=100).fit(X, y).hash_shards_ == [64, 40]
     big = HashedMLPRegressor(hidden_layer_sizes=(300,), max_iter=1, compression=1.0)
     big.set_params(hash_shards="auto").fit(np.zeros((4, 300)), np.zeros(4))
-    assert big.hash_shards_ == [auto_shards(300, 90000), 1] == [3, 1]
+    assert big.hash_shards_ == [auto_shards(300, 90000), 1] == [16, 1]
 
 
 @pytest.mark.parametrize("hash_shards", [0, -1, "two", 1.5])

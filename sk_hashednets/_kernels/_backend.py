@@ -377,7 +377,7 @@ class BucketIndexing(abc.ABC):
         """
 
     @abc.abstractmethod
-    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch):
+    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None):
         """:meth:`Backend.scatter_bucket_grad` from a bucket index tile, with the same bits.
 
         Parameters
@@ -389,7 +389,10 @@ class BucketIndexing(abc.ABC):
         bucket_grad : array of shape (n_buckets,)
             Accumulated into, in place.
         scratch : object
-            From :meth:`Backend.scatter_workspace`.
+            From :meth:`Backend.scatter_workspace`; may be None under a sharded hash.
+        layer_hash : LayerHash, default=None
+            The hash of the index (rows from 0). A sharded one gives the
+            bits of its own scatter: each bucket's entries added in row order.
         """
 
 

@@ -14,6 +14,7 @@ from ._numba import (
     scatter_bucket_grad,
     scatter_indexed,
     scatter_shards,
+    scatter_shards_indexed,
 )
 from ._numba_predict import (
     block_table_nbytes,
@@ -182,12 +183,17 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         """Materialise a tile from its bucket index tile."""
         gather_tile(bucket_weights, index, out)
 
-    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch):
+    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None):
         """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit.
 
-        For an unsharded hash only: a sharded layer scatters from the hash
-        (:meth:`scatter_bucket_grad`), whose threads own whole shards.
+        Under a sharded ``layer_hash`` (the hash of the index, rows from 0),
+        each thread adds whole shards into their own buckets, as
+        :meth:`scatter_bucket_grad` does, and ``scratch`` may be None.
         """
+        if layer_hash is not None and layer_hash.sharded:
+            layer_hash.check_buckets(bucket_grad, "bucket_grad")
+            scatter_shards_indexed(grad_tile, index, 0, bucket_grad, *_shard_args(layer_hash))
+            return
         block_rows, partials = scratch
         scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
 

@@ -329,13 +329,23 @@ def check_shards(n_shards, n_rows, n_buckets):
 #: Buckets of one shard under ``hash_shards="auto"``: 32768 float32 buckets
 #: (128 KiB) with their gradient and optimizer state stay within a core's L2.
 AUTO_SHARD_BUCKETS = 2**15
+#: Shards of a layer under ``hash_shards="auto"``, at least: that many threads
+#: (16 cores) have a shard each to scatter, whatever the layer's bucket count.
+AUTO_MIN_SHARDS = 16
+#: Buckets of one shard under ``hash_shards="auto"``, at least: a layer with
+#: fewer than ``2 * AUTO_MIN_SHARD_BUCKETS`` buckets (one too small for its
+#: scatter to matter) keeps one shard.
+AUTO_MIN_SHARD_BUCKETS = 512
 
 
 def auto_shards(n_rows, n_buckets):
-    """S under ``hash_shards="auto"``: the fewest shards of at most :data:`AUTO_SHARD_BUCKETS`.
+    """S under ``hash_shards="auto"``: at least 16 shards, more if a shard exceeds 32768 buckets.
 
-    A property of the layer's shape and bucket count only (never of the
-    machine), capped by ``min(n_rows, n_buckets)``.
+    ``max(AUTO_MIN_SHARDS, ceil(K / AUTO_SHARD_BUCKETS))`` shards, so that a
+    shard's buckets fit in a core's L2 and up to 16 threads have work, capped
+    by ``K // AUTO_MIN_SHARD_BUCKETS`` (no shard of fewer than 512 buckets) and
+    by ``n_rows`` (a row each), and at least 1. A property of the layer's shape
+    and bucket count only, never of the machine.
 
     Parameters
     ----------
@@ -345,4 +355,5 @@ def auto_shards(n_rows, n_buckets):
     -------
     n_shards : int
     """
-    return max(1, min(n_rows, n_buckets, -(-n_buckets // AUTO_SHARD_BUCKETS)))
+    wanted = max(AUTO_MIN_SHARDS, -(-n_buckets // AUTO_SHARD_BUCKETS))
+    return max(1, min(n_rows, n_buckets // AUTO_MIN_SHARD_BUCKETS, wanted))

@@ -501,6 +501,45 @@ def scatter_shards(
     )
 
 
+@njit(parallel=True, cache=True)
+def _scatter_shards_indexed(grad_tile, index, row_start, n_shards, n_rows, bucket_grad):
+    n_tile_rows = grad_tile.shape[0]
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    tile_start, tile_stop = np.uint64(row_start), np.uint64(row_start + n_tile_rows)
+    first_shard = shard_of_row(tile_start, rows, shards)
+    n_tile_shards = np.int64(shard_of_row(tile_stop - _ONE, rows, shards) - first_shard) + 1
+    for t in prange(n_tile_shards):
+        shard = first_shard + np.uint64(t)
+        # The shard's rows in this tile: their entries index this thread's buckets alone.
+        lo = np.int64(max(shard * rows // shards, tile_start))
+        hi = np.int64(min((shard + _ONE) * rows // shards, tile_stop))
+        for i in range(lo, hi):
+            _add_row_indexed(bucket_grad, grad_tile[i - row_start], index[i - row_start])
+
+
+def scatter_shards_indexed(grad_tile, index, row_start, bucket_grad, n_shards, n_rows):
+    """:func:`scatter_shards` from the tile's bucket index (:func:`bucket_index_tile`).
+
+    Each thread owns whole shards and adds their rows, in order, into their
+    buckets: the same result bit for bit as :func:`scatter_shards` (every
+    bucket's sum is the chain of its entries in row-major order), without
+    hashing again.
+
+    Parameters
+    ----------
+    grad_tile : ndarray of shape (n_tile_rows, n_out), C-contiguous
+        Gradient with respect to rows ``row_start:row_start + n_tile_rows``.
+    index : ndarray of shape (n_tile_rows, n_out), dtype uint32
+        The bucket index of the same rows, under the sharded hash.
+    row_start : int
+    bucket_grad : ndarray of shape (n_buckets,)
+        Accumulated into, in place.
+    n_shards, n_rows : int
+        Shards of the hash and rows of the whole virtual matrix.
+    """
+    _scatter_shards_indexed(grad_tile, index, row_start, n_shards, n_rows, bucket_grad)
+
+
 def scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials):
     """:func:`scatter_bucket_grad` from a bucket index tile (:func:`bucket_index_tile`).
 
