@@ -21,6 +21,7 @@ from sk_hashednets._kernels import (
     hash_pairs,
     sign_seed,
 )
+from sk_hashednets._kernels._cpu import _read_only
 from sk_hashednets._kernels._hashing import (
     HASHING_MODES,
 )
@@ -38,8 +39,17 @@ from sk_hashednets._kernels._reference import bucket_grad, materialize
 
 def _materialize_numba(bucket_weights, seed, n_rows, n_out, sign_hash, row_start):
     out = np.empty((n_rows, n_out), dtype=bucket_weights.dtype)
+    # Read-only buckets, as the CPU backend passes them: one compilation per dtype.
     materialize_tile(
-        bucket_weights, np.uint64(seed), sign_seed(seed), sign_hash, row_start, out, 0, 1, 1
+        _read_only(bucket_weights),
+        np.uint64(seed),
+        sign_seed(seed),
+        sign_hash,
+        row_start,
+        out,
+        0,
+        1,
+        1,
     )
     return out
 
@@ -280,7 +290,9 @@ def test_block_materialize_is_bit_identical_to_reference(dtype, n_buckets, row_s
     rng = np.random.default_rng(n_buckets)
     w = rng.standard_normal(n_buckets).astype(dtype)
     out = np.empty((4, 45), dtype=dtype)
-    materialize_tile_block(w, np.uint64(9), sign_seed(9), True, row_start, out, col_start, 1, 1)
+    materialize_tile_block(
+        _read_only(w), np.uint64(9), sign_seed(9), True, row_start, out, col_start, 1, 1
+    )
     ref = _reference.materialize(
         w, 9, row_start + 4, col_start + 45, True, row_start=row_start, hashing="block"
     )[:, col_start:]
