@@ -27,6 +27,7 @@ from sk_hashednets._kernels._backend import LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._numba_predict import TABLE_CHUNK_COLUMNS, block_table_nbytes
 from sk_hashednets._kernels._reference import materialize
+from sk_hashednets._kernels._vector_run import LANES, signed_run_fma
 
 X_ALL, Y_ALL = load_digits(return_X_y=True)
 X_ALL = X_ALL[:400] / 16
@@ -168,23 +169,66 @@ def _table_product(A, w, seed, n_out, sign_hash):
 
 @pytest.mark.parametrize("n_buckets", [7, 300])  # 7: every run wraps; 300: some near the end
 @pytest.mark.parametrize("sign_hash", [True, False])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "a_dtype, w_dtype",
+    [(np.float32, np.float32), (np.float64, np.float64), (np.float64, np.float32)],
+)
 @pytest.mark.parametrize("batch", [1, 5])
-def test_block_table_kernel_matches_the_reference(n_buckets, sign_hash, dtype, batch):
+def test_block_table_kernel_matches_the_reference(n_buckets, sign_hash, a_dtype, w_dtype, batch):
     rng = np.random.RandomState(0)
     # Two chunks of TABLE_CHUNK_COLUMNS, the second partial, and a partial last run.
     n_in, n_out, seed = 37, TABLE_CHUNK_COLUMNS + 75, 123456789
-    w = rng.randn(n_buckets).astype(dtype)
-    A = rng.randn(batch, n_in).astype(dtype)
+    w = rng.randn(n_buckets).astype(w_dtype)
+    A = rng.randn(batch, n_in).astype(a_dtype)
     A[:, [3, 20]] = 0  # rows of W that the kernel skips
     W = materialize(w, seed, n_in, n_out, sign_hash=sign_hash, hashing="block")
     out, tables = _table_product(A, w, seed, n_out, sign_hash)
+    dtype = np.result_type(a_dtype, w_dtype)
     assert out.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, A @ W, rtol=tol, atol=tol)
     runs = np.arange(0, n_out, 16)
     assert (tables.starts[:, runs // 16] + 16 > n_buckets).any()  # some runs wrap around
     assert sign_hash == bool(tables.signs.any())
+
+
+@numba.njit(fastmath={"contract"})
+def _scalar_run(acc, c, w, start, a, bits):
+    """The loop that :func:`signed_run_fma` replaces, with the same fused multiply-adds."""
+    for t in range(LANES):
+        acc[c + t] += (-a if (bits >> t) & 1 else a) * w[start + t]
+
+
+@numba.njit
+def _vector_run(acc, c, w, start, a, bits):
+    signed_run_fma(acc, c, w, start, a, bits)
+
+
+@pytest.mark.parametrize(
+    "acc_dtype, w_dtype",
+    [(np.float32, np.float32), (np.float64, np.float64), (np.float64, np.float32)],
+)
+def test_the_vector_run_is_the_scalar_loop_bit_for_bit(acc_dtype, w_dtype):
+    rng = np.random.RandomState(0)
+    w = rng.randn(100).astype(w_dtype)
+    w.flags.writeable = False  # as the plan's buckets are
+    for bits in [0, 0xFFFF, 0x8001, 0x5A5A, *rng.randint(0, 2**16, size=20)]:
+        acc = rng.randn(3 * LANES).astype(acc_dtype)
+        start, c, a = int(rng.randint(0, 100 - LANES + 1)), int(rng.randint(0, 2 * LANES + 1)), 0.7
+        expected, got = acc.copy(), acc.copy()
+        _scalar_run(expected, c, w, start, acc_dtype(a), bits)
+        _vector_run(got, c, w, start, acc_dtype(a), bits)
+        np.testing.assert_array_equal(got, expected, strict=True)
+        # Exactly the 16 lanes of the run, each with the sign of its bit.
+        changed = np.flatnonzero(got != acc)
+        assert set(changed) <= set(range(c, c + LANES))
+        signs = np.where([(bits >> t) & 1 for t in range(LANES)], -1, 1)
+        np.testing.assert_allclose(
+            got[c : c + LANES] - acc[c : c + LANES],
+            signs * a * w[start : start + LANES].astype(acc_dtype),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 def test_block_table_kernel_gives_the_same_bits_whatever_the_threads():

@@ -18,9 +18,8 @@ afford the tables of :func:`block_tables`: each run's start (uint32) and its
 16 sign bits (uint16), 6 bytes per 16 virtual weights, computed once. A call
 then hashes nothing: per row and run, 16 consecutive buckets times the row's
 input, with the sign chosen lane by lane (``-a`` or ``a``, a select, no
-branch), in a loop whose length is not known at compile time so that LLVM's
-loop vectoriser, not the full unroller, takes it (Numba leaves the SLP
-vectoriser off, which is what would vectorise a fully unrolled run of 16).
+branch), written as one LLVM vector (:mod:`._vector_run`: Numba leaves the
+SLP vectoriser off, and a loop of 16 came out 1.7 times slower).
 
 Parallel over fixed chunks of ``CHUNK_COLUMNS`` output columns: every output
 entry is one chain of additions in row order, the same bit for bit whatever
@@ -31,6 +30,9 @@ import numpy as np
 from numba import njit, prange
 
 from ._hashing import BLOCK_SIZE, bucket_of, column_key, finish_hash, is_negative, row_state
+from ._vector_run import LANES, signed_run_fma
+
+assert LANES == BLOCK_SIZE  # a run of block hashing is one vector
 
 #: Output columns per parallel chunk: a whole number of hashing blocks.
 CHUNK_COLUMNS = 16 * BLOCK_SIZE
@@ -245,21 +247,16 @@ def _row_into(acc, a, bucket_weights, starts, signs, first_run, n_runs):
 
     Multiply-adds may be fused (``fastmath={"contract"}``: one rounding, not two).
     """
-    minus_a = -a
     n_cols = acc.shape[0]
-    # The loop's length is a variable, not the constant 16: LLVM then
-    # vectorises it instead of unrolling it into scalar code.
-    full = min(BLOCK_SIZE, n_cols)
-    last_start = bucket_weights.shape[0] - full
+    last_start = bucket_weights.shape[0] - BLOCK_SIZE
     for k in range(n_runs):
         # Indices from products of loop counters and widened unsigned
         # table entries: LLVM sees that none is negative.
         c = k * BLOCK_SIZE
         start = np.int64(starts[first_run + k])
         bits = np.int64(signs[first_run + k])
-        if start <= last_start and c + full <= n_cols:
-            for t in range(full):  # a select and a multiply-add per lane
-                acc[c + t] += (minus_a if (bits >> t) & 1 else a) * bucket_weights[start + t]
+        if start <= last_start and c + BLOCK_SIZE <= n_cols:
+            signed_run_fma(acc, c, bucket_weights, start, a, bits)  # one vector of 16
         else:
             _wrapped_run_into(acc, c, a, bucket_weights, start, bits)
 
