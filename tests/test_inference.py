@@ -27,7 +27,14 @@ from sk_hashednets._kernels._backend import LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._numba_predict import TABLE_CHUNK_COLUMNS, block_table_nbytes
 from sk_hashednets._kernels._reference import materialize
-from sk_hashednets._kernels._vector_run import LANES, signed_run_fma
+from sk_hashednets._kernels._vector_run import (
+    LANES,
+    lanes_fma,
+    lanes_fma_wrapped,
+    signed_run_fma,
+    store_lanes,
+    zero_lanes,
+)
 
 X_ALL, Y_ALL = load_digits(return_X_y=True)
 X_ALL = X_ALL[:400] / 16
@@ -188,7 +195,7 @@ def test_block_table_kernel_matches_the_reference(n_buckets, sign_hash, a_dtype,
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, A @ W, rtol=tol, atol=tol)
     runs = np.arange(0, n_out, 16)
-    assert (tables.starts[:, runs // 16] + 16 > n_buckets).any()  # some runs wrap around
+    assert (tables.starts[runs // 16] + 16 > n_buckets).any()  # some runs wrap around
     assert sign_hash == bool(tables.signs.any())
 
 
@@ -229,6 +236,47 @@ def test_the_vector_run_is_the_scalar_loop_bit_for_bit(acc_dtype, w_dtype):
             rtol=1e-5,
             atol=1e-6,
         )
+
+
+@numba.njit(fastmath={"contract"})
+def _scalar_column(out, w, starts, a, bits):
+    """A run column summed by the scalar loop, bucket ``(start + t) % len(w)`` for lane ``t``."""
+    for r in range(starts.shape[0]):
+        for t in range(LANES):
+            v = w[(starts[r] + t) % w.shape[0]]
+            out[t] += (-a[r] if (bits[r] >> t) & 1 else a[r]) * v
+
+
+@numba.njit
+def _lanes_column(out, w, starts, a, bits):
+    lanes = zero_lanes(out)
+    for r in range(starts.shape[0]):
+        if starts[r] + LANES <= w.shape[0]:
+            lanes = lanes_fma(lanes, w, starts[r], a[r], bits[r])
+        else:
+            lanes = lanes_fma_wrapped(lanes, w, starts[r], a[r], bits[r])
+    store_lanes(out, 0, lanes)
+
+
+@pytest.mark.parametrize(
+    "acc_dtype, w_dtype",
+    [(np.float32, np.float32), (np.float64, np.float64), (np.float64, np.float32)],
+)
+@pytest.mark.parametrize("n_buckets", [7, 100])  # 7: every run wraps around
+def test_a_column_in_lanes_is_the_scalar_loop_bit_for_bit(acc_dtype, w_dtype, n_buckets):
+    rng = np.random.RandomState(1)
+    w = rng.randn(n_buckets).astype(w_dtype)
+    w.flags.writeable = False
+    n_rows = 50
+    starts = rng.randint(0, n_buckets, size=n_rows).astype(np.int64)
+    bits = rng.randint(0, 2**16, size=n_rows).astype(np.int64)
+    a = rng.randn(n_rows).astype(acc_dtype)
+    expected, got = np.zeros(LANES, acc_dtype), np.full(LANES, np.nan, acc_dtype)
+    _scalar_column(expected, w, starts, a, bits)
+    _lanes_column(got, w, starts, a, bits)
+    np.testing.assert_array_equal(got, expected, strict=True)
+    wraps = starts + LANES > n_buckets  # both kinds of run, where n_buckets allows
+    assert wraps.any() and wraps.all() == (n_buckets == 7)
 
 
 def test_block_table_kernel_gives_the_same_bits_whatever_the_threads():

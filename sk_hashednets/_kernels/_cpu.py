@@ -212,8 +212,8 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         keys = column_keys(n_out, layer_hash.hashing)
         if layer_hash.hashing != "block" or block_table_nbytes(n_in, n_out) > max_bytes:
             return DirectTables(layer_hash.hashing, states, sign_states, keys)
-        starts = np.empty((n_in, keys.shape[0]), dtype=np.uint32)
-        signs = np.empty((n_in, keys.shape[0]), dtype=np.uint16)
+        starts = np.empty((keys.shape[0], n_in), dtype=np.uint32)  # run-major
+        signs = np.empty((keys.shape[0], n_in), dtype=np.uint16)
         block_tables(
             states, sign_states, keys, layer_hash.n_buckets, layer_hash.sign_hash, starts, signs
         )

@@ -19,7 +19,9 @@ afford the tables of :func:`block_tables`: each run's start (uint32) and its
 then hashes nothing: per row and run, 16 consecutive buckets times the row's
 input, with the sign chosen lane by lane (``-a`` or ``a``, a select, no
 branch), written as one LLVM vector (:mod:`._vector_run`: Numba leaves the
-SLP vectoriser off, and a loop of 16 came out 1.7 times slower).
+SLP vectoriser off). At batch 1 it walks each run column down the rows with
+the column's 16 outputs in a register, from run-major tables: 2.4 times the
+speed of the loop it replaced (``benchmarks/bench_vector_run.py``).
 
 Parallel over fixed chunks of ``CHUNK_COLUMNS`` output columns: every output
 entry is one chain of additions in row order, the same bit for bit whatever
@@ -30,7 +32,14 @@ import numpy as np
 from numba import njit, prange
 
 from ._hashing import BLOCK_SIZE, bucket_of, column_key, finish_hash, is_negative, row_state
-from ._vector_run import LANES, signed_run_fma
+from ._vector_run import (
+    LANES,
+    lanes_fma,
+    lanes_fma_wrapped,
+    signed_run_fma,
+    store_lanes,
+    zero_lanes,
+)
 
 assert LANES == BLOCK_SIZE  # a run of block hashing is one vector
 
@@ -162,6 +171,9 @@ def block_table_nbytes(n_in, n_out):
 def block_tables(states, sign_states, keys, n_buckets, sign_hash, starts, signs):
     """Each run's first bucket and sign bits, for :func:`table_matmul` (block hashing).
 
+    Run-major: the entries of one run column (16 columns of ``W``), row after
+    row, are consecutive, as the batch-1 kernel walks them.
+
     Parameters
     ----------
     states, sign_states : ndarray of shape (n_in,), uint64
@@ -171,42 +183,86 @@ def block_tables(states, sign_states, keys, n_buckets, sign_hash, starts, signs)
     n_buckets : int
         Below 2**32.
     sign_hash : bool
-    starts : ndarray of shape (n_in, n_runs), uint32
+    starts : ndarray of shape (n_runs, n_in), uint32
         Written: the run's first bucket (:func:`_block_run`'s ``start``).
-    signs : ndarray of shape (n_in, n_runs), uint16
+    signs : ndarray of shape (n_runs, n_in), uint16
         Written: bit ``t`` set where entry ``t`` of the run is negated (0 without signs).
     """
     k = np.uint64(n_buckets)
-    for i in prange(starts.shape[0]):
-        for b in range(starts.shape[1]):
-            starts[i, b] = bucket_of(finish_hash(states[i], keys[b]), k)
+    for b in prange(starts.shape[0]):
+        for i in range(starts.shape[1]):
+            starts[b, i] = bucket_of(finish_hash(states[i], keys[b]), k)
             if sign_hash:
-                signs[i, b] = finish_hash(sign_states[i], keys[b]) & _SIGN_BITS
+                signs[b, i] = finish_hash(sign_states[i], keys[b]) & _SIGN_BITS
             else:
-                signs[i, b] = 0
+                signs[b, i] = 0
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def table_matmul(a_t, bucket_weights, starts, signs, out):
     """``out = A @ W`` under block hashing, from the tables of :func:`block_tables`.
 
     The same products as :func:`hashed_matmul` (rounding apart: the sign goes
     on the input for one row, on the weight for more, both exact), without a
-    hash. Parallel over fixed chunks of ``TABLE_CHUNK_COLUMNS`` columns.
+    hash. Every output is one chain of fused multiply-adds in row order, the
+    same bits for any batch and any number of threads.
+
+    - Batch 1: parallel over run columns; a column's 16 outputs stay in a
+      register (:class:`._vector_run.Lanes`) while it walks the rows.
+    - More rows: parallel over chunks of ``TABLE_CHUNK_COLUMNS`` columns;
+      each row of the chunk of ``W`` is written once, then a rank-1 update.
 
     Parameters
     ----------
     a_t : ndarray of shape (n_in, batch), C-contiguous
         The input, transposed.
     bucket_weights : ndarray of shape (n_buckets,)
-    starts, signs : ndarray of shape (n_in, n_runs)
+    starts, signs : ndarray of shape (n_runs, n_in)
         From :func:`block_tables`.
     out : ndarray of shape (batch, n_out)
         Overwritten with ``A @ W``.
     """
+    rows = _nonzero_rows(a_t)
+    if a_t.shape[1] == 1:
+        _column_walk(a_t, bucket_weights, starts, signs, rows, out)
+    else:
+        _row_updates(a_t, bucket_weights, starts, signs, rows, out)
+
+
+@njit(parallel=True, cache=True)
+def _column_walk(a_t, bucket_weights, starts, signs, rows, out):
+    """:func:`table_matmul` at batch 1: each run column summed in a register."""
+    n_out = out.shape[1]
+    inputs = np.empty(rows.shape[0], dtype=a_t.dtype)
+    for r in range(rows.shape[0]):
+        inputs[r] = a_t[rows[r], 0]
+    last_start = bucket_weights.shape[0] - BLOCK_SIZE
+    n_full = n_out // BLOCK_SIZE
+    for k in prange(n_full):
+        lanes = zero_lanes(out[0])
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            start = np.int64(starts[k, i])
+            bits = np.int64(signs[k, i])
+            if start <= last_start:
+                lanes = lanes_fma(lanes, bucket_weights, start, inputs[r], bits)
+            else:
+                lanes = lanes_fma_wrapped(lanes, bucket_weights, start, inputs[r], bits)
+        store_lanes(out[0], k * BLOCK_SIZE, lanes)
+    if n_full * BLOCK_SIZE < n_out:  # a last run of fewer than 16 columns
+        acc = np.zeros(n_out - n_full * BLOCK_SIZE, dtype=out.dtype)
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            start, bits = np.int64(starts[n_full, i]), np.int64(signs[n_full, i])
+            _wrapped_run_into(acc, 0, inputs[r], bucket_weights, start, bits)
+        out[0, n_full * BLOCK_SIZE :] = acc
+
+
+@njit(parallel=True, cache=True)
+def _row_updates(a_t, bucket_weights, starts, signs, rows, out):
+    """:func:`table_matmul` for more rows: a row of a chunk of ``W``, then a rank-1 update."""
     n_out = out.shape[1]
     batch = a_t.shape[1]
-    rows = _nonzero_rows(a_t)
     runs_per_chunk = TABLE_CHUNK_COLUMNS // BLOCK_SIZE
     n_chunks = (n_out + TABLE_CHUNK_COLUMNS - 1) // TABLE_CHUNK_COLUMNS
     for chunk in prange(n_chunks):
@@ -219,13 +275,8 @@ def table_matmul(a_t, bucket_weights, starts, signs, out):
         first_run = chunk * runs_per_chunk
         for r in range(rows.shape[0]):
             i = rows[r]
-            if batch == 1:
-                _row_into(acc[0], a_t[i, 0], bucket_weights, starts[i], signs[i], first_run, n_runs)
-                continue
-            # More rows: this row of the chunk of W once, then a rank-1 update
-            # whose loops run over all the chunk's columns.
             values[:] = 0
-            _row_into(values, one, bucket_weights, starts[i], signs[i], first_run, n_runs)
+            _row_into(values, one, bucket_weights, starts, signs, i, first_run, n_runs)
             for q in range(batch):
                 _axpy(acc[q], a_t[i, q], values)
         out[:, col0 : col0 + n_cols] = acc
@@ -235,15 +286,15 @@ def table_matmul(a_t, bucket_weights, starts, signs, out):
 def _axpy(y, a, x):
     """``y += a * x`` (1-D, contiguous): a loop LLVM vectorises, with fused multiply-adds.
 
-    Fused as in :func:`_row_into`, so that a row gives the same bits alone or in a batch.
+    Fused as the runs are, so that a row gives the same bits alone or in a batch.
     """
     for c in range(y.shape[0]):
         y[c] += a * x[c]
 
 
 @njit(cache=True, fastmath={"contract"})
-def _row_into(acc, a, bucket_weights, starts, signs, first_run, n_runs):
-    """``acc += a * W[i, chunk]`` for one row whose input is ``a``, from the row's tables.
+def _row_into(acc, a, bucket_weights, starts, signs, i, first_run, n_runs):
+    """``acc += a * W[i, chunk]`` for row ``i`` whose input is ``a``, from the run-major tables.
 
     Multiply-adds may be fused (``fastmath={"contract"}``: one rounding, not two).
     """
@@ -253,8 +304,8 @@ def _row_into(acc, a, bucket_weights, starts, signs, first_run, n_runs):
         # Indices from products of loop counters and widened unsigned
         # table entries: LLVM sees that none is negative.
         c = k * BLOCK_SIZE
-        start = np.int64(starts[first_run + k])
-        bits = np.int64(signs[first_run + k])
+        start = np.int64(starts[first_run + k, i])
+        bits = np.int64(signs[first_run + k, i])
         if start <= last_start and c + BLOCK_SIZE <= n_cols:
             signed_run_fma(acc, c, bucket_weights, start, a, bits)  # one vector of 16
         else:
