@@ -445,6 +445,24 @@ def scatter_bucket_grad(
     )
 
 
+@njit(inline="always", cache=True)
+def _tile_shards(row_start, n_tile_rows, n_shards, n_rows):
+    """The first shard with rows in the tile, and how many shards have rows in it."""
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    first = shard_of_row(np.uint64(row_start), rows, shards)
+    last = shard_of_row(np.uint64(row_start + n_tile_rows) - _ONE, rows, shards)
+    return first, np.int64(last - first) + 1
+
+
+@njit(inline="always", cache=True)
+def _shard_rows_in_tile(shard, row_start, n_tile_rows, n_shards, n_rows):
+    """Rows ``lo:hi`` of ``shard`` that lie in the tile (whole-matrix row numbers)."""
+    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    lo = max(shard * rows // shards, np.uint64(row_start))
+    hi = min((shard + _ONE) * rows // shards, np.uint64(row_start + n_tile_rows))
+    return np.int64(lo), np.int64(hi)
+
+
 @njit(parallel=True, cache=True)
 def _scatter_shards(
     grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, n_rows, bucket_grad, mode
@@ -452,16 +470,12 @@ def _scatter_shards(
     n_tile_rows, n_cols = grad_tile.shape
     keys = _block_keys(0, n_cols) if mode == BLOCK_HASHING else _column_keys(0, n_cols)
     n_buckets = np.uint64(bucket_grad.shape[0])
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
-    tile_start, tile_stop = np.uint64(row_start), np.uint64(row_start + n_tile_rows)
-    first_shard = shard_of_row(tile_start, rows, shards)
-    n_tile_shards = np.int64(shard_of_row(tile_stop - _ONE, rows, shards) - first_shard) + 1
+    first_shard, n_tile_shards = _tile_shards(row_start, n_tile_rows, n_shards, n_rows)
     for t in prange(n_tile_shards):
         shard = first_shard + np.uint64(t)
         # The shard's rows in this tile, and its buckets: this thread's alone.
-        lo = np.int64(max(shard * rows // shards, tile_start))
-        hi = np.int64(min((shard + _ONE) * rows // shards, tile_stop))
-        first, count = shard_buckets(shard, shards, n_buckets)
+        lo, hi = _shard_rows_in_tile(shard, row_start, n_tile_rows, n_shards, n_rows)
+        first, count = shard_buckets(shard, np.uint64(n_shards), n_buckets)
         own = bucket_grad[first : first + count]
         for i in range(lo, hi):
             state, sign_state = row_state(seed, np.uint64(i)), row_state(sign_seed, np.uint64(i))
@@ -504,15 +518,11 @@ def scatter_shards(
 @njit(parallel=True, cache=True)
 def _scatter_shards_indexed(grad_tile, index, row_start, n_shards, n_rows, bucket_grad):
     n_tile_rows = grad_tile.shape[0]
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
-    tile_start, tile_stop = np.uint64(row_start), np.uint64(row_start + n_tile_rows)
-    first_shard = shard_of_row(tile_start, rows, shards)
-    n_tile_shards = np.int64(shard_of_row(tile_stop - _ONE, rows, shards) - first_shard) + 1
+    first_shard, n_tile_shards = _tile_shards(row_start, n_tile_rows, n_shards, n_rows)
     for t in prange(n_tile_shards):
         shard = first_shard + np.uint64(t)
         # The shard's rows in this tile: their entries index this thread's buckets alone.
-        lo = np.int64(max(shard * rows // shards, tile_start))
-        hi = np.int64(min((shard + _ONE) * rows // shards, tile_stop))
+        lo, hi = _shard_rows_in_tile(shard, row_start, n_tile_rows, n_shards, n_rows)
         for i in range(lo, hi):
             _add_row_indexed(bucket_grad, grad_tile[i - row_start], index[i - row_start])
 
