@@ -54,6 +54,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from importlib import metadata
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -352,13 +353,24 @@ def measure_breakdown(hashed, X, y, classes, n_steps, floor, args):
     return pieces
 
 
-#: The two hashes that ``--shards`` compares, by their ``hash_shards``.
-SHARD_MODELS = {"today": None, "sharded": "auto"}
+#: The columns that name a configuration, first in every table.
+CONFIG_HEADER = ["shape", "batch", "compression", "hashing"]
 
 
-def run_shards(args, hashings):
-    """``--shards``: today's hash against ``hash_shards="auto"`` and the GEMM floor, per config."""
-    speed_rows, breakdown_rows = [], []
+class Configuration(NamedTuple):
+    """One row's setting ``(units, batch, compression, hashing, cells)`` and its data."""
+
+    setting: tuple
+    data: tuple
+
+
+def configurations(args, hashings):
+    """Every shape, batch, compression and hashing of the command line, announced on stderr.
+
+    ``data`` is ``(X, y, classes, n_steps, floor, extra)``: the shape's samples, the
+    batch's GEMM floor (made once per shape and batch) and the hashed model's
+    extra parameters.
+    """
     for units in args.shapes:
         X, y, classes = make_data(args.samples, units)
         for batch in args.batch:
@@ -367,36 +379,50 @@ def run_shards(args, hashings):
             for compression in args.compression:
                 for hashing in hashings:
                     extra = hashed_extra_params(hashing, args.max_tile_bytes)
-                    config = [
+                    cells = [
                         shape_name(units),
                         str(batch),
                         f"{compression:g}",
                         hashing or "default",
                     ]
-                    print(f"measuring {' '.join(config)} ...", file=sys.stderr, flush=True)
-                    models = {
-                        name: make_hashed(units, batch, compression, {**extra, "hash_shards": s})
-                        for name, s in SHARD_MODELS.items()
-                    }
-                    times = measure_shard_throughput(models, X, y, classes, floor, args)
-                    shards = ", ".join(str(s) for s in models["sharded"].hash_shards_)
-                    step = {k: statistics.median(v) / n_steps for k, v in times.items()}
-                    speed_rows.append(
-                        config
-                        + [shards, ms(step["today"]), ms(step["sharded"]), ms(step["floor"])]
-                        + [
-                            f"{median_ratio(times[a], times[b]):.2f}"
-                            for a, b in (("today", "floor"), ("sharded", "floor"))
-                            + (("today", "sharded"),)
-                        ]
+                    print(f"measuring {' '.join(cells)} ...", file=sys.stderr, flush=True)
+                    yield Configuration(
+                        (units, batch, compression, hashing, cells),
+                        (X, y, classes, n_steps, floor, extra),
                     )
-                    for name, model in models.items():
-                        pieces = measure_breakdown(model, X, y, classes, n_steps, floor, args)
-                        breakdown_rows.append(config + [name] + breakdown_cells(pieces))
-    config_header = ["shape", "batch", "compression", "hashing"]
+
+
+#: The two hashes that ``--shards`` compares, by their ``hash_shards``.
+SHARD_MODELS = {"today": None, "sharded": "auto"}
+
+
+def run_shards(args, hashings):
+    """``--shards``: today's hash against ``hash_shards="auto"`` and the GEMM floor, per config."""
+    speed_rows, breakdown_rows = [], []
+    for run in configurations(args, hashings):
+        units, batch, compression, hashing, config = run.setting
+        X, y, classes, n_steps, floor, extra = run.data
+        models = {
+            name: make_hashed(units, batch, compression, {**extra, "hash_shards": s})
+            for name, s in SHARD_MODELS.items()
+        }
+        times = measure_shard_throughput(models, X, y, classes, floor, args)
+        shards = ", ".join(str(s) for s in models["sharded"].hash_shards_)
+        step = {k: statistics.median(v) / n_steps for k, v in times.items()}
+        speed_rows.append(
+            config
+            + [shards, ms(step["today"]), ms(step["sharded"]), ms(step["floor"])]
+            + [
+                f"{median_ratio(times[a], times[b]):.2f}"
+                for a, b in (("today", "floor"), ("sharded", "floor")) + (("today", "sharded"),)
+            ]
+        )
+        for name, model in models.items():
+            pieces = measure_breakdown(model, X, y, classes, n_steps, floor, args)
+            breakdown_rows.append(config + [name] + breakdown_cells(pieces))
     print_table(
         'Today\'s hash against hash_shards="auto" (medians; step = epoch time / minibatches)',
-        config_header
+        CONFIG_HEADER
         + ["auto shards per layer", "today step (ms)", "sharded step (ms)", "GEMM floor (ms)"]
         + ["today/floor", "sharded/floor", "today/sharded"],
         speed_rows,
@@ -405,7 +431,7 @@ def run_shards(args, hashings):
     )
     print_table(
         "Breakdown of one hashed step (ms per step, share of the instrumented step)",
-        config_header + ["hash"] + BREAKDOWN_HEADER,
+        CONFIG_HEADER + ["hash"] + BREAKDOWN_HEADER,
         breakdown_rows,
         args.markdown,
         n_text=5,
@@ -594,71 +620,58 @@ def main(argv=None):
 
     speed_rows, breakdown_rows, memory_rows = [], [], []
     mlp_memory = {}
-    for units in args.shapes:
-        X, y, classes = make_data(args.samples, units)
-        for batch in args.batch:
-            n_steps = math.ceil(args.samples / batch)
-            floor = gemm_floor(units, batch, n_steps)
-            for compression in args.compression:
-                for hashing in hashings:
-                    extra = hashed_extra_params(hashing, args.max_tile_bytes)
-                    config = [
-                        shape_name(units),
-                        str(batch),
-                        f"{compression:g}",
-                        hashing or "default",
-                    ]
-                    print(f"measuring {' '.join(config)} ...", file=sys.stderr, flush=True)
-                    hashed = make_hashed(units, batch, compression, extra)
-                    mlp = make_mlp(units, batch)
-                    times = measure_throughput(hashed, mlp, X, y, classes, floor, args)
-                    t_hashed = statistics.median(times["hashed"])
-                    t_mlp = statistics.median(times["mlp"])
-                    speed_rows.append(
-                        config
-                        + [
-                            f"{args.samples / t_hashed:.0f}",
-                            f"{args.samples / t_mlp:.0f}",
-                            f"{median_ratio(times['mlp'], times['hashed']):.2f}",
-                            ms(t_hashed / n_steps),
-                            ms(t_mlp / n_steps),
-                            ms(statistics.median(times["floor"]) / n_steps),
-                            f"{median_ratio(times['hashed'], times['floor']):.2f}",
-                            f"{median_ratio(times['mlp'], times['floor']):.2f}",
-                        ]
-                    )
+    for run in configurations(args, hashings):
+        units, batch, compression, hashing, config = run.setting
+        X, y, classes, n_steps, floor, extra = run.data
+        hashed = make_hashed(units, batch, compression, extra)
+        mlp = make_mlp(units, batch)
+        times = measure_throughput(hashed, mlp, X, y, classes, floor, args)
+        t_hashed = statistics.median(times["hashed"])
+        t_mlp = statistics.median(times["mlp"])
+        speed_rows.append(
+            config
+            + [
+                f"{args.samples / t_hashed:.0f}",
+                f"{args.samples / t_mlp:.0f}",
+                f"{median_ratio(times['mlp'], times['hashed']):.2f}",
+                ms(t_hashed / n_steps),
+                ms(t_mlp / n_steps),
+                ms(statistics.median(times["floor"]) / n_steps),
+                f"{median_ratio(times['hashed'], times['floor']):.2f}",
+                f"{median_ratio(times['mlp'], times['floor']):.2f}",
+            ]
+        )
 
-                    pieces = measure_breakdown(hashed, X, y, classes, n_steps, floor, args)
-                    breakdown_rows.append(config + breakdown_cells(pieces))
+        pieces = measure_breakdown(hashed, X, y, classes, n_steps, floor, args)
+        breakdown_rows.append(config + breakdown_cells(pieces))
 
-                    report = measure_memory("hashed", units, batch, compression, hashing, args)
-                    reports = [("hashed", report)]
-                    if (shape_name(units), batch) not in mlp_memory:
-                        mlp_memory[shape_name(units), batch] = measure_memory(
-                            "mlp", units, batch, compression, None, args
-                        )
-                        reports.append(("MLPClassifier", mlp_memory[shape_name(units), batch]))
-                    for model, report in reports:
-                        if "error" in report:
-                            memory_rows.append(config + [model, report["error"]] + [""] * 5)
-                            continue
-                        memory_rows.append(
-                            config
-                            + [
-                                model,
-                                f"{report['baseline_mib']:.0f}",
-                                f"{report['after_warmup_mib']:.0f}",
-                                f"{report['peak_mib']:.0f}",
-                                f"{report['peak_mib'] - report['baseline_mib']:.0f}",
-                                f"{report['vmhwm_mib']:.0f}",
-                                f"{report['data_mib']:.1f}",
-                            ]
-                        )
+        report = measure_memory("hashed", units, batch, compression, hashing, args)
+        reports = [("hashed", report)]
+        if (shape_name(units), batch) not in mlp_memory:
+            mlp_memory[shape_name(units), batch] = measure_memory(
+                "mlp", units, batch, compression, None, args
+            )
+            reports.append(("MLPClassifier", mlp_memory[shape_name(units), batch]))
+        for model, report in reports:
+            if "error" in report:
+                memory_rows.append(config + [model, report["error"]] + [""] * 5)
+                continue
+            memory_rows.append(
+                config
+                + [
+                    model,
+                    f"{report['baseline_mib']:.0f}",
+                    f"{report['after_warmup_mib']:.0f}",
+                    f"{report['peak_mib']:.0f}",
+                    f"{report['peak_mib'] - report['baseline_mib']:.0f}",
+                    f"{report['vmhwm_mib']:.0f}",
+                    f"{report['data_mib']:.1f}",
+                ]
+            )
 
-    config_header = ["shape", "batch", "compression", "hashing"]
     print_table(
         "Training throughput (medians; step = epoch time / minibatches per epoch)",
-        config_header
+        CONFIG_HEADER
         + [
             "hashed (samples/s)",
             "MLP (samples/s)",
@@ -675,7 +688,7 @@ def main(argv=None):
     )
     print_table(
         "Breakdown of one hashed step (ms per step, share of the instrumented step)",
-        config_header + BREAKDOWN_HEADER,
+        CONFIG_HEADER + BREAKDOWN_HEADER,
         breakdown_rows,
         args.markdown,
         n_text=4,
@@ -684,7 +697,7 @@ def main(argv=None):
     print(f"breakdown method: {BREAKDOWN_METHOD}")
     print_table(
         "Peak resident memory (MiB, ru_maxrss, one child process per fit)",
-        config_header
+        CONFIG_HEADER
         + ["model", "baseline", "after warm-up", "peak", "peak - baseline", "VmHWM", "data"],
         memory_rows,
         args.markdown,
