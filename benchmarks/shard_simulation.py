@@ -7,7 +7,9 @@ trains with its shards placed on several. This script backs it on the CPU:
   block of shards (their buckets, the buckets' gradient and optimizer state,
   their rows of the virtual matrix once materialised), the columns of the
   activations and of their gradients that are its rows, and the intercepts of
-  those units;
+  those units. Under the cyclic layout of hash version 3 a shard's rows are
+  every S-th row, so a device's units are a fixed set of columns, not a block
+  (:func:`shard_rows`);
 - an :class:`Interconnect` is the only way an array goes from one device to
   another: its collectives copy arrays and count the messages and bytes that
   each device sends and receives;
@@ -45,7 +47,7 @@ import numpy as np
 
 from sk_hashednets._base import ACTIVATIONS, DERIVATIVES
 from sk_hashednets._kernels._cpu import CPUBackend
-from sk_hashednets._kernels._hashing import shard_buckets, shard_of_row
+from sk_hashednets._kernels._hashing import shard_buckets, shard_of_row, shard_period
 from sk_hashednets._kernels._numba import MATERIALIZE_KERNELS, scatter_shards
 from sk_hashednets._layout import layer_hash, resolve_hash_shards, resolve_n_buckets
 from sk_hashednets._optimizers import AdamOptimizer, SGDOptimizer
@@ -59,21 +61,35 @@ CPU = CPUBackend()
 # ----------------------------------------------------------------------------
 
 
-def shard_row_bounds(n_rows, n_shards):
-    """Rows ``[bounds[s], bounds[s + 1])`` of shard ``s``, read from ``shard_of_row``.
+def shard_rows(n_rows, n_shards, shard_layout="cyclic"):
+    """The rows of each shard, ascending, read from ``shard_of_row``.
 
     Parameters
     ----------
     n_rows, n_shards : int
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
+        Row ``i`` in shard ``i % S`` (hash version 3) or blocks of rows (version 2).
 
     Returns
     -------
-    bounds : ndarray of shape (n_shards + 1,), int64
+    rows : list of ndarray of int64
+        ``rows[s]``: the rows of shard ``s``.
     """
+    period = shard_period(shard_layout, n_rows, n_shards)
     shard = shard_of_row.py_func(
-        np.arange(n_rows, dtype=np.uint64), np.uint64(n_rows), np.uint64(n_shards)
+        np.arange(n_rows, dtype=np.uint64), np.uint64(period), np.uint64(n_shards)
     )
-    return np.searchsorted(shard, np.arange(n_shards + 1, dtype=np.uint64)).astype(np.int64)
+    order = np.argsort(shard, kind="stable")  # by shard, each shard's rows ascending
+    bounds = np.searchsorted(shard[order], np.arange(n_shards + 1, dtype=np.uint64))
+    return [order[lo:hi].astype(np.int64) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def _runs(rows):
+    """Runs of consecutive rows of an ascending array: ``(position, first row, length)``."""
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(rows)]])
+    return [(int(a), int(rows[a]), int(b - a)) for a, b in zip(starts, stops)]
 
 
 def shard_bucket_bounds(n_buckets, n_shards):
@@ -112,17 +128,20 @@ def device_shards(n_shards, n_devices):
     return [d * n_shards // n_devices for d in range(n_devices + 1)]
 
 
-def device_rows(n_rows, n_shards, n_devices):
-    """Rows ``[bounds[d], bounds[d + 1])`` that device ``d`` owns: those of its shards.
+def device_rows(n_rows, n_shards, n_devices, shard_layout="cyclic"):
+    """The rows that each device owns: those of its shards, shard after shard.
 
     A layer's rows are its input units: device ``d`` owns those units'
     activations, and receives those columns of the layer below's output.
 
     Returns
     -------
-    bounds : ndarray of shape (n_devices + 1,), int64
+    rows : list of ndarray of int64
+        ``rows[d]``: device ``d``'s rows, its shards' in shard order.
     """
-    return shard_row_bounds(n_rows, n_shards)[device_shards(n_shards, n_devices)]
+    per_shard = shard_rows(n_rows, n_shards, shard_layout)
+    bounds = device_shards(n_shards, n_devices)
+    return [np.concatenate(per_shard[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 # ----------------------------------------------------------------------------
@@ -130,7 +149,7 @@ def device_rows(n_rows, n_shards, n_devices):
 # ----------------------------------------------------------------------------
 
 
-def step_traffic(layer_units, n_shards, n_devices, batch_size, itemsize):
+def step_traffic(layer_units, n_shards, n_devices, batch_size, itemsize, shard_layout="cyclic"):
     """Bytes and messages that each device sends in one step of :class:`ShardedNetwork`.
 
     For each hidden layer of ``n`` units (a ``B x n`` activation):
@@ -156,6 +175,7 @@ def step_traffic(layer_units, n_shards, n_devices, batch_size, itemsize):
     batch_size : int
     itemsize : int
         Bytes of a float (4 for float32).
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
 
     Returns
     -------
@@ -167,7 +187,8 @@ def step_traffic(layer_units, n_shards, n_devices, batch_size, itemsize):
     passes_on = (np.arange(N) < N - 1).astype(np.int64)  # every device but the last
     for k in range(1, len(layer_units) - 1):
         n = layer_units[k]
-        width = np.diff(device_rows(n, n_shards[k], N))  # the columns each device owns
+        # The columns each device owns.
+        width = np.array([len(r) for r in device_rows(n, n_shards[k], N, shard_layout)])
         sent += passes_on * B * n * itemsize
         messages += passes_on
         sent[N - 1] += B * (n - width[N - 1]) * itemsize
@@ -347,15 +368,15 @@ class Interconnect:
             running = _fold(running, products)
         return running
 
-    def ordered_reduce_scatter(self, partials, bounds, order="shards"):
+    def ordered_reduce_scatter(self, partials, columns, order="shards"):
         """:meth:`ordered_reduce`, then the last device sends each device its columns.
 
         Parameters
         ----------
         partials : list of list of ndarray
             As in :meth:`ordered_reduce`, each of shape (B, n).
-        bounds : sequence of int
-            Device ``d`` receives columns ``bounds[d]:bounds[d + 1]``.
+        columns : list of ndarray of int
+            Device ``d`` receives columns ``columns[d]``.
         order : {"shards", "devices"}, default="shards"
 
         Returns
@@ -365,14 +386,14 @@ class Interconnect:
         """
         total = self.ordered_reduce(partials, order)
         last = self.n_devices - 1
-        blocks = [total[:, lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        blocks = [total[:, own] for own in columns]
         return [
             np.ascontiguousarray(block) if device == last else self.send(last, device, block)
             for device, block in enumerate(blocks)
         ]
 
-    def all_gather(self, blocks):
-        """Every device's column block, on every device: a ring.
+    def all_gather(self, blocks, columns):
+        """Every device's columns, on every device: a ring.
 
         In step ``t`` (of N - 1) device ``d`` sends block ``d - t`` (mod N) to
         device ``d + 1``: the block it received in the step before.
@@ -381,11 +402,13 @@ class Interconnect:
         ----------
         blocks : list of ndarray
             Device ``d``'s columns, each of shape (B, n_d).
+        columns : list of ndarray of int
+            Where device ``d``'s columns go in the whole: ``columns[d]``.
 
         Returns
         -------
         whole : list of ndarray
-            On each device, the blocks side by side, of shape (B, sum n_d).
+            On each device, every block in its columns, of shape (B, sum n_d).
         """
         N = self.n_devices
         held = [{device: blocks[device]} for device in range(N)]
@@ -395,7 +418,14 @@ class Interconnect:
                 held[(device + 1) % N][block] = self.send(
                     device, (device + 1) % N, held[device][block]
                 )
-        return [np.hstack([held[device][b] for b in range(N)]) for device in range(N)]
+        n = sum(len(own) for own in columns)
+        wholes = []
+        for device in range(N):
+            whole = np.empty((blocks[device].shape[0], n), dtype=blocks[device].dtype)
+            for b in range(N):
+                whole[:, columns[b]] = held[device][b]
+            wholes.append(whole)
+        return wholes
 
     def broadcast(self, source, array):
         """``array`` from ``source`` on every device.
@@ -443,28 +473,33 @@ class DeviceLayer:
 
     Attributes
     ----------
-    row_start, row_stop, bucket_start, bucket_stop : int
-        The device's rows and buckets, in the whole layer.
+    rows : ndarray of int64
+        The device's rows in the whole layer, its shards' one after the other
+        (the order of its columns of the layer's input).
+    bucket_start, bucket_stop : int
+        The device's buckets, in the whole layer.
     shards : list of (int, int, int, int)
-        For each of its shards, its rows and buckets relative to the above.
+        For each of its shards, its positions in ``rows`` and its buckets
+        relative to ``bucket_start``.
     """
 
     def __init__(self, layer_hash, n_out, first_shard, stop_shard, whole_buckets):
         self.layer_hash = layer_hash
         self.n_out = n_out
-        rows = shard_row_bounds(layer_hash.n_rows, layer_hash.n_shards)
+        rows = shard_rows(layer_hash.n_rows, layer_hash.n_shards, layer_hash.shard_layout)
         firsts = shard_bucket_bounds(layer_hash.n_buckets, layer_hash.n_shards)
-        self.row_start, self.row_stop = int(rows[first_shard]), int(rows[stop_shard])
+        self.rows = np.concatenate(rows[first_shard:stop_shard])
         self.bucket_start = int(firsts[first_shard])
         self.bucket_stop = int(firsts[stop_shard])
+        positions = np.cumsum([0] + [len(rows[s]) for s in range(first_shard, stop_shard)])
         self.shards = [
             (
-                int(rows[s]) - self.row_start,
-                int(rows[s + 1]) - self.row_start,
+                int(positions[t]),
+                int(positions[t + 1]),
                 int(firsts[s]) - self.bucket_start,
                 int(firsts[s + 1]) - self.bucket_start,
             )
-            for s in range(first_shard, stop_shard)
+            for t, s in enumerate(range(first_shard, stop_shard))
         ]
         self.buckets = np.array(whole_buckets[self.bucket_start : self.bucket_stop])
         self.bucket_grad = np.empty_like(self.buckets)
@@ -481,11 +516,20 @@ class DeviceLayer:
         self.weights = []
         for r0, r1, b0, b1 in self.shards:
             out = np.empty((r1 - r0, self.n_out), dtype=self.buckets.dtype)
-            # Column 0 on, one shard of K_s buckets: the unsharded hash.
-            MATERIALIZE_KERNELS[h.mode](
-                self.buckets[b0:b1], h.seed, h.sign_seed, h.sign_hash, self.row_start + r0, out,
-                0, 1, 1,
-            )
+            # Each run of consecutive rows (one row at a time in the cyclic
+            # layout), column 0 on, one shard of K_s buckets: the unsharded hash.
+            for at, row, length in _runs(self.rows[r0:r1]):
+                MATERIALIZE_KERNELS[h.mode](
+                    self.buckets[b0:b1],
+                    h.seed,
+                    h.sign_seed,
+                    h.sign_hash,
+                    row,
+                    out[at : at + length],
+                    0,
+                    1,
+                    1,
+                )
             self.weights.append(out)
         return self.weights
 
@@ -505,25 +549,29 @@ class DeviceLayer:
 
         Returns
         -------
-        virtual_grad : ndarray of shape (row_stop - row_start, n_out)
-            The gradient of the device's rows of ``W``, for inspection.
+        virtual_grad : ndarray of shape (len(rows), n_out)
+            The gradient of the device's rows of ``W`` (in the order of ``rows``),
+            for inspection.
         """
         h = self.layer_hash
         self.bucket_grad[...] = 0
         tiles = []
         for r0, r1, b0, b1 in self.shards:
             tile = np.ascontiguousarray(A[:, r0:r1]).T @ delta
-            scatter_shards(
-                tile,
-                h.seed,
-                h.sign_seed,
-                h.sign_hash,
-                self.row_start + r0,
-                self.bucket_grad[b0:b1],
-                1,
-                h.n_rows,
-                h.mode,
-            )
+            # The shard's rows ascending, a run of consecutive rows per call:
+            # each bucket's chain of additions in row-major order.
+            for at, row, length in _runs(self.rows[r0:r1]):
+                scatter_shards(
+                    tile[at : at + length],
+                    h.seed,
+                    h.sign_seed,
+                    h.sign_hash,
+                    row,
+                    self.bucket_grad[b0:b1],
+                    1,
+                    1,
+                    h.mode,
+                )
             tiles.append(tile)
         return np.vstack(tiles)
 
@@ -689,7 +737,9 @@ class ShardedNetwork:
         n_layers = len(self.layer_hashes)
         shards = [device_shards(h.n_shards, N) for h in self.layer_hashes]
         # The units each device owns in each layer: the rows of its shards.
-        self.units = [device_rows(h.n_rows, h.n_shards, N) for h in self.layer_hashes]
+        self.units = [
+            device_rows(h.n_rows, h.n_shards, N, h.shard_layout) for h in self.layer_hashes
+        ]
 
         def optimizer(params):
             if solver == "sgd":
@@ -704,8 +754,7 @@ class ShardedNetwork:
                 first, stop = shards[k][d], shards[k][d + 1]
                 layers.append(DeviceLayer(h, n_out, first, stop, bucket_weights[k]))
                 if k < n_layers - 1:
-                    lo, hi = self.units[k + 1][d], self.units[k + 1][d + 1]
-                    own_intercepts.append(np.array(intercepts[k][lo:hi]))
+                    own_intercepts.append(np.array(intercepts[k][self.units[k + 1][d]]))
                 else:
                     own_intercepts.append(np.array(intercepts[k]) if d == N - 1 else None)
             self.devices.append(Device(d, layers, own_intercepts, activation, optimizer, alpha))
@@ -764,8 +813,7 @@ class ShardedNetwork:
         last = len(self.layer_hashes) - 1
         dtype = devices[0].layers[0].buckets.dtype
         for d, device in enumerate(devices):
-            lo, hi = self.units[0][d], self.units[0][d + 1]
-            device.activations[0] = np.array(X[:, lo:hi], dtype=dtype, order="C")
+            device.activations[0] = np.array(X[:, self.units[0][d]], dtype=dtype, order="C")
         for k in range(last + 1):
             partials = [dev.layers[k].partial_products(dev.activations[k]) for dev in devices]
             if k < last:
@@ -779,7 +827,7 @@ class ShardedNetwork:
         whole = owned = net.broadcast(self.n_devices - 1, delta)
         for k in range(last, -1, -1):
             if k < last:
-                whole = net.all_gather(owned)
+                whole = net.all_gather(owned, self.units[k + 1])
             owned = [dev.backward(k, w, o) for dev, w, o in zip(devices, whole, owned)]
         for device in devices:
             device.update()
@@ -797,18 +845,23 @@ class ShardedNetwork:
         ]
 
     def intercepts(self):
-        """Every layer's intercepts, read back from the devices in order.
+        """Every layer's intercepts, read back from the devices into their units.
 
         Returns
         -------
         intercepts : list of ndarray
         """
-        return [
-            np.concatenate(
-                [dev.intercepts[k] for dev in self.devices if dev.intercepts[k] is not None]
-            )
-            for k in range(len(self.layer_hashes))
-        ]
+        whole = []
+        for k in range(len(self.layer_hashes)):
+            if k == len(self.layer_hashes) - 1:
+                whole.append(self.devices[-1].intercepts[k].copy())
+                continue
+            units = self.units[k + 1]
+            out = np.empty(sum(len(u) for u in units), dtype=self.devices[0].intercepts[k].dtype)
+            for device, own in zip(self.devices, units):
+                out[own] = device.intercepts[k]
+            whole.append(out)
+        return whole
 
 
 # ----------------------------------------------------------------------------

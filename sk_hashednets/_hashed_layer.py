@@ -64,7 +64,10 @@ class HashedLayer:
         whole shards, as the hash's does, with the same bits.
     n_shards : int, default=1
         Shards of the hash (``docs/hashing.md``): the rows split into
-        ``n_shards`` blocks, each hashing into its own range of buckets.
+        ``n_shards`` shards, each hashing into its own range of buckets.
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
+        How the shards take the rows (``LayerHash``): the model's hash
+        specification version decides (``_hashing.SHARD_LAYOUTS``).
 
     Attributes
     ----------
@@ -86,6 +89,7 @@ class HashedLayer:
         n_buckets,
         keep_index=False,
         n_shards=1,
+        shard_layout="cyclic",
     ):
         self.backend = backend
         self.n_in = n_in
@@ -97,6 +101,7 @@ class HashedLayer:
             n_buckets=n_buckets,
             n_shards=n_shards,
             n_rows=n_in,
+            shard_layout=shard_layout,
         )
         self.dtype = np.dtype(dtype)
         itemsize = self.dtype.itemsize

@@ -195,6 +195,7 @@ def _plan_key(model):
         model.activation,
         model.out_activation_,
         id(model.hash_seeds_),
+        model.hash_spec_version_,
     )
 
 

@@ -7,13 +7,21 @@ model computes with.
 """
 
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._hashed_layer import HashedLayer
 from ._kernels import LayerHash
-from ._kernels._hashing import READABLE_HASH_SPEC_VERSIONS, auto_shards
+from ._kernels._hashing import (
+    READABLE_HASH_SPEC_VERSIONS,
+    SHARD_LAYOUTS,
+    auto_shards,
+    shard_of_row,
+    shard_period,
+)
 
 #: Largest bucket count the 32-bit hash can address.
 MAX_BUCKETS = 2**32 - 1
@@ -137,6 +145,113 @@ def fitted_hash_shards(model):
     return [int(s) for s in model.hash_shards_]
 
 
+def fitted_shard_layout(model):
+    """How the shards of a fitted model take the rows: its hash version's layout.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+        A model whose layout is fitted.
+
+    Returns
+    -------
+    layout : {"cyclic", "contiguous"}
+        ``_hashing.SHARD_LAYOUTS[model.hash_spec_version_]``: "cyclic" from
+        version 3 on, "contiguous" in version 2 (and in version 1, which has
+        one shard).
+
+    Raises
+    ------
+    ValueError
+        If this package does not implement the model's hash version.
+    """
+    if model.hash_spec_version_ not in READABLE_HASH_SPEC_VERSIONS:
+        # Another specification maps the same buckets to other virtual
+        # weights: computing with it would silently give another network.
+        raise ValueError(
+            f"This model was trained with hash specification version "
+            f"{model.hash_spec_version_}, but this sk_hashednets implements versions "
+            f"{READABLE_HASH_SPEC_VERSIONS}. Use the sk_hashednets release that trained it."
+        )
+    return SHARD_LAYOUTS[model.hash_spec_version_]
+
+
+#: A first-layer shard whose inputs carry less than this fraction of an even
+#: share of the training data's energy is idle: its buckets barely train.
+IDLE_SHARD_SHARE = 0.1
+
+
+def first_layer_shard_shares(X, n_shards, shard_layout):
+    """Each first-layer shard's share of the energy of ``X``, 1 being an even share.
+
+    A shard's buckets are trained only through the input features of its rows
+    (``docs/hashing.md``, "Sharded hashing"): its share of the features' energy,
+    the sum of their squared values, says how much of a training signal they get.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    n_shards : int
+    shard_layout : {"cyclic", "contiguous"}
+
+    Returns
+    -------
+    shares : ndarray of shape (n_shards,), or None
+        None where ``X`` is all zeros.
+    """
+    if sp.issparse(X):
+        energy = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel()
+    else:
+        energy = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+    total = energy.sum()
+    if not total > 0:
+        return None
+    n_features = X.shape[1]
+    period = shard_period(shard_layout, n_features, n_shards)
+    shard = shard_of_row.py_func(
+        np.arange(n_features, dtype=np.uint64), np.uint64(period), np.uint64(n_shards)
+    ).astype(np.int64)
+    return np.bincount(shard, weights=energy, minlength=n_shards) / total * n_shards
+
+
+def warn_about_idle_shards(model, X):
+    """Warn where a first-layer shard's inputs are all but silent in the training data.
+
+    Such a shard's buckets barely train: the network has fewer weights than
+    it stores, and nothing else would say so. Under the cyclic layout this
+    happens to inputs whose activity repeats with a period that is a multiple
+    of the shard count: image rows whose width it divides, with dark borders.
+
+    Parameters
+    ----------
+    model : BaseHashedMLP
+        A model whose layout was just fitted.
+    X : {ndarray, sparse matrix}
+        The training data.
+    """
+    n_shards = fitted_hash_shards(model)[0]
+    if n_shards == 1:
+        return
+    shares = first_layer_shard_shares(X, n_shards, fitted_shard_layout(model))
+    if shares is None:
+        return
+    idle = np.flatnonzero(shares < IDLE_SHARD_SHARE)
+    if idle.size:
+        listed = ", ".join(map(str, idle[:8])) + (", ..." if idle.size > 8 else "")
+        warnings.warn(
+            f"{idle.size} of the first layer's {n_shards} hash shards ({listed}) read input "
+            f"features that carry less than {IDLE_SHARD_SHARE:.0%} of an even share of the "
+            f"training data's energy (sum of squared values): their buckets will barely "
+            f"train. Shard s takes features s, s + {n_shards}, s + {2 * n_shards}, ...: "
+            f"features whose activity repeats with a period that is a multiple of "
+            f"{n_shards} (image rows of a width divisible by {n_shards}, with empty "
+            f"borders) do this. Set hash_shards to an int that does not divide that "
+            f"period, or hash_shards=None.",
+            UserWarning,
+            stacklevel=5,  # the caller of fit (through scikit-learn's fit wrapper)
+        )
+
+
 def layer_hash(model, layer):
     """The :class:`LayerHash` of a fitted model's layer: its seed, scheme, buckets and shards.
 
@@ -157,6 +272,7 @@ def layer_hash(model, layer):
         n_buckets=int(model.n_buckets_[layer]),
         n_shards=fitted_hash_shards(model)[layer],
         n_rows=int(model._layer_units_[layer]),
+        shard_layout=fitted_shard_layout(model),
     )
 
 
@@ -208,14 +324,7 @@ def hashed_layers(model, backend, dtype, training=False):
     -------
     layers : list of HashedLayer
     """
-    if model.hash_spec_version_ not in READABLE_HASH_SPEC_VERSIONS:
-        # Another specification maps the same buckets to other virtual
-        # weights: computing with it would silently give another network.
-        raise ValueError(
-            f"This model was trained with hash specification version "
-            f"{model.hash_spec_version_}, but this sk_hashednets implements versions "
-            f"{READABLE_HASH_SPEC_VERSIONS}. Use the sk_hashednets release that trained it."
-        )
+    shard_layout = fitted_shard_layout(model)
     units = model._layer_units_
     return [
         HashedLayer(
@@ -230,6 +339,7 @@ def hashed_layers(model, backend, dtype, training=False):
             n_buckets=model.n_buckets_[i],
             keep_index=training,
             n_shards=fitted_hash_shards(model)[i],
+            shard_layout=shard_layout,
         )
         for i in range(model.n_layers_ - 1)
     ]

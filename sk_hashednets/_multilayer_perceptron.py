@@ -84,6 +84,7 @@ from ._layout import (
     hidden_layer_sizes_list,
     resolve_hash_shards,
     resolve_n_buckets,
+    warn_about_idle_shards,
 )
 from ._optimizers import AdamOptimizer, SGDOptimizer
 from ._progress import check_available as check_progress_bar_available
@@ -758,6 +759,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
+            warn_about_idle_shards(self, X)
         else:
             self._check_continuation(layer_units)
         self.device_ = device
@@ -1275,17 +1277,21 @@ _PARAMS_DOC = """
         idea of ROBE). See ``docs/hashing.md``.
 
     hash_shards : {None, 'auto'} or int, default=None
-        Split each layer's virtual matrix into shards of consecutive rows,
-        each hashing only into its own range of buckets, so that the bucket
-        gradient of a shard is summed by one CPU thread (on a GPU, by one
-        thread block per chunk of its buckets) with no reduction pass
-        (``docs/hashing.md``, "Sharded hashing"). None: one shard, the
-        paper's hash. 'auto': per layer, at least 16 shards (more where a
-        shard would exceed 32768 buckets), none of fewer than 512 buckets, so
-        a layer of fewer than 1024 buckets keeps one. An int: that many
-        shards in every layer, capped by each layer's rows and buckets. The
-        resolved counts are ``hash_shards_``; they depend on the layer shapes
-        and bucket counts only.
+        Split the rows of each layer's virtual matrix into S shards (row
+        ``i`` in shard ``i % S``), each hashing only into its own range of
+        buckets, so that the bucket gradient of a shard is summed by one CPU
+        thread (on a GPU, by one thread block per chunk of its buckets) with
+        no reduction pass (``docs/hashing.md``, "Sharded hashing"). None: one
+        shard, the paper's hash. 'auto': per layer, at least 16 shards (more
+        where a shard would exceed 32768 buckets), none of fewer than 512
+        buckets, so a layer of fewer than 1024 buckets keeps one. An int:
+        that many shards in every layer, capped by each layer's rows and
+        buckets. The resolved counts are ``hash_shards_``; they depend on the
+        layer shapes and bucket counts only. A shard's buckets train only
+        through its input features: ``fit`` warns where a first-layer shard's
+        features carry almost none of the data's energy (features whose
+        activity repeats with a period that S divides, such as image rows of
+        a width divisible by S with empty borders); another S avoids it.
 
     progress_bar : bool, default=False
         Show a progress bar (tqdm) during training: per epoch over its

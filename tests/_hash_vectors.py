@@ -5,7 +5,10 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hashing.md"
 TABLE_HEADER = "| seed | i | j | K | hash | sign hash | bucket | sign |"
 BLOCK_TABLE_HEADER = "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
-SHARD_TABLE_HEADER = (
+#: Version 3, the cyclic layout: the bucket does not depend on n_rows.
+CYCLIC_SHARD_TABLE_HEADER = "| seed | i | j | K | S | block | shard | first | K_s | bucket | sign |"
+#: Version 2, the contiguous layout.
+CONTIGUOUS_SHARD_TABLE_HEADER = (
     "| seed | i | j | K | S | n_rows | block | shard | first | K_s | bucket | sign |"
 )
 
@@ -25,9 +28,12 @@ def read_table(header):
 ELEMENT_VECTORS = read_table(TABLE_HEADER)
 #: Block hashing: (seed, i, j, K, block hash, block sign hash, start, bucket, sign).
 BLOCK_VECTORS = read_table(BLOCK_TABLE_HEADER)
-#: Sharded hashing: (seed, i, j, K, S, n_rows, block, shard, first, K_s, bucket, sign).
-SHARD_VECTORS = read_table(SHARD_TABLE_HEADER)
-
 MAX_U32 = 2**32 - 1
+#: Sharded hashing, both layouts: (layout, seed, i, j, K, S, n_rows, block, shard,
+#: first, K_s, bucket, sign). A cyclic vector holds for any n_rows above i: the
+#: largest, 2**32 - 1.
+SHARD_VECTORS = [("cyclic", *v[:5], MAX_U32, *v[5:]) for v in read_table(CYCLIC_SHARD_TABLE_HEADER)]
+SHARD_VECTORS += [("contiguous", *v) for v in read_table(CONTIGUOUS_SHARD_TABLE_HEADER)]
+
 #: The seed of the layer that the kernel and tiling tests hash (above 2**31).
 LAYER_SEED = 2718281828

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from _hash_vectors import BLOCK_VECTORS, ELEMENT_VECTORS, SHARD_VECTORS
 
-from sk_hashednets._kernels._hashing import SIGN_SEED_XOR, hash_pairs
+from sk_hashednets._kernels._hashing import SIGN_SEED_XOR, hash_pairs, shard_period
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "sk_hashednets" / "_kernels" / "cuda" / "hashed_kernels.cu"
@@ -36,13 +36,13 @@ ENTRIES = [
 HARNESS = r"""
 #include "{source}"
 extern "C" void host_hash_pairs(const u32 *i, const u32 *j, long long n, u32 seed,
-                                u32 n_buckets, int block, u32 n_shards, u32 n_rows,
+                                u32 n_buckets, int block, u32 n_shards, u32 shard_period,
                                 u32 *bucket, signed char *sign) {{
     u32 sign_seed = seed ^ {sign_seed_xor}u;
     for (long long t = 0; t < n; ++t) {{
         u32 b, neg;
-        sk_hash_sharded(block, seed, sign_seed, i[t], j[t], n_buckets, n_shards, n_rows, &b,
-                        &neg);
+        sk_hash_sharded(block, seed, sign_seed, i[t], j[t], n_buckets, n_shards, shard_period,
+                        &b, &neg);
         bucket[t] = b;
         sign[t] = neg ? -1 : 1;
     }}
@@ -86,13 +86,15 @@ def host_hash(tmp_path_factory):
         np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS"),
     ]
 
-    def host_hash(seed, i, j, n_buckets, hashing, n_shards=1, n_rows=1):
+    def host_hash(seed, i, j, n_buckets, hashing, n_shards=1, shard_period=1):
         i = np.ascontiguousarray(i, dtype=np.uint32)
         j = np.ascontiguousarray(j, dtype=np.uint32)
         bucket = np.empty(i.size, dtype=np.uint32)
         sign = np.empty(i.size, dtype=np.int8)
         block = hashing == "block"
-        lib.host_hash_pairs(i, j, i.size, seed, n_buckets, block, n_shards, n_rows, bucket, sign)
+        lib.host_hash_pairs(
+            i, j, i.size, seed, n_buckets, block, n_shards, shard_period, bucket, sign
+        )
         return bucket.astype(np.int64), sign
 
     return host_hash
@@ -104,9 +106,10 @@ def test_cuda_hash_reproduces_the_documents_test_vectors(host_hash):
         assert host_hash(seed, [i], [j], k, "element") == ([bucket], [sign])
     for seed, i, j, k, *_, bucket, sign in BLOCK_VECTORS:
         assert host_hash(seed, [i], [j], k, "block") == ([bucket], [sign])
-    for seed, i, j, k, s, n_rows, block, *_, bucket, sign in SHARD_VECTORS:
+    for layout, seed, i, j, k, s, n_rows, block, *_, bucket, sign in SHARD_VECTORS:
         hashing = "block" if block else "element"
-        assert host_hash(seed, [i], [j], k, hashing, s, n_rows) == ([bucket], [sign])
+        period = shard_period(layout, n_rows, s)
+        assert host_hash(seed, [i], [j], k, hashing, s, period) == ([bucket], [sign])
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
@@ -123,18 +126,22 @@ def test_cuda_hash_equals_numpy_spec_on_random_pairs(host_hash, hashing, n_bucke
         np.testing.assert_array_equal(sign, expected_sign)
 
 
+@pytest.mark.parametrize("layout", ["cyclic", "contiguous"])
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize(
     "n_rows, n_buckets, n_shards", [(23, 101, 5), (1000, 7, 7), (2**32 - 1, 2**32 - 1, 65_536)]
 )
 def test_cuda_sharded_hash_equals_numpy_spec_on_random_pairs(
-    host_hash, hashing, n_rows, n_buckets, n_shards
+    host_hash, hashing, n_rows, n_buckets, n_shards, layout
 ):
     rng = np.random.default_rng(n_rows)
     i = rng.integers(0, n_rows, 5000, dtype=np.uint64)
     j = rng.integers(0, 2**32, 5000, dtype=np.uint64)
     i[:2] = [0, n_rows - 1]
-    bucket, sign = host_hash(12345, i, j, n_buckets, hashing, n_shards, n_rows)
-    expected_bucket, expected_sign = hash_pairs(12345, i, j, n_buckets, hashing, n_shards, n_rows)
+    period = shard_period(layout, n_rows, n_shards)
+    bucket, sign = host_hash(12345, i, j, n_buckets, hashing, n_shards, period)
+    expected_bucket, expected_sign = hash_pairs(
+        12345, i, j, n_buckets, hashing, n_shards, n_rows, layout
+    )
     np.testing.assert_array_equal(bucket, expected_bucket)
     np.testing.assert_array_equal(sign, expected_sign)

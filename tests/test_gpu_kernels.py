@@ -169,7 +169,11 @@ N_IN, N_OUT, N_BUCKETS, N_SHARDS = 23, 45, 101, 5
 ROW_TILES = [(0, 7), (7, 16), (16, 23)]
 
 
-def _sharded_hash(hashing, sign_hash, n_buckets, n_shards, n_rows):
+#: Version 3's layout, then version 2's.
+LAYOUTS = ["cyclic", "contiguous"]
+
+
+def _sharded_hash(hashing, sign_hash, n_buckets, n_shards, n_rows, layout="cyclic"):
     return LayerHash.for_layer(
         SEED,
         sign_hash=sign_hash,
@@ -177,6 +181,7 @@ def _sharded_hash(hashing, sign_hash, n_buckets, n_shards, n_rows):
         n_buckets=n_buckets,
         n_shards=n_shards,
         n_rows=n_rows,
+        shard_layout=layout,
     )
 
 
@@ -202,23 +207,29 @@ def _scatter_in_tiles(cuda, layer_hash, grad, tiles):
             layer_hash.hashing,
             layer_hash.n_shards,
             layer_hash.n_rows,
+            layer_hash.shard_layout,
         )
     return cuda.cp.asnumpy(got), expected
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize(
     "n_rows, n_buckets, n_shards",
     [(N_IN, N_BUCKETS, N_SHARDS), (2**32 - 1, 2**32 - 1, 65_536), (1000, 7, 7)],
 )
-def test_device_hash_equals_numpy_spec_under_shards(cuda, hashing, n_rows, n_buckets, n_shards):
+def test_device_hash_equals_numpy_spec_under_shards(
+    cuda, hashing, n_rows, n_buckets, n_shards, layout
+):
     rng = np.random.default_rng(4)
     i = rng.integers(0, n_rows, 3000, dtype=np.uint64)
     j = rng.integers(0, 2**32, 3000, dtype=np.uint64)
     i[:2] = [0, n_rows - 1]
-    layer_hash = _sharded_hash(hashing, True, n_buckets, n_shards, n_rows)
+    layer_hash = _sharded_hash(hashing, True, n_buckets, n_shards, n_rows, layout)
     bucket, sign = cuda.backend.hash_pairs(layer_hash, cuda.cp.asarray(i), cuda.cp.asarray(j))
-    expected_bucket, expected_sign = hash_pairs(SEED, i, j, n_buckets, hashing, n_shards, n_rows)
+    expected_bucket, expected_sign = hash_pairs(
+        SEED, i, j, n_buckets, hashing, n_shards, n_rows, layout
+    )
     np.testing.assert_array_equal(cuda.cp.asnumpy(bucket).astype(np.int64), expected_bucket)
     np.testing.assert_array_equal(cuda.cp.asnumpy(sign), expected_sign)
     with pytest.raises(ValueError, match=f"below n_rows={n_rows}"):
@@ -226,13 +237,16 @@ def test_device_hash_equals_numpy_spec_under_shards(cuda, hashing, n_rows, n_buc
         cuda.backend.hash_pairs(layer_hash, too_far, too_far)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("sign_hash", [True, False])
-def test_sharded_tiles_identical_to_the_reference(cuda, dtype, hashing, sign_hash):
+def test_sharded_tiles_identical_to_the_reference(cuda, dtype, hashing, sign_hash, layout):
     w = np.random.default_rng(5).standard_normal(N_BUCKETS).astype(dtype)
-    layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN)
-    whole = ref.materialize(w, SEED, N_IN, N_OUT, sign_hash, hashing=hashing, n_shards=N_SHARDS)
+    layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN, layout)
+    whole = ref.materialize(
+        w, SEED, N_IN, N_OUT, sign_hash, hashing=hashing, n_shards=N_SHARDS, shard_layout=layout
+    )
     # The whole matrix, and a tile that starts and stops inside shards and inside blocks.
     for rows, cols in [((0, N_IN), (0, N_OUT)), ((3, 17), (7, 37))]:
         out = cuda.cp.empty((rows[1] - rows[0], cols[1] - cols[0]), dtype=dtype)
@@ -242,16 +256,20 @@ def test_sharded_tiles_identical_to_the_reference(cuda, dtype, hashing, sign_has
         np.testing.assert_array_equal(cuda.cp.asnumpy(out), whole[slice(*rows), slice(*cols)])
 
 
-def test_sharded_tile_deep_in_a_tall_matrix_identical_to_the_reference(cuda):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_sharded_tile_deep_in_a_tall_matrix_identical_to_the_reference(cuda, layout):
     """Rows past 2**31 of a matrix of 2**32 - 1 rows, 65536 shards of 3 buckets.
 
-    The tile's 9 rows straddle the first row of shard 45777, 3_000_041_471.
+    Contiguous, the tile's 9 rows straddle the first row of shard 45777,
+    3_000_041_471; cyclic, they are rows 65531 to 65535 and 0 to 3 of their
+    windows: the tile wraps around to shard 0 in the middle.
     """
     n_rows, n_buckets, n_shards, row_start = 2**32 - 1, 3 * 65_536 + 2, 65_536, 3_000_041_467
+    assert row_start % n_shards == 65_531
     w = np.random.default_rng(6).standard_normal(n_buckets)
-    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_rows)
+    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_rows, layout)
     expected = ref.materialize(
-        w, SEED, n_rows, 40, True, row_start, row_start + 9, "block", n_shards
+        w, SEED, n_rows, 40, True, row_start, row_start + 9, "block", n_shards, layout
     )
     out = cuda.cp.empty((9, 40), dtype=np.float64)
     cuda.backend.materialize_tile(layer_hash, cuda.cp.asarray(w), out, row_start=row_start)
@@ -263,13 +281,14 @@ def test_sharded_tile_deep_in_a_tall_matrix_identical_to_the_reference(cuda):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("sign_hash", [True, False])
-def test_sharded_scatter_is_the_cpus_chain_of_additions(cuda, dtype, hashing, sign_hash):
+def test_sharded_scatter_is_the_cpus_chain_of_additions(cuda, dtype, hashing, sign_hash, layout):
     """Bit for bit the reference's row-major sums, with no global atomics."""
     grad = np.random.default_rng(8).standard_normal((N_IN, N_OUT)).astype(dtype)
-    layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN)
+    layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN, layout)
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, ROW_TILES)
@@ -282,21 +301,23 @@ def test_sharded_scatter_is_the_cpus_chain_of_additions(cuda, dtype, hashing, si
     np.testing.assert_array_equal(got, on_cpu)
     if cuda.emulated:
         # One block per shard of each tile (at most 21 buckets: one chunk each),
-        # and the scatter_shards kernel only: no global atomics.
+        # and the scatter_shards kernel only: no global atomics. Cyclic, every
+        # tile of 7 or more rows holds all 5 shards.
         suffix = "f32" if dtype == np.float32 else "f64"
         shared = 21 * np.dtype(dtype).itemsize + 4 * (SHARD_SLOTS + 3)
+        tile_shards = (5, 5, 5) if layout == "cyclic" else (2, 3, 2)
         assert cuda.launches == [
             (f"scatter_shards_{suffix}", (n_shards, 1, 1), (256, 1, 1), shared)
-            for n_shards in (2, 3, 2)
+            for n_shards in tile_shards
         ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sharded_scatter_of_shards_larger_than_shared_memory(cuda, dtype):
-    """Shards of 15005 and 15006 buckets: 2 chunks in float32, 3 in float64."""
+    """Shards of 15005 and 15006 buckets: 2 chunks in float32, 3 in float64 (contiguous)."""
     n_buckets, n_shards = 30_011, 2
     grad = np.random.default_rng(9).standard_normal((N_IN, N_OUT)).astype(dtype)
-    layer_hash = _sharded_hash("element", True, n_buckets, n_shards, N_IN)
+    layer_hash = _sharded_hash("element", True, n_buckets, n_shards, N_IN, "contiguous")
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, ROW_TILES)
@@ -321,11 +342,12 @@ def test_sharded_scatter_of_shards_larger_than_shared_memory(cuda, dtype):
         (N_IN, N_OUT, 11_261, 2, np.float64, 4),
     ],
 )
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_sharded_scatter_units_beyond_the_grid_and_empty_chunks(
-    cuda, n_in, n_out, n_buckets, n_shards, dtype, grid
+    cuda, n_in, n_out, n_buckets, n_shards, dtype, grid, layout
 ):
     grad = np.random.default_rng(10).standard_normal((n_in, n_out)).astype(dtype)
-    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_in)
+    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_in, layout)
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, [(0, n_in)])

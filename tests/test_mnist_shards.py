@@ -66,6 +66,7 @@ def _result(model, compression, seed, accuracy, shards):
         layer["max_over_mean"] = 30 / layer["mean"]
     return {
         "model": model,
+        "hash_spec_version": 3,
         "compression": compression,
         "seed": seed,
         "test_accuracy": accuracy,
@@ -80,6 +81,10 @@ def test_a_result_counts_while_settings_and_auto_shards_hold(study):
     sharded = {**_result("sharded", 1 / 8, 0, 98.4, [16, 2]), "settings": study.SETTINGS}
     assert study.current(sharded)
     assert not study.current({**sharded, "hash_shards_": [3, 1]})  # an earlier "auto"
+    # Version 2's contiguous shards (results before the version was recorded): reported apart.
+    version_2 = {k: v for k, v in sharded.items() if k != "hash_spec_version"}
+    assert study.hash_version(version_2) == 2
+    assert not study.current(version_2) and study.current(version_2, version=2)
     element = {**_result("element", 1 / 8, 0, 98.4, [1, 1]), "settings": study.SETTINGS}
     assert study.current(element)
     other = {**study.SETTINGS, "dropout": {**study.SETTINGS["dropout"], "8": 0.3}}

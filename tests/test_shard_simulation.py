@@ -128,11 +128,21 @@ def test_the_bucket_gradient_is_the_row_order_chain_and_the_references(data):
     units = model._layer_units_
     for k, start in enumerate(model.bucket_weights_):
         h = network.layer_hashes[k]
-        # Every device's gradient tile, in row order, scattered by the NumPy chain.
-        tiles = np.vstack([dev.virtual_grads[k] for dev in network.devices])
+        # Every device's gradient tile, put back in row order, scattered by the NumPy chain.
+        tiles = np.empty((units[k], units[k + 1]))
+        for dev in network.devices:
+            tiles[dev.layers[k].rows] = dev.virtual_grads[k]
         expected = np.zeros_like(start)
         ref.bucket_grad_in_row_order(
-            tiles, int(h.seed), expected, h.sign_hash, 0, h.hashing, h.n_shards, units[k]
+            tiles,
+            int(h.seed),
+            expected,
+            h.sign_hash,
+            0,
+            h.hashing,
+            h.n_shards,
+            units[k],
+            h.shard_layout,
         )
         expected += model.alpha * start
         expected /= BATCH
@@ -170,14 +180,17 @@ def test_devices_hold_only_their_own_arrays(data):
         parts = [dev.layers[k] for dev in devices]
         assert [p.bucket_start for p in parts[1:]] == [p.bucket_stop for p in parts[:-1]]
         assert (parts[0].bucket_start, parts[-1].bucket_stop) == (0, h.n_buckets)
+        W = ref.materialize(
+            whole, int(h.seed), units[k], units[k + 1], h.sign_hash,
+            hashing=h.hashing, n_shards=h.n_shards, shard_layout=h.shard_layout,
+        )  # fmt: skip
+        # The devices own every row once; cyclic, every S-th row (not a block).
+        assert_array_equal(np.sort(np.concatenate([p.rows for p in parts])), np.arange(units[k]))
+        assert h.shard_layout == "cyclic" and np.any(np.diff(parts[0].rows) > 1)
         for part in parts:
             # Its rows of W, read from its own buckets: the sharded hash's, bit for bit.
-            rows = ref.materialize(
-                whole, int(h.seed), units[k], units[k + 1], h.sign_hash,
-                part.row_start, part.row_stop, h.hashing, h.n_shards,
-            )  # fmt: skip
             part.materialize()
-            assert_array_equal(np.vstack(part.weights), rows)
+            assert_array_equal(np.vstack(part.weights), W[part.rows])
 
 
 @pytest.mark.parametrize("n_devices", [1, 2, 3, 4])
@@ -219,3 +232,22 @@ def test_the_balanced_formula_is_the_ring_figure_plus_the_ordered_chain():
 def test_a_layer_needs_a_shard_per_device(data):
     with pytest.raises(ValueError, match="at least as many shards"):
         sim.ShardedNetwork.from_estimator(_model(data), 6)
+
+
+def test_a_hash_version_2_model_divides_into_blocks_of_rows(data):
+    # Version 2's contiguous shards: each device owns blocks of rows, with the same guarantees.
+    X, y, _ = data
+    model = copy.deepcopy(_model(data))
+    model.hash_spec_version_ = 2
+    one = _train(model, data, 1)
+    many = _train(model, data, 3)
+    for a, b in zip(
+        many.bucket_weights() + many.intercepts(), one.bucket_weights() + one.intercepts()
+    ):
+        assert_array_equal(a, b)
+    assert all(np.all(np.diff(dev.layers[0].rows) == 1) for dev in many.devices)
+    follower = copy.deepcopy(model)
+    follower.partial_fit(X[BATCH:], y[BATCH:])
+    assert follower.hash_spec_version_ == 2
+    for a, b in zip(many.bucket_weights(), follower.bucket_weights_):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())

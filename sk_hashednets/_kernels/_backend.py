@@ -20,7 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ._hashing import HASHING_MODES, check_shards, sign_seed
+from ._hashing import HASHING_MODES, check_shards, shard_period, sign_seed
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ class LayerHash:
         buckets (``docs/hashing.md``, "Sharded hashing"); 1 is the unsharded hash.
     n_rows : int, default=None
         Rows of the virtual matrix, which the shards split; needed when ``S > 1``.
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
+        How the shards take the rows: row ``i`` in shard ``i % S`` (hash
+        specification version 3) or blocks of consecutive rows (version 2);
+        ``_hashing.SHARD_LAYOUTS``.
 
     Attributes
     ----------
@@ -66,6 +70,7 @@ class LayerHash:
     n_buckets: int
     n_shards: int = 1
     n_rows: int | None = None
+    shard_layout: str = "cyclic"
     mode: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -87,13 +92,16 @@ class LayerHash:
         if n_rows is not None and not 1 <= n_rows < 2**32:
             raise ValueError(f"n_rows must be in [1, 2**32), got {n_rows}.")
         check_shards(n_shards, n_rows, n_buckets)
+        shard_period(self.shard_layout, n_rows, n_shards)  # checks the layout's name
         object.__setattr__(self, "n_shards", n_shards)
         object.__setattr__(self, "n_rows", n_rows)
         object.__setattr__(self, "sign_hash", bool(self.sign_hash))
         object.__setattr__(self, "mode", HASHING_MODES[self.hashing])
 
     @classmethod
-    def for_layer(cls, seed, *, sign_hash, hashing, n_buckets, n_shards=1, n_rows=None):
+    def for_layer(
+        cls, seed, *, sign_hash, hashing, n_buckets, n_shards=1, n_rows=None, shard_layout="cyclic"
+    ):
         """The hash of a layer with seed ``seed``: its sign seed is ``sign_seed(seed)``.
 
         Parameters
@@ -105,12 +113,24 @@ class LayerHash:
         n_buckets : int
         n_shards : int, default=1
         n_rows : int, default=None
+        shard_layout : {"cyclic", "contiguous"}, default="cyclic"
 
         Returns
         -------
         layer_hash : LayerHash
         """
-        return cls(seed, sign_seed(seed), sign_hash, hashing, n_buckets, n_shards, n_rows)
+        return cls(
+            seed, sign_seed(seed), sign_hash, hashing, n_buckets, n_shards, n_rows, shard_layout
+        )
+
+    @property
+    def shard_period(self):
+        """The period of the shards' rows, as the kernels take it (``_hashing.shard_of_row``).
+
+        ``n_shards`` under the cyclic layout, ``n_rows`` under the contiguous
+        one, 1 unsharded.
+        """
+        return shard_period(self.shard_layout, self.n_rows, self.n_shards)
 
     @property
     def sharded(self):

@@ -262,8 +262,8 @@ def _hash_args(layer_hash):
 
 
 def _shard_args(layer_hash):
-    """Shards and rows of the virtual matrix: the kernels' last hash arguments."""
-    return layer_hash.n_shards, layer_hash.n_rows or 1
+    """Shards and the period of their rows: the kernels' last hash arguments."""
+    return layer_hash.n_shards, layer_hash.shard_period
 
 
 def _read_only(bucket_weights):

@@ -47,7 +47,7 @@ import cupy as cp
 import numpy as np
 
 from ._backend import Backend, DeviceHashing
-from ._hashing import BLOCK_HASHING, shard_of_row
+from ._hashing import BLOCK_HASHING, tile_shards
 from ._updates import adam_formula, sgd_formula
 
 SOURCE = Path(__file__).with_name("cuda") / "hashed_kernels.cu"
@@ -241,8 +241,8 @@ def _hash_args(layer_hash):
 
 
 def _shard_args(layer_hash):
-    """The kernels' ``u32 n_shards, u32 matrix_rows`` (1 row where an unsharded hash has none)."""
-    return np.uint32(layer_hash.n_shards), np.uint32(layer_hash.n_rows or 1)
+    """The kernels' ``u32 n_shards, u32 shard_period`` (``LayerHash.shard_period``)."""
+    return np.uint32(layer_hash.n_shards), np.uint32(layer_hash.shard_period)
 
 
 #: Shared memory of the sharded scatter besides its buckets: the bids and 3 flags (uint32).
@@ -260,11 +260,8 @@ def _scatter_shards(layer_hash, grad_tile, bucket_grad, row_start):
     """Launch ``scatter_shards``: a thread block per (shard of the tile, chunk of its buckets)."""
     n_rows, n_cols = grad_tile.shape
     chunk_buckets, n_chunks = _shard_chunks(layer_hash, bucket_grad.itemsize)
-    rows, shards = np.uint64(layer_hash.n_rows), np.uint64(layer_hash.n_shards)
-    first, last = (
-        int(shard_of_row(np.uint64(i), rows, shards)) for i in (row_start, row_start + n_rows - 1)
-    )
-    n_units = (last - first + 1) * n_chunks
+    _, n_tile_shards = tile_shards(row_start, n_rows, layer_hash.n_shards, layer_hash.shard_period)
+    n_units = int(n_tile_shards) * n_chunks
     sm_count = _sm_count(cp.cuda.Device().id)
     _kernel(f"scatter_shards_{_SUFFIX[grad_tile.dtype]}")(
         (min(n_units, 32 * sm_count),),

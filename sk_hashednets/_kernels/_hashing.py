@@ -34,11 +34,19 @@ from numba import njit
 
 #: Version of this specification. Any change to the functions below that changes
 #: a single (bucket, sign) must bump it: fitted models record it. Version 2 added
-#: sharded hashing (``n_shards``); with one shard it is version 1 bit for bit.
-HASH_SPEC_VERSION = 2
+#: sharded hashing (``n_shards``), its shards blocks of consecutive rows; version
+#: 3 deals the rows to the shards in turn (``SHARD_LAYOUTS``). With one shard
+#: every version is version 1 bit for bit.
+HASH_SPEC_VERSION = 3
 #: The versions this package computes: a model that records version 1 has one
-#: shard per layer.
-READABLE_HASH_SPEC_VERSIONS = (1, 2)
+#: shard per layer, one that records version 2 has "contiguous" shards.
+READABLE_HASH_SPEC_VERSIONS = (1, 2, 3)
+#: How a version's shards take the rows of the virtual matrix: "contiguous",
+#: shard ``s`` holds a block of consecutive rows (version 2); "cyclic", row
+#: ``i`` goes to shard ``i % S`` (version 3, so that every shard reads inputs
+#: from all over the input vector: a block of an image's border pixels, all
+#: zero, left a contiguous shard's buckets untrained, ``docs/hashing.md``).
+SHARD_LAYOUTS = {1: "contiguous", 2: "contiguous", 3: "cyclic"}
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 # MurmurHash3_x86_32 constants.
@@ -175,23 +183,85 @@ def is_negative(sign_hash_value):
 
 
 @njit(cache=True)
-def shard_of_row(i, n_rows, n_shards):
-    """Shard of row ``i`` of a virtual matrix of ``n_rows`` rows split into ``n_shards``.
+def shard_of_row(i, period, n_shards):
+    """Shard of row ``i`` when the rows are dealt to ``n_shards`` shards with ``period``.
 
-    Shard ``s`` holds rows ``[s * n_rows // n_shards, (s + 1) * n_rows // n_shards)``:
-    blocks of consecutive rows whose sizes differ by one at most.
+    The rows are cut into windows of ``period`` consecutive rows, and each
+    window is split into ``n_shards`` blocks of consecutive rows: shard ``s``
+    holds rows ``w * period + [s * period // S, (s + 1) * period // S)`` of
+    every window ``w``, blocks whose sizes differ by one at most. The two
+    layouts (:func:`shard_period`) are its ends: ``period = n_rows``, one
+    window ("contiguous"), and ``period = S``, one row of each window per
+    shard: row ``i`` in shard ``i % S`` ("cyclic").
 
     Parameters
     ----------
-    i, n_rows, n_shards : uint64 scalar or ndarray
-        ``i < n_rows < 2**32``, ``1 <= n_shards <= n_rows``.
+    i, period, n_shards : uint64 scalar or ndarray
+        ``i < 2**32``, ``1 <= n_shards <= period < 2**32``.
 
     Returns
     -------
     shard : uint64 scalar or ndarray
     """
-    # The largest s with s * n_rows // n_shards <= i, i.e. s * n_rows < (i + 1) * n_shards.
-    return ((i + _ONE) * n_shards - _ONE) // n_rows
+    # In the window, the largest s with s * period // S <= r, i.e. s * period < (r + 1) * S.
+    return ((i % period + _ONE) * n_shards - _ONE) // period
+
+
+@njit(cache=True)
+def tile_shards(row_start, n_tile_rows, n_shards, period):
+    """The shards with rows in a tile of rows: ``(first + t) % n_shards`` for ``t < count``.
+
+    Within one window of ``period`` rows a tile's shards run from the shard of
+    its first row to that of its last; a tile across two windows may wrap
+    around to shard 0, and one across more holds every shard.
+
+    Parameters
+    ----------
+    row_start, n_tile_rows : int
+        The tile's rows, ``row_start:row_start + n_tile_rows`` (at least one).
+    n_shards, period : int
+        As in :func:`shard_of_row`.
+
+    Returns
+    -------
+    first : uint64
+    count : int64
+    """
+    shards, period = np.uint64(n_shards), np.uint64(period)
+    row_stop = np.uint64(row_start + n_tile_rows)
+    first = shard_of_row(np.uint64(row_start), period, shards)
+    last = shard_of_row(row_stop - _ONE, period, shards)
+    windows = (row_stop - _ONE) // period - np.uint64(row_start) // period
+    if windows == 0:
+        count = last - first + _ONE
+    elif windows == 1:
+        count = min(shards, shards - first + last + _ONE)
+    else:
+        count = shards
+    return first, np.int64(count)
+
+
+def shard_period(layout, n_rows, n_shards):
+    """The ``period`` of :func:`shard_of_row` under a shard layout.
+
+    Parameters
+    ----------
+    layout : {"cyclic", "contiguous"}
+        ``SHARD_LAYOUTS[version]`` of the model's hash specification.
+    n_rows, n_shards : int
+        Rows of the virtual matrix, and its shards.
+
+    Returns
+    -------
+    period : int
+        ``n_shards`` ("cyclic": row ``i`` in shard ``i % n_shards``) or
+        ``n_rows`` ("contiguous": blocks of consecutive rows).
+    """
+    if layout not in ("cyclic", "contiguous"):
+        raise ValueError(f"shard layout must be 'cyclic' or 'contiguous', got {layout!r}.")
+    if layout == "cyclic" or n_shards == 1:
+        return n_shards
+    return n_rows
 
 
 @njit(cache=True)
@@ -241,7 +311,9 @@ BLOCK_HASHING = 1
 HASHING_MODES = {"element": ELEMENT_HASHING, "block": BLOCK_HASHING}
 
 
-def hash_pairs(seed, i, j, n_buckets, hashing="element", n_shards=1, n_rows=None):
+def hash_pairs(
+    seed, i, j, n_buckets, hashing="element", n_shards=1, n_rows=None, shard_layout="cyclic"
+):
     """Bucket and sign of the virtual entries (i, j): the specification in NumPy.
 
     ``hashing="element"`` (the paper's scheme) hashes every entry. Under
@@ -251,11 +323,12 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element", n_shards=1, n_rows=None
     ``o`` of the sign hash ``H'(i, b)``: two hashes per block instead of two
     per entry.
 
-    With ``n_shards = S > 1`` the ``n_rows`` rows are split into S shards of
-    consecutive rows (:func:`shard_of_row`) and shard s owns its own range of
-    buckets (:func:`shard_buckets`): its entries are hashed as above into the
-    shard's ``K_s`` buckets, then offset by the shard's first bucket. ``S = 1``
-    is the unsharded hash, bit for bit.
+    With ``n_shards = S > 1`` the ``n_rows`` rows are split into S shards
+    (:func:`shard_of_row`: row ``i`` in shard ``i % S`` under the "cyclic"
+    layout, blocks of consecutive rows under "contiguous") and shard s owns
+    its own range of buckets (:func:`shard_buckets`): its entries are hashed
+    as above into the shard's ``K_s`` buckets, then offset by the shard's
+    first bucket. ``S = 1`` is the unsharded hash, bit for bit.
 
     Parameters
     ----------
@@ -270,6 +343,9 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element", n_shards=1, n_rows=None
         S, with ``1 <= S <= min(n_rows, K)``.
     n_rows : int, default=None
         Rows of the virtual matrix (every ``i`` below it); needed when ``S > 1``.
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
+        How the shards take the rows: ``SHARD_LAYOUTS`` of the version (3 is
+        "cyclic", 2 "contiguous").
 
     Returns
     -------
@@ -290,7 +366,8 @@ def hash_pairs(seed, i, j, n_buckets, hashing="element", n_shards=1, n_rows=None
         check_shards(n_shards, n_rows, n_buckets)
         if i.size and int(i.max()) >= n_rows:
             raise ValueError(f"Every row index must be below n_rows={n_rows}.")
-        shard = shard_of_row.py_func(i, np.uint64(n_rows), np.uint64(n_shards))
+        period = shard_period(shard_layout, n_rows, n_shards)
+        shard = shard_of_row.py_func(i, np.uint64(period), np.uint64(n_shards))
         first, k = shard_buckets.py_func(shard, np.uint64(n_shards), k)
     if hashing == "element":
         key_j = column_key.py_func(j)

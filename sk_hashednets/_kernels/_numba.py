@@ -40,6 +40,7 @@ from ._hashing import (
     row_state,
     shard_buckets,
     shard_of_row,
+    tile_shards,
 )
 
 #: Mode of :func:`_scatter_blocks` that reads a bucket index tile instead of
@@ -139,14 +140,14 @@ def _block_stop(block, n_cols):
 
 
 @njit(inline="always", cache=True)
-def _row_shard(i, n_rows, n_shards, n_buckets):
+def _row_shard(i, period, n_shards, n_buckets):
     """First bucket and bucket count of the shard of row ``i``: ``(0, K)`` unsharded.
 
-    All arguments uint64 (``n_rows``: rows of the whole virtual matrix).
+    All arguments uint64 (``period``: the shards' period, ``LayerHash.shard_period``).
     """
     if n_shards == _ONE:
         return _ZERO, n_buckets
-    return shard_buckets(shard_of_row(i, n_rows, n_shards), n_shards, n_buckets)
+    return shard_buckets(shard_of_row(i, period, n_shards), n_shards, n_buckets)
 
 
 @njit(inline="always", cache=True)
@@ -161,7 +162,7 @@ def _signed(value, negative):
 
 @njit(parallel=True, cache=True)
 def materialize_tile(
-    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start, n_shards, n_rows
+    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start, n_shards, shard_period
 ):
     """Write the block of the virtual matrix at ``(row_start, col_start)`` into ``out``.
 
@@ -180,9 +181,10 @@ def materialize_tile(
         ``col_start:col_start + n_cols``, same dtype as ``bucket_weights``.
     col_start : int
         Index of the first column of the tile in the virtual matrix.
-    n_shards, n_rows : int
-        Shards of the hash and rows of the whole virtual matrix (see
-        ``LayerHash``); ``n_shards=1`` is the unsharded hash.
+    n_shards, shard_period : int
+        Shards of the hash and the period of their rows (``LayerHash.shard_period``:
+        ``n_shards`` under the cyclic layout, the matrix's rows under the
+        contiguous one); ``n_shards=1`` is the unsharded hash.
 
     Notes
     -----
@@ -192,11 +194,11 @@ def materialize_tile(
     """
     n_tile_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    shards, period = np.uint64(n_shards), np.uint64(shard_period)
     keys = _column_keys(col_start, n_cols)
     for r in prange(n_tile_rows):
         i = np.uint64(row_start + r)
-        first, count = _row_shard(i, rows, shards, n_buckets)
+        first, count = _row_shard(i, period, shards, n_buckets)
         w = bucket_weights[first : first + count]
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         for c in range(n_cols):
@@ -206,7 +208,7 @@ def materialize_tile(
 
 @njit(parallel=True, cache=True)
 def materialize_tile_block(
-    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start, n_shards, n_rows
+    bucket_weights, seed, sign_seed, sign_hash, row_start, out, col_start, n_shards, shard_period
 ):
     """:func:`materialize_tile` under block hashing.
 
@@ -215,7 +217,7 @@ def materialize_tile_block(
     """
     n_tile_rows, n_cols = out.shape
     n_buckets = np.uint64(bucket_weights.shape[0])
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    shards, period = np.uint64(n_shards), np.uint64(shard_period)
     keys = _block_keys(col_start, n_cols)
     # Offset of the tile's first column in its block: entry u of the tile's
     # b-th block lies in the tile's column BLOCK_SIZE * b + u - shift.
@@ -223,7 +225,7 @@ def materialize_tile_block(
     n_shifted = n_cols + col_start % BLOCK_SIZE
     for r in prange(n_tile_rows):
         i = np.uint64(row_start + r)
-        first, count = _row_shard(i, rows, shards, n_buckets)
+        first, count = _row_shard(i, period, shards, n_buckets)
         w = bucket_weights[first : first + count]
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         for b in range(keys.shape[0]):
@@ -251,7 +253,7 @@ def _index_entry(bucket, negative):
 
 @njit(parallel=True, cache=True)
 def bucket_index_tile(
-    seed, sign_seed, sign_hash, row_start, n_buckets, out, mode, n_shards, n_rows
+    seed, sign_seed, sign_hash, row_start, n_buckets, out, mode, n_shards, shard_period
 ):
     """Write the bucket and sign of every entry of rows ``row_start:`` into ``out``.
 
@@ -270,17 +272,17 @@ def bucket_index_tile(
         ``bucket``, for columns ``0:n_cols``.
     mode : {ELEMENT_HASHING, BLOCK_HASHING}
         The hashing scheme (``_hashing``'s constants).
-    n_shards, n_rows : int
+    n_shards, shard_period : int
         As in :func:`materialize_tile`.
     """
     n_tile_rows, n_cols = out.shape
     n_buckets = np.uint64(n_buckets)
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
+    shards, period = np.uint64(n_shards), np.uint64(shard_period)
     block_hashing = mode == BLOCK_HASHING
     keys = _block_keys(0, n_cols) if block_hashing else _column_keys(0, n_cols)
     for r in prange(n_tile_rows):
         i = np.uint64(row_start + r)
-        first, k = _row_shard(i, rows, shards, n_buckets)
+        first, k = _row_shard(i, period, shards, n_buckets)
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
         if block_hashing:
             for b in range(keys.shape[0]):
@@ -446,48 +448,53 @@ def scatter_bucket_grad(
 
 
 @njit(inline="always", cache=True)
-def _tile_shards(row_start, n_tile_rows, n_shards, n_rows):
-    """The first shard with rows in the tile, and how many shards have rows in it."""
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
-    first = shard_of_row(np.uint64(row_start), rows, shards)
-    last = shard_of_row(np.uint64(row_start + n_tile_rows) - _ONE, rows, shards)
-    return first, np.int64(last - first) + 1
+def _shard_rows_in_window(shard, window, row_start, n_tile_rows, n_shards, period):
+    """Rows ``lo:hi`` of ``shard`` in one window that lie in the tile (matrix row numbers).
+
+    Empty (``hi <= lo``) where the shard's rows of that window miss the tile.
+    """
+    shards, period = np.uint64(n_shards), np.uint64(period)
+    base = np.uint64(window) * period
+    lo = max(base + shard * period // shards, np.uint64(row_start))
+    hi = min(base + (shard + _ONE) * period // shards, np.uint64(row_start + n_tile_rows))
+    return np.int64(lo), np.int64(hi)
 
 
 @njit(inline="always", cache=True)
-def _shard_rows_in_tile(shard, row_start, n_tile_rows, n_shards, n_rows):
-    """Rows ``lo:hi`` of ``shard`` that lie in the tile (whole-matrix row numbers)."""
-    shards, rows = np.uint64(n_shards), np.uint64(n_rows)
-    lo = max(shard * rows // shards, np.uint64(row_start))
-    hi = min((shard + _ONE) * rows // shards, np.uint64(row_start + n_tile_rows))
-    return np.int64(lo), np.int64(hi)
+def _tile_windows(row_start, n_tile_rows, period):
+    """The windows of ``period`` rows that the tile touches: ``range(first, stop)``."""
+    period = np.int64(period)
+    return row_start // period, (row_start + n_tile_rows - 1) // period + 1
 
 
 @njit(parallel=True, cache=True)
 def _scatter_shards(
-    grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, n_rows, bucket_grad, mode
+    grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, period, bucket_grad, mode
 ):
     n_tile_rows, n_cols = grad_tile.shape
     keys = _block_keys(0, n_cols) if mode == BLOCK_HASHING else _column_keys(0, n_cols)
     n_buckets = np.uint64(bucket_grad.shape[0])
-    first_shard, n_tile_shards = _tile_shards(row_start, n_tile_rows, n_shards, n_rows)
+    first_shard, n_tile_shards = tile_shards(row_start, n_tile_rows, n_shards, period)
+    first_window, stop_window = _tile_windows(row_start, n_tile_rows, period)
     for t in prange(n_tile_shards):
-        shard = first_shard + np.uint64(t)
-        # The shard's rows in this tile, and its buckets: this thread's alone.
-        lo, hi = _shard_rows_in_tile(shard, row_start, n_tile_rows, n_shards, n_rows)
+        shard = (first_shard + np.uint64(t)) % np.uint64(n_shards)
+        # The shard's buckets: this thread's alone. Its rows in the tile, in order.
         first, count = shard_buckets(shard, np.uint64(n_shards), n_buckets)
         own = bucket_grad[first : first + count]
-        for i in range(lo, hi):
-            state, sign_state = row_state(seed, np.uint64(i)), row_state(sign_seed, np.uint64(i))
-            grad_row = grad_tile[i - row_start]
-            if mode == BLOCK_HASHING:
-                _add_row_block(own, grad_row, state, sign_state, keys, sign_hash)
-            else:
-                _add_row_element(own, grad_row, state, sign_state, keys, sign_hash)
+        for window in range(first_window, stop_window):
+            lo, hi = _shard_rows_in_window(shard, window, row_start, n_tile_rows, n_shards, period)
+            for i in range(lo, hi):
+                state = row_state(seed, np.uint64(i))
+                sign_state = row_state(sign_seed, np.uint64(i))
+                grad_row = grad_tile[i - row_start]
+                if mode == BLOCK_HASHING:
+                    _add_row_block(own, grad_row, state, sign_state, keys, sign_hash)
+                else:
+                    _add_row_element(own, grad_row, state, sign_state, keys, sign_hash)
 
 
 def scatter_shards(
-    grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, n_shards, n_rows, mode
+    grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, n_shards, shard_period, mode
 ):
     """:func:`scatter_bucket_grad` under sharded hashing: each thread owns whole shards.
 
@@ -506,28 +513,30 @@ def scatter_shards(
     row_start : int
     bucket_grad : ndarray of shape (n_buckets,)
         Accumulated into, in place.
-    n_shards, n_rows : int
-        Shards of the hash and rows of the whole virtual matrix.
+    n_shards, shard_period : int
+        Shards of the hash and the period of their rows, as in :func:`materialize_tile`.
     mode : {ELEMENT_HASHING, BLOCK_HASHING}
     """
     _scatter_shards(
-        grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, n_rows, bucket_grad, mode
+        grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, shard_period, bucket_grad, mode
     )
 
 
 @njit(parallel=True, cache=True)
-def _scatter_shards_indexed(grad_tile, index, row_start, n_shards, n_rows, bucket_grad):
+def _scatter_shards_indexed(grad_tile, index, row_start, n_shards, period, bucket_grad):
     n_tile_rows = grad_tile.shape[0]
-    first_shard, n_tile_shards = _tile_shards(row_start, n_tile_rows, n_shards, n_rows)
+    first_shard, n_tile_shards = tile_shards(row_start, n_tile_rows, n_shards, period)
+    first_window, stop_window = _tile_windows(row_start, n_tile_rows, period)
     for t in prange(n_tile_shards):
-        shard = first_shard + np.uint64(t)
+        shard = (first_shard + np.uint64(t)) % np.uint64(n_shards)
         # The shard's rows in this tile: their entries index this thread's buckets alone.
-        lo, hi = _shard_rows_in_tile(shard, row_start, n_tile_rows, n_shards, n_rows)
-        for i in range(lo, hi):
-            _add_row_indexed(bucket_grad, grad_tile[i - row_start], index[i - row_start])
+        for window in range(first_window, stop_window):
+            lo, hi = _shard_rows_in_window(shard, window, row_start, n_tile_rows, n_shards, period)
+            for i in range(lo, hi):
+                _add_row_indexed(bucket_grad, grad_tile[i - row_start], index[i - row_start])
 
 
-def scatter_shards_indexed(grad_tile, index, row_start, bucket_grad, n_shards, n_rows):
+def scatter_shards_indexed(grad_tile, index, row_start, bucket_grad, n_shards, shard_period):
     """:func:`scatter_shards` from the tile's bucket index (:func:`bucket_index_tile`).
 
     Each thread owns whole shards and adds their rows, in order, into their
@@ -544,10 +553,10 @@ def scatter_shards_indexed(grad_tile, index, row_start, bucket_grad, n_shards, n
     row_start : int
     bucket_grad : ndarray of shape (n_buckets,)
         Accumulated into, in place.
-    n_shards, n_rows : int
-        Shards of the hash and rows of the whole virtual matrix.
+    n_shards, shard_period : int
+        Shards of the hash and the period of their rows, as in :func:`materialize_tile`.
     """
-    _scatter_shards_indexed(grad_tile, index, row_start, n_shards, n_rows, bucket_grad)
+    _scatter_shards_indexed(grad_tile, index, row_start, n_shards, shard_period, bucket_grad)
 
 
 def scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials):

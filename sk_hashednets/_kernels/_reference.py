@@ -20,6 +20,7 @@ def materialize(
     row_stop=None,
     hashing="element",
     n_shards=1,
+    shard_layout="cyclic",
 ):
     """Rows ``row_start:row_stop`` of the virtual matrix ``W[i, j] = s * w[h]``.
 
@@ -35,6 +36,8 @@ def materialize(
     hashing : {"element", "block"}, default="element"
     n_shards : int, default=1
         Shards of the hash, splitting the ``n_in`` rows.
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
+        How the shards take the rows (``_hashing.hash_pairs``).
 
     Returns
     -------
@@ -43,7 +46,9 @@ def materialize(
     row_stop = n_in if row_stop is None else row_stop
     rows = np.arange(row_start, row_stop, dtype=np.uint64)[:, None]
     cols = np.arange(n_out, dtype=np.uint64)[None, :]
-    bucket, sign = hash_pairs(seed, rows, cols, len(bucket_weights), hashing, n_shards, n_in)
+    bucket, sign = hash_pairs(
+        seed, rows, cols, len(bucket_weights), hashing, n_shards, n_in, shard_layout
+    )
     W = bucket_weights[bucket]
     if sign_hash:
         W = W * sign.astype(W.dtype)
@@ -59,6 +64,7 @@ def bucket_grad(
     hashing="element",
     n_shards=1,
     n_rows=None,
+    shard_layout="cyclic",
 ):
     """Signed sum of virtual-weight gradients per bucket, in float64.
 
@@ -73,6 +79,7 @@ def bucket_grad(
     n_shards : int, default=1
     n_rows : int, default=None
         Rows of the whole virtual matrix; needed when ``n_shards > 1``.
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
 
     Returns
     -------
@@ -87,12 +94,21 @@ def bucket_grad(
         hashing,
         n_shards,
         n_rows,
+        shard_layout,
     )
     return np.bincount(bucket, weights=weights, minlength=n_buckets)
 
 
 def bucket_grad_in_row_order(
-    virtual_grad, seed, bucket_grad, sign_hash, row_start, hashing, n_shards, n_rows
+    virtual_grad,
+    seed,
+    bucket_grad,
+    sign_hash,
+    row_start,
+    hashing,
+    n_shards,
+    n_rows,
+    shard_layout="cyclic",
 ):
     """``bucket_grad[h] += s * g`` one entry after the other, in row-major order, in place.
 
@@ -111,19 +127,30 @@ def bucket_grad_in_row_order(
     row_start : int
     hashing : {"element", "block"}
     n_shards, n_rows : int
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
     """
     bucket, weights = _signed_entries(
-        virtual_grad, seed, len(bucket_grad), sign_hash, row_start, hashing, n_shards, n_rows
+        virtual_grad,
+        seed,
+        len(bucket_grad),
+        sign_hash,
+        row_start,
+        hashing,
+        n_shards,
+        n_rows,
+        shard_layout,
     )
     np.add.at(bucket_grad, bucket, weights.astype(bucket_grad.dtype))
 
 
-def _signed_entries(virtual_grad, seed, n_buckets, sign_hash, row_start, hashing, n_shards, n_rows):
+def _signed_entries(
+    virtual_grad, seed, n_buckets, sign_hash, row_start, hashing, n_shards, n_rows, shard_layout
+):
     """Bucket and signed value of every entry of a gradient tile, in row-major order."""
     n_tile_rows, n_out = virtual_grad.shape
     rows = np.arange(row_start, row_start + n_tile_rows, dtype=np.uint64)[:, None]
     cols = np.arange(n_out, dtype=np.uint64)[None, :]
-    bucket, sign = hash_pairs(seed, rows, cols, n_buckets, hashing, n_shards, n_rows)
+    bucket, sign = hash_pairs(seed, rows, cols, n_buckets, hashing, n_shards, n_rows, shard_layout)
     weights = virtual_grad * sign if sign_hash else virtual_grad
     return bucket.ravel(), weights.ravel()
 
@@ -191,6 +218,7 @@ def loss_and_grads(
     sample_weight=None,
     hashing="element",
     n_shards=None,
+    shard_layout="cyclic",
 ):
     """Regularised loss and its gradients for a hashed MLP, by the textbook.
 
@@ -216,6 +244,8 @@ def loss_and_grads(
     hashing : {"element", "block"}, default="element"
     n_shards : sequence of int, default=None
         Shards of each layer's hash; None: one per layer.
+    shard_layout : {"cyclic", "contiguous"}, default="cyclic"
+        How the shards take the rows (hash versions 3 and 2).
 
     Returns
     -------
@@ -236,6 +266,7 @@ def loss_and_grads(
             sign_hash,
             hashing=hashing,
             n_shards=n_shards[k],
+            shard_layout=shard_layout,
         )
         for k, (w, s) in enumerate(zip(bucket_weights, seeds))
     ]
@@ -259,7 +290,15 @@ def loss_and_grads(
     for k in range(n_layers - 1, -1, -1):
         dW = activations[k].T @ delta
         raw = bucket_grad(
-            dW, seeds[k], len(bucket_weights[k]), sign_hash, 0, hashing, n_shards[k], sizes[k]
+            dW,
+            seeds[k],
+            len(bucket_weights[k]),
+            sign_hash,
+            0,
+            hashing,
+            n_shards[k],
+            sizes[k],
+            shard_layout,
         )
         bucket_grads[k] = (raw + alpha * bucket_weights[k]) / sw_sum
         intercept_grads[k] = delta.sum(axis=0) / sw_sum

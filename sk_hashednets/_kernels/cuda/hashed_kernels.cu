@@ -114,11 +114,37 @@ HD void sk_hash(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
     }
 }
 
-// Sharded hashing (spec v2): the n_rows rows split into S shards of consecutive
-// rows, shard s owning buckets [s K / S, (s + 1) K / S). Every product fits in
-// 64 bits (i, S, K, n_rows < 2**32). S = 1 is the unsharded hash.
-HD u64 sk_shard_of_row(u64 i, u32 n_rows, u32 n_shards) {
-    return ((i + 1) * n_shards - 1) / n_rows;
+// Sharded hashing (spec v2 and v3): the rows cut into windows of `period` rows,
+// each window split into S blocks of consecutive rows, block s of every window
+// in shard s, which owns buckets [s K / S, (s + 1) K / S). period = S is v3's
+// cyclic layout (row i in shard i % S), period = the matrix's rows v2's
+// contiguous one. Every product fits in 64 bits (i, S, K, period < 2**32).
+// S = 1 is the unsharded hash.
+HD u64 sk_shard_of_row(u64 i, u32 period, u32 n_shards) {
+    return ((i % period + 1) * n_shards - 1) / period;
+}
+
+// The shards with rows in [row_start, row_stop): (first + t) % S for t < count.
+HD void sk_tile_shards(u64 row_start, u64 row_stop, u32 period, u32 n_shards, u64 *first,
+                       u64 *count) {
+    u64 last = sk_shard_of_row(row_stop - 1, period, n_shards);
+    u64 windows = (row_stop - 1) / period - row_start / period;
+    *first = sk_shard_of_row(row_start, period, n_shards);
+    if (windows == 0) {
+        *count = last - *first + 1;
+    } else {
+        u64 wrapped = (u64)n_shards - *first + last + 1;
+        *count = windows == 1 && wrapped < n_shards ? wrapped : (u64)n_shards;
+    }
+}
+
+// Rows of `shard` below row x: its rows, in order, are numbered from 0, and
+// the g-th is row (g / c) * period + a + g % c (a, c: its block in a window).
+HD u64 sk_shard_rows_below(u64 x, u64 shard, u32 period, u32 n_shards) {
+    u64 a = shard * period / n_shards, c = (shard + 1) * period / n_shards - a;
+    u64 r = x % period;
+    u64 in_window = r <= a ? 0 : (r - a < c ? r - a : c);
+    return x / period * c + in_window;
 }
 
 // First bucket and bucket count of shard s.
@@ -129,20 +155,20 @@ HD void sk_shard_buckets(u64 shard, u32 n_shards, u32 n_buckets, u32 *first, u32
 }
 
 // First bucket and bucket count of the shard of row i: (0, K) unsharded.
-HD void sk_row_shard(u32 i, u32 n_rows, u32 n_shards, u32 n_buckets, u32 *first, u32 *count) {
+HD void sk_row_shard(u32 i, u32 period, u32 n_shards, u32 n_buckets, u32 *first, u32 *count) {
     if (n_shards == 1u) {
         *first = 0u;
         *count = n_buckets;
         return;
     }
-    sk_shard_buckets(sk_shard_of_row(i, n_rows, n_shards), n_shards, n_buckets, first, count);
+    sk_shard_buckets(sk_shard_of_row(i, period, n_shards), n_shards, n_buckets, first, count);
 }
 
-// Bucket (in [0, K)) and sign bit of entry (i, j) under S shards of n_rows rows.
+// Bucket (in [0, K)) and sign bit of entry (i, j) under S shards of the given period.
 HD void sk_hash_sharded(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_buckets,
-                        u32 n_shards, u32 n_rows, u32 *bucket, u32 *negative) {
+                        u32 n_shards, u32 period, u32 *bucket, u32 *negative) {
     u32 first, count;
-    sk_row_shard(i, n_rows, n_shards, n_buckets, &first, &count);
+    sk_row_shard(i, period, n_shards, n_buckets, &first, &count);
     sk_hash(block, seed, sign_seed, i, j, count, bucket, negative);
     *bucket += first;
 }
@@ -150,18 +176,19 @@ HD void sk_hash_sharded(int block, u32 seed, u32 sign_seed, u32 i, u32 j, u32 n_
 // ---------------------------------------------------------------------------
 // Kernels. Grid-stride loops over 64-bit positions. A layer's hash is the
 // arguments n_buckets, seed, sign_seed, sign_hash, block, and, where the kernel
-// implements shards, n_shards and matrix_rows (the rows of the whole virtual
-// matrix, which the shards split; any value >= 1 when n_shards = 1).
+// implements shards, n_shards and shard_period (the period of the shards' rows:
+// S under v3's cyclic layout, the matrix's rows under v2's contiguous one; any
+// value >= 1 when n_shards = 1).
 // ---------------------------------------------------------------------------
 
 // (bucket, sign) of index pairs: the specification on the device, for tests.
 extern "C" __global__ void hash_pairs(const u32 *i, const u32 *j, i64 n, u32 seed,
                                       u32 sign_seed, u32 n_buckets, int block, u32 n_shards,
-                                      u32 matrix_rows, u32 *bucket, signed char *sign) {
+                                      u32 shard_period, u32 *bucket, signed char *sign) {
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n;
          t += (i64)gridDim.x * blockDim.x) {
         u32 b, neg;
-        sk_hash_sharded(block, seed, sign_seed, i[t], j[t], n_buckets, n_shards, matrix_rows, &b,
+        sk_hash_sharded(block, seed, sign_seed, i[t], j[t], n_buckets, n_shards, shard_period, &b,
                         &neg);
         bucket[t] = b;
         sign[t] = neg ? -1 : 1;
@@ -172,7 +199,7 @@ extern "C" __global__ void hash_pairs(const u32 *i, const u32 *j, i64 n, u32 see
 // thread per tile entry.
 template <typename T>
 __device__ void materialize_tile(const T *w, u32 n_buckets, u32 seed, u32 sign_seed,
-                                 int sign_hash, int block, u32 n_shards, u32 matrix_rows,
+                                 int sign_hash, int block, u32 n_shards, u32 shard_period,
                                  u64 row_start, u64 col_start, i64 n_rows, i64 n_cols, T *out) {
     i64 n = n_rows * n_cols;
     for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n;
@@ -180,7 +207,7 @@ __device__ void materialize_tile(const T *w, u32 n_buckets, u32 seed, u32 sign_s
         i64 r = t / n_cols, c = t - r * n_cols;
         u32 b, neg;
         sk_hash_sharded(block, seed, sign_seed, (u32)(row_start + r), (u32)(col_start + c),
-                        n_buckets, n_shards, matrix_rows, &b, &neg);
+                        n_buckets, n_shards, shard_period, &b, &neg);
         T value = w[b];
         out[t] = (sign_hash && neg) ? -value : value;
     }
@@ -270,7 +297,7 @@ __device__ void scatter_shared(const T *grad, u32 n_buckets, u32 seed, u32 sign_
 
 template <typename T>
 __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_seed,
-                               int sign_hash, int block, u32 n_shards, u32 matrix_rows,
+                               int sign_hash, int block, u32 n_shards, u32 shard_period,
                                u64 row_start, i64 n_rows, i64 n_cols, u32 chunk_buckets,
                                u32 n_chunks, u32 n_slots, T *bucket_grad) {
     extern __shared__ unsigned char sk_shared_bytes[];
@@ -281,11 +308,11 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     if (threadIdx.x < 3) pending_in[threadIdx.x] = 0u;
     u32 round = 0;  // counts on across batches and units: the flags' index
     u64 row_stop = row_start + (u64)n_rows;
-    u64 first_shard = sk_shard_of_row(row_start, matrix_rows, n_shards);
-    u64 n_tile_shards = sk_shard_of_row(row_stop - 1, matrix_rows, n_shards) - first_shard + 1;
+    u64 first_shard, n_tile_shards;
+    sk_tile_shards(row_start, row_stop, shard_period, n_shards, &first_shard, &n_tile_shards);
     i64 n_units = (i64)(n_tile_shards * n_chunks);
     for (i64 unit = blockIdx.x; unit < n_units; unit += gridDim.x) {
-        u64 shard = first_shard + (u64)unit / n_chunks;
+        u64 shard = (first_shard + (u64)unit / n_chunks) % n_shards;
         u64 chunk_first = (u64)(unit % n_chunks) * chunk_buckets;  // within the shard
         u32 first, count;
         sk_shard_buckets(shard, n_shards, n_buckets, &first, &count);
@@ -295,24 +322,26 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
         T *out = bucket_grad + first + chunk_first;
         for (u32 k = threadIdx.x; k < width; k += blockDim.x) acc[k] = out[k];
         __syncthreads();
-        // The shard's rows within the tile, as tile rows [r_lo, r_hi).
-        u64 shard_lo = shard * matrix_rows / n_shards;
-        u64 shard_hi = (shard + 1) * matrix_rows / n_shards;
-        i64 r_lo = (i64)((shard_lo > row_start ? shard_lo : row_start) - row_start);
-        i64 r_hi = (i64)((shard_hi < row_stop ? shard_hi : row_stop) - row_start);
-        i64 n = (r_hi - r_lo) * n_cols;
+        // The shard's rows within the tile, in order: its rows g_lo..g_hi - 1
+        // (sk_shard_rows_below), the g-th at (g / c) * period + a + g % c.
+        u64 a = shard * shard_period / n_shards;
+        u64 c = (shard + 1) * shard_period / n_shards - a;
+        u64 g_lo = sk_shard_rows_below(row_start, shard, shard_period, n_shards);
+        u64 g_hi = sk_shard_rows_below(row_stop, shard, shard_period, n_shards);
+        i64 n = (i64)(g_hi - g_lo) * n_cols;
         for (i64 batch = 0; batch < n; batch += blockDim.x) {
             i64 t = batch + threadIdx.x;
             bool pending = false;
             u32 k = 0;
             T g = T(0);
             if (t < n) {
-                i64 r = t / n_cols, c = t - r * n_cols;
-                u32 i = (u32)(row_start + r_lo + r);
-                k = sk_bucket(block, seed, i, (u32)c, count) - (u32)chunk_first;
+                i64 m = t / n_cols, col = t - m * n_cols;
+                u64 row = g_lo + (u64)m;
+                u32 i = (u32)(row / c * shard_period + a + row % c);
+                k = sk_bucket(block, seed, i, (u32)col, count) - (u32)chunk_first;
                 if (k < width) {  // else another chunk's (unsigned: below it too)
-                    g = grad[(r_lo + r) * n_cols + c];
-                    if (sign_hash && sk_negative(block, sign_seed, i, (u32)c)) g = -g;
+                    g = grad[(i64)(i - row_start) * n_cols + col];
+                    if (sign_hash && sk_negative(block, sign_seed, i, (u32)col)) g = -g;
                     pending = true;
                 }
             }
@@ -344,10 +373,10 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
 #define SK_KERNELS(T, SUFFIX)                                                                  \
     extern "C" __global__ void materialize_tile_##SUFFIX(                                    \
         const T *w, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,       \
-        u32 n_shards, u32 matrix_rows, u64 row_start, u64 col_start, i64 n_rows, i64 n_cols, \
+        u32 n_shards, u32 shard_period, u64 row_start, u64 col_start, i64 n_rows, i64 n_cols, \
         T *out) {                                                                            \
         materialize_tile<T>(w, n_buckets, seed, sign_seed, sign_hash, block, n_shards,      \
-                            matrix_rows, row_start, col_start, n_rows, n_cols, out);        \
+                            shard_period, row_start, col_start, n_rows, n_cols, out);        \
     }                                                                                        \
     extern "C" __global__ void scatter_global_##SUFFIX(                                      \
         const T *grad, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,    \
@@ -363,10 +392,10 @@ __device__ void scatter_shards(const T *grad, u32 n_buckets, u32 seed, u32 sign_
     }                                                                                        \
     extern "C" __global__ void scatter_shards_##SUFFIX(                                      \
         const T *grad, u32 n_buckets, u32 seed, u32 sign_seed, int sign_hash, int block,    \
-        u32 n_shards, u32 matrix_rows, u64 row_start, i64 n_rows, i64 n_cols,               \
+        u32 n_shards, u32 shard_period, u64 row_start, i64 n_rows, i64 n_cols,               \
         u32 chunk_buckets, u32 n_chunks, u32 n_slots, T *bucket_grad) {                     \
         scatter_shards<T>(grad, n_buckets, seed, sign_seed, sign_hash, block, n_shards,     \
-                          matrix_rows, row_start, n_rows, n_cols, chunk_buckets, n_chunks,  \
+                          shard_period, row_start, n_rows, n_cols, chunk_buckets, n_chunks,  \
                           n_slots, bucket_grad);                                            \
     }
 
