@@ -25,6 +25,9 @@ ones already there with the current settings, so it can be stopped and resumed.
 A sharded result counts while its recorded shards are the ones "auto" gives now.
 
 ``report`` prints the markdown table, mean and standard deviation over seeds.
+Sharded results record their hash specification version; those of version 2,
+whose shards were blocks of consecutive pixels rather than every 16th pixel,
+are reported in rows of their own ("sharded, version 2 (contiguous)").
 The element rows take this file's element results where it has them, else the
 compression study's ``hashed`` results (``--element-results``, same settings,
 same bits) with the occupancy of their hash: a network of the same settings
@@ -114,12 +117,28 @@ def hash_model(model_name, compression, seed, X, y, **overrides):
         return model.fit(X[:HASH_FIT_IMAGES], y[:HASH_FIT_IMAGES])
 
 
-def current(result, n_buckets=None):
-    """Whether ``result`` was trained with today's settings (and, if sharded, today's "auto")."""
+def hash_version(result):
+    """The hash specification version of a result (2 before results recorded it)."""
+    return result.get("hash_spec_version", 2)
+
+
+#: The name of a sharded result of an earlier hash version in the report: version 2's
+#: shards were blocks of consecutive pixels (``docs/hashing.md``).
+PREVIOUS = {2: "sharded, version 2 (contiguous)"}
+
+
+def current(result, n_buckets=None, version=None):
+    """Whether ``result`` was trained with today's settings (and, if sharded, today's hash).
+
+    A sharded result counts while its hash version is ``version`` (by default
+    this package's) and its recorded shards are the ones "auto" gives now.
+    """
     if result.get("settings") != SETTINGS:
         return False
     if result["model"] != "sharded":
         return True
+    if hash_version(result) != (version or sk_hashednets.HASH_SPEC_VERSION):
+        return False
     units = [784, *study.HASHED["hidden_layer_sizes"], 10]
     n_buckets = n_buckets or [layer["buckets"] for layer in result["occupancy"]]
     return result["hash_shards_"] == resolve_hash_shards("auto", units, n_buckets)
@@ -135,6 +154,7 @@ def train(model_name, compression, seed, mnist):
         "model": model_name,
         "hash_shards": HASH_SHARDS[model_name],
         "hash_shards_": [int(s) for s in model.hash_shards_],
+        "hash_spec_version": int(model.hash_spec_version_),
         "compression": compression,
         "seed": seed,
         "test_accuracy": 100 * model.score(mnist.X_test, mnist.y_test),
@@ -223,8 +243,8 @@ def summary_rows(results):
     return lines
 
 
-def differences(results):
-    """Per compression: the seeds both models have, and the sharded mean minus the element one.
+def differences(results, sharded="sharded"):
+    """Per compression: the seeds both models have, and the ``sharded`` mean minus the element one.
 
     Over the seeds both have (all of them once the study is complete), so that an unfinished
     study compares like with like.
@@ -237,12 +257,12 @@ def differences(results):
                 for r in results
                 if r["compression"] == compression and r["model"] == model
             }
-            for model in HASH_SHARDS
+            for model in (sharded, "element")
         }
-        seeds = sorted(set(accuracy["sharded"]) & set(accuracy["element"]))
+        seeds = sorted(set(accuracy[sharded]) & set(accuracy["element"]))
         if seeds:
-            means = {m: np.mean([accuracy[m][s] for s in seeds]) for m in HASH_SHARDS}
-            out[compression] = (seeds, means["sharded"] - means["element"])
+            means = {m: np.mean([accuracy[m][s] for s in seeds]) for m in accuracy}
+            out[compression] = (seeds, means[sharded] - means["element"])
     return out
 
 
@@ -254,6 +274,14 @@ def report(args):
             if current(r)
         }.values()
     )  # the first result of each model, should two processes have trained it
+    for version, name in PREVIOUS.items():
+        results += list(
+            {
+                (r["compression"], r["seed"]): {**r, "model": name}
+                for r in reversed(study._load_results(args.results))
+                if current(r, version=version)
+            }.values()
+        )
     element = study._load_results(args.element_results) if args.element_results else []
     results += reused_element_results(results, element, args.mnist)
     results = [
@@ -271,11 +299,12 @@ def report(args):
     for line in summary_rows(results):
         print(line)
     print()
-    for compression, (seeds, diff) in differences(results).items():
-        print(
-            f"1/{round(1 / compression)}: sharded - element = {diff:+.2f} points "
-            f"(mean over seeds {', '.join(map(str, seeds))})"
-        )
+    for sharded in ("sharded", *PREVIOUS.values()):
+        for compression, (seeds, diff) in differences(results, sharded).items():
+            print(
+                f"1/{round(1 / compression)}: {sharded} - element = {diff:+.2f} points "
+                f"(mean over seeds {', '.join(map(str, seeds))})"
+            )
 
 
 def main():
