@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
         [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M]
-        [--shards [--n-shards S ...]]
+        [--shards [--n-shards S ...] [--compare-layouts]]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -35,7 +35,10 @@ index (today's, partial sums and a reduction pass) against the sharded scatter
 the ratios ``today / sharded``, and the sharded scatter from the sharded
 hash's index (a training layer's, each thread owning whole shards) against
 today's indexed scatter; ``--n-shards`` times these shard counts
-instead of "auto"'s (one row each), to choose the rule.
+instead of "auto"'s (one row each), to choose the rule. The sharded hash is
+hash version 3's (row ``i`` in shard ``i % S``); ``--compare-layouts`` times
+version 2's contiguous shards too, in the same run: its sharded scatters and
+materialise, and the ratios of version 3's times to them.
 
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
@@ -139,8 +142,11 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     }
 
 
-def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
-    """Today's hash and the sharded one (``n_shards``, default "auto"): ms per matrix."""
+def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None, layouts=False):
+    """Today's hash and the sharded one (``n_shards``, default "auto"): ms per matrix.
+
+    With ``layouts``, also the sharded kernels under version 2's contiguous shards.
+    """
     backend = CPUBackend()
     if n_shards is None:
         n_shards = auto_shards(n_in, n_buckets)
@@ -178,6 +184,34 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None):
             lambda: backend.materialize_tile(sharded, weights, tile), repeats
         ),
     }
+    if layouts:
+        contiguous = LayerHash.for_layer(
+            12345,
+            sign_hash=True,
+            hashing=hashing,
+            n_buckets=n_buckets,
+            n_shards=n_shards,
+            n_rows=n_in,
+            shard_layout="contiguous",
+        )
+        contiguous_index = np.empty_like(index)
+        backend.bucket_index_tile(contiguous, contiguous_index)
+        row["contiguous scatter"] = median_ms(
+            lambda: backend.scatter_bucket_grad(contiguous, grad, bucket_grad, scratch), repeats
+        )
+        row["contiguous index scatter"] = median_ms(
+            lambda: backend.scatter_indexed(
+                grad, contiguous_index, bucket_grad, None, layer_hash=contiguous
+            ),
+            repeats,
+        )
+        row["contiguous materialise"] = median_ms(
+            lambda: backend.materialize_tile(contiguous, weights, tile), repeats
+        )
+        for kernel in ("scatter", "index scatter", "materialise"):
+            row[f"cyclic / contiguous {kernel}"] = (
+                row[f"sharded {kernel}"] / row[f"contiguous {kernel}"]
+            )
     row["hash / sharded scatter"] = row["hash scatter"] / row["sharded scatter"]
     row["index / sharded scatter"] = row["index scatter"] / row["sharded scatter"]
     row["index / sharded index scatter"] = row["index scatter"] / row["sharded index scatter"]
@@ -196,11 +230,19 @@ def print_shards(args):
         "hash materialise",
         "sharded materialise",
     ]
+    if args.compare_layouts:
+        columns += [
+            name
+            for kernel in ("scatter", "index scatter", "materialise")
+            for name in (f"contiguous {kernel}", f"cyclic / contiguous {kernel}")
+        ]
     counts = args.n_shards or [None]
     print_table(
         args,
         ["shards"] + columns,
-        lambda *layer: [measure_shards(*layer, args.repeats, count) for count in counts],
+        lambda *layer: [
+            measure_shards(*layer, args.repeats, count, args.compare_layouts) for count in counts
+        ],
     )
 
 
@@ -250,6 +292,11 @@ def main():
         default=None,
         help="with --shards: these shard counts (each capped by the rows and buckets) "
         'instead of "auto", one row each',
+    )
+    parser.add_argument(
+        "--compare-layouts",
+        action="store_true",
+        help="with --shards: also version 2's contiguous shards, side by side",
     )
     args = parser.parse_args()
     if args.threads is not None:

@@ -151,6 +151,32 @@ def _row_shard(i, period, n_shards, n_buckets):
 
 
 @njit(inline="always", cache=True)
+def _shard_major_row(t, n_tile_rows, n_shards, period):
+    """The tile row that a kernel visits ``t``-th: the tile's rows shard after shard.
+
+    Under the cyclic layout (``period == n_shards > 1``) consecutive rows read
+    different shards' buckets; visited shard by shard (tile rows ``k``,
+    ``k + S``, ``k + 2 S``, ... for ``k = 0, 1, ...``), the rows a thread
+    takes in turn read one shard's range of buckets, a cache's worth, before
+    the next. Every row is visited once, so the output is the same whatever
+    the order. Any other layout visits the rows in order (its shards are
+    blocks of rows already).
+    """
+    # In int64 throughout: callers pass their counts as int64 or uint64.
+    t, n, shards = np.int64(t), np.int64(n_tile_rows), np.int64(n_shards)
+    if np.int64(period) != shards or shards == 1 or n <= shards:
+        return t
+    per_residue = n // shards  # rows of each residue, one more for the first `extra`
+    extra = n % shards
+    longer = extra * (per_residue + 1)
+    if t < longer:
+        residue, m = t // (per_residue + 1), t % (per_residue + 1)
+    else:
+        residue, m = extra + (t - longer) // per_residue, (t - longer) % per_residue
+    return residue + m * shards
+
+
+@njit(inline="always", cache=True)
 def _signed(value, negative):
     return -value if negative else value
 
@@ -196,7 +222,8 @@ def materialize_tile(
     n_buckets = np.uint64(bucket_weights.shape[0])
     shards, period = np.uint64(n_shards), np.uint64(shard_period)
     keys = _column_keys(col_start, n_cols)
-    for r in prange(n_tile_rows):
+    for visit in prange(n_tile_rows):
+        r = _shard_major_row(visit, n_tile_rows, n_shards, shard_period)
         i = np.uint64(row_start + r)
         first, count = _row_shard(i, period, shards, n_buckets)
         w = bucket_weights[first : first + count]
@@ -223,7 +250,8 @@ def materialize_tile_block(
     # b-th block lies in the tile's column BLOCK_SIZE * b + u - shift.
     shift = np.uint64(col_start % BLOCK_SIZE)
     n_shifted = n_cols + col_start % BLOCK_SIZE
-    for r in prange(n_tile_rows):
+    for visit in prange(n_tile_rows):
+        r = _shard_major_row(visit, n_tile_rows, n_shards, shard_period)
         i = np.uint64(row_start + r)
         first, count = _row_shard(i, period, shards, n_buckets)
         w = bucket_weights[first : first + count]
@@ -280,7 +308,8 @@ def bucket_index_tile(
     shards, period = np.uint64(n_shards), np.uint64(shard_period)
     block_hashing = mode == BLOCK_HASHING
     keys = _block_keys(0, n_cols) if block_hashing else _column_keys(0, n_cols)
-    for r in prange(n_tile_rows):
+    for visit in prange(n_tile_rows):
+        r = _shard_major_row(visit, n_tile_rows, n_shards, shard_period)
         i = np.uint64(row_start + r)
         first, k = _row_shard(i, period, shards, n_buckets)
         state, sign_state = row_state(seed, i), row_state(sign_seed, i)
