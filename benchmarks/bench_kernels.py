@@ -38,7 +38,8 @@ today's indexed scatter; ``--n-shards`` times these shard counts
 instead of "auto"'s (one row each), to choose the rule. The sharded hash is
 hash version 3's (row ``i`` in shard ``i % S``); ``--compare-layouts`` times
 version 2's contiguous shards too, in the same run: its sharded scatters and
-materialise, and the ratios of version 3's times to them.
+materialise (from the hash and from the index), and the ratios of version 3's
+times to them.
 
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
@@ -208,7 +209,15 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None, layo
         row["contiguous materialise"] = median_ms(
             lambda: backend.materialize_tile(contiguous, weights, tile), repeats
         )
-        for kernel in ("scatter", "index scatter", "materialise"):
+        row["sharded index materialise"] = median_ms(
+            lambda: backend.gather_tile(weights, sharded_index, tile, layer_hash=sharded),
+            repeats,
+        )
+        row["contiguous index materialise"] = median_ms(
+            lambda: backend.gather_tile(weights, contiguous_index, tile, layer_hash=contiguous),
+            repeats,
+        )
+        for kernel in ("scatter", "index scatter", "materialise", "index materialise"):
             row[f"cyclic / contiguous {kernel}"] = (
                 row[f"sharded {kernel}"] / row[f"contiguous {kernel}"]
             )
@@ -233,7 +242,7 @@ def print_shards(args):
     if args.compare_layouts:
         columns += [
             name
-            for kernel in ("scatter", "index scatter", "materialise")
+            for kernel in ("scatter", "index scatter", "materialise", "index materialise")
             for name in (f"contiguous {kernel}", f"cyclic / contiguous {kernel}")
         ]
     counts = args.n_shards or [None]

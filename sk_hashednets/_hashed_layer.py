@@ -158,7 +158,9 @@ class HashedLayer:
         """Rows ``start:stop`` of the virtual matrix, in the reused tile buffer."""
         tile = self._weight_tile((stop - start, self.n_out))
         if self.keeps_index:  # then the tile is the whole matrix
-            self.backend.gather_tile(bucket_weights, self._bucket_index(), tile)
+            self.backend.gather_tile(
+                bucket_weights, self._bucket_index(), tile, layer_hash=self.layer_hash
+            )
             return tile
         self.backend.materialize_tile(self.layer_hash, bucket_weights, tile, row_start=start)
         return tile

@@ -205,6 +205,9 @@ def test_index_tile_gathers_the_reference(hashing, n_in, n_out, n_buckets, n_sha
     CPU.bucket_index_tile(layer_hash, index)
     out = np.empty((n_in, n_out), dtype=np.float32)
     CPU.gather_tile(w, index, out)
+    shard_by_shard = np.empty_like(out)  # the rows visited shard after shard: the same
+    CPU.gather_tile(w, index, shard_by_shard, layer_hash=layer_hash)
+    assert_array_equal(shard_by_shard, out, strict=True)
     expected = ref.materialize(
         w,
         int(layer_hash.seed),

@@ -385,7 +385,7 @@ class BucketIndexing(abc.ABC):
         """
 
     @abc.abstractmethod
-    def gather_tile(self, bucket_weights, index, out):
+    def gather_tile(self, bucket_weights, index, out, *, layer_hash=None):
         """Materialise a tile from its bucket index tile: ``out = ±bucket_weights[index]``.
 
         Parameters
@@ -394,6 +394,10 @@ class BucketIndexing(abc.ABC):
         index : array of shape (n_rows, n_cols), dtype uint32
             From :meth:`bucket_index_tile`.
         out : array of shape (n_rows, n_cols), C-contiguous
+        layer_hash : LayerHash, default=None
+            The hash of the index (rows from 0), which a backend may use to
+            visit the rows in a cache-friendly order (shard by shard); the
+            result is the same.
         """
 
     @abc.abstractmethod

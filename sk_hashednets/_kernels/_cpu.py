@@ -179,9 +179,14 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
             *_shard_args(layer_hash),
         )
 
-    def gather_tile(self, bucket_weights, index, out):
-        """Materialise a tile from its bucket index tile."""
-        gather_tile(bucket_weights, index, out)
+    def gather_tile(self, bucket_weights, index, out, *, layer_hash=None):
+        """Materialise a tile from its bucket index tile.
+
+        Under a sharded ``layer_hash`` the rows are visited shard by shard, as
+        :meth:`materialize_tile` visits them (the same result).
+        """
+        shards = (1, 1) if layer_hash is None else _shard_args(layer_hash)
+        gather_tile(bucket_weights, index, out, *shards)
 
     def scatter_indexed(self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None):
         """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit.

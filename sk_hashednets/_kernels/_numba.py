@@ -330,7 +330,7 @@ def bucket_index_tile(
 
 
 @njit(parallel=True, cache=True)
-def gather_tile(bucket_weights, index, out):
+def gather_tile(bucket_weights, index, out, n_shards, shard_period):
     """Materialise a tile from its bucket index: ``out = ±bucket_weights[index]``.
 
     Parameters
@@ -339,9 +339,14 @@ def gather_tile(bucket_weights, index, out):
     index : ndarray of shape (n_rows, n_cols), dtype uint32
         Output of :func:`bucket_index_tile`.
     out : ndarray of shape (n_rows, n_cols), C-contiguous
+    n_shards, shard_period : int
+        The index's hash, as in :func:`materialize_tile` (1, 1: any): the
+        rows are visited shard by shard, each thread reading one shard's
+        buckets at a time.
     """
     n_rows, n_cols = out.shape
-    for r in prange(n_rows):
+    for visit in prange(n_rows):
+        r = _shard_major_row(visit, n_rows, n_shards, shard_period)
         for c in range(n_cols):
             entry = index[r, c]
             out[r, c] = _signed(bucket_weights[entry & _BUCKET_MASK], entry & _SIGN_BIT)
