@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_cpu.py [--shapes 784-1000-1000-10 4096-4096-4096-10]
         [--batch 128 256] [--compression 0.125 0.015625] [--repeats 5] [--epochs 1]
         [--samples 4096] [--hashing element block] [--max-tile-bytes N]
-        [--quick] [--markdown] [--shards]
+        [--quick] [--markdown] [--shards [--compare-layouts]]
 
 Everything is measured side by side in one run (the machine may be shared and
 noisy, and its speed drifts over minutes): every repeat times the hashed epoch,
@@ -38,7 +38,9 @@ with today's hash (``hash_shards=None``), the same network with sharded hashing
 (``hash_shards="auto"``, ``docs/hashing.md``) and the GEMM floor: each step's
 time, each step over the floor (median of the repeats' ratios) and today's step
 over the sharded one; then the breakdown (3.) of both. No ``MLPClassifier``,
-no memory.
+no memory. ``--compare-layouts`` adds the sharded network under hash version
+2's contiguous shards (``"auto"``, trained on as a version 2 model), beside the
+others in every repeat, and the ratio of version 3's step to it.
 """
 
 import argparse
@@ -406,25 +408,37 @@ def run_shards(args, hashings):
             name: make_hashed(units, batch, compression, {**extra, "hash_shards": s})
             for name, s in SHARD_MODELS.items()
         }
+        if args.compare_layouts:
+            # "auto" read through hash version 2: its shards blocks of consecutive rows. A
+            # model trains on in the version it records, so after one epoch it is one of
+            # version 2's models (docs/hashing.md).
+            contiguous = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
+            time_epochs(contiguous, X, y, classes, 1)
+            contiguous.hash_spec_version_ = 2
+            models["contiguous"] = contiguous
         times = measure_shard_throughput(models, X, y, classes, floor, args)
         shards = ", ".join(str(s) for s in models["sharded"].hash_shards_)
         step = {k: statistics.median(v) / n_steps for k, v in times.items()}
+        ratios = (("today", "floor"), ("sharded", "floor"), ("today", "sharded"))
+        if args.compare_layouts:
+            ratios += (("contiguous", "floor"), ("sharded", "contiguous"))
         speed_rows.append(
             config
             + [shards, ms(step["today"]), ms(step["sharded"]), ms(step["floor"])]
-            + [
-                f"{median_ratio(times[a], times[b]):.2f}"
-                for a, b in (("today", "floor"), ("sharded", "floor")) + (("today", "sharded"),)
-            ]
+            + ([ms(step["contiguous"])] if args.compare_layouts else [])
+            + [f"{median_ratio(times[a], times[b]):.2f}" for a, b in ratios]
         )
         for name, model in models.items():
             pieces = measure_breakdown(model, X, y, classes, n_steps, floor, args)
             breakdown_rows.append(config + [name] + breakdown_cells(pieces))
+    layouts = args.compare_layouts
     print_table(
         'Today\'s hash against hash_shards="auto" (medians; step = epoch time / minibatches)',
         CONFIG_HEADER
         + ["auto shards per layer", "today step (ms)", "sharded step (ms)", "GEMM floor (ms)"]
-        + ["today/floor", "sharded/floor", "today/sharded"],
+        + (["contiguous step (ms)"] if layouts else [])
+        + ["today/floor", "sharded/floor", "today/sharded"]
+        + (["contiguous/floor", "sharded/contiguous"] if layouts else []),
         speed_rows,
         args.markdown,
         n_text=5,
@@ -583,6 +597,11 @@ def main(argv=None):
         action="store_true",
         help='today\'s hash against hash_shards="auto" and the GEMM floor, side by side',
     )
+    parser.add_argument(
+        "--compare-layouts",
+        action="store_true",
+        help="with --shards: also the sharded network under hash version 2's contiguous shards",
+    )
     parser.add_argument("--child", choices=["hashed", "mlp"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -595,6 +614,8 @@ def main(argv=None):
             parser.error(f"--{name} must be >= 1")
     if min(args.batch) < 1 or any(not 0 < c <= 1 for c in args.compression):
         parser.error("--batch must be >= 1 and --compression in (0, 1]")
+    if args.compare_layouts and not args.shards:
+        parser.error("--compare-layouts goes with --shards")
     if args.samples < max(args.batch):
         parser.error(f"--samples ({args.samples}) must be at least the largest --batch")
 
