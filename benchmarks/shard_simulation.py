@@ -910,7 +910,14 @@ def _demo(n_steps=5, batch_size=16, max_devices=4):
         first = weights if first is None else first
         same = all(np.array_equal(a, b) for a, b in zip(weights, first))
         counted = network.interconnect.sent_bytes
-        formula, _ = step_traffic(model._layer_units_, model.hash_shards_, N, batch_size, 8)
+        formula, _ = step_traffic(
+            model._layer_units_,
+            model.hash_shards_,
+            N,
+            batch_size,
+            8,
+            network.layer_hashes[0].shard_layout,
+        )
         print(
             f"N = {N}: buckets bit-identical to N = 1: {same}; bytes sent per device "
             f"(counted) {counted.tolist()}, formula x {n_steps} steps "

@@ -179,6 +179,9 @@ def fitted_shard_layout(model):
 #: A first-layer shard whose inputs carry less than this fraction of an even
 #: share of the training data's energy is idle: its buckets barely train.
 IDLE_SHARD_SHARE = 0.1
+#: Samples below which a fit does not judge its shards' shares (a first
+#: ``partial_fit`` batch of a few sparse rows says little about the data).
+IDLE_SHARD_MIN_SAMPLES = 64
 
 
 def first_layer_shard_shares(X, n_shards, shard_layout):
@@ -197,16 +200,18 @@ def first_layer_shard_shares(X, n_shards, shard_layout):
     Returns
     -------
     shares : ndarray of shape (n_shards,), or None
-        None where ``X`` is all zeros.
+        None where ``X`` is all zeros, or its energy overflows float64.
     """
+    n_features = X.shape[1]
     if sp.issparse(X):
-        energy = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel()
+        X = X.tocsr()  # no copy when it is CSR already; its data indexed by feature
+        data = X.data.astype(np.float64)
+        energy = np.bincount(X.indices, weights=data * data, minlength=n_features)
     else:
         energy = np.einsum("ij,ij->j", X, X, dtype=np.float64)
     total = energy.sum()
-    if not total > 0:
+    if not (np.isfinite(total) and total > 0):
         return None
-    n_features = X.shape[1]
     period = shard_period(shard_layout, n_features, n_shards)
     shard = shard_of_row.py_func(
         np.arange(n_features, dtype=np.uint64), np.uint64(period), np.uint64(n_shards)
@@ -219,8 +224,11 @@ def warn_about_idle_shards(model, X):
 
     Such a shard's buckets barely train: the network has fewer weights than
     it stores, and nothing else would say so. Under the cyclic layout this
-    happens to inputs whose activity repeats with a period that is a multiple
-    of the shard count: image rows whose width it divides, with dark borders.
+    happens to inputs whose activity repeats with a period close to a
+    multiple or a fraction of the shard count: image rows of 32 pixels with
+    dark borders and 16, 31, 32, 33 or 64 shards (17 are fine). Data of fewer than
+    ``IDLE_SHARD_MIN_SAMPLES`` samples (a first ``partial_fit`` batch) is
+    not judged.
 
     Parameters
     ----------
@@ -230,7 +238,7 @@ def warn_about_idle_shards(model, X):
         The training data.
     """
     n_shards = fitted_hash_shards(model)[0]
-    if n_shards == 1:
+    if n_shards == 1 or X.shape[0] < IDLE_SHARD_MIN_SAMPLES:
         return
     shares = first_layer_shard_shares(X, n_shards, fitted_shard_layout(model))
     if shares is None:
@@ -243,10 +251,11 @@ def warn_about_idle_shards(model, X):
             f"features that carry less than {IDLE_SHARD_SHARE:.0%} of an even share of the "
             f"training data's energy (sum of squared values): their buckets will barely "
             f"train. Shard s takes features s, s + {n_shards}, s + {2 * n_shards}, ...: "
-            f"features whose activity repeats with a period that is a multiple of "
-            f"{n_shards} (image rows of a width divisible by {n_shards}, with empty "
-            f"borders) do this. Set hash_shards to an int that does not divide that "
-            f"period, or hash_shards=None.",
+            f"features whose activity repeats with a period close to a multiple or a "
+            f"fraction of {n_shards} (image rows with empty borders: 32-pixel rows and "
+            f"16, 31, 32, 33 or 64 shards) do this, and so do features on very different "
+            f"scales (standardise them). Set hash_shards to another int (this check runs "
+            f"on every fit), or hash_shards=None.",
             UserWarning,
             stacklevel=5,  # the caller of fit (through scikit-learn's fit wrapper)
         )

@@ -1290,8 +1290,9 @@ _PARAMS_DOC = """
         layer shapes and bucket counts only. A shard's buckets train only
         through its input features: ``fit`` warns where a first-layer shard's
         features carry almost none of the data's energy (features whose
-        activity repeats with a period that S divides, such as image rows of
-        a width divisible by S with empty borders); another S avoids it.
+        activity repeats with a period close to a multiple or a fraction of
+        S, such as image rows of 32 pixels with empty borders and S = 32);
+        another S avoids it.
 
     progress_bar : bool, default=False
         Show a progress bar (tqdm) during training: per epoch over its

@@ -279,7 +279,7 @@ def report(args):
             {
                 (r["compression"], r["seed"]): {**r, "model": name}
                 for r in reversed(study._load_results(args.results))
-                if current(r, version=version)
+                if r["model"] == "sharded" and current(r, version=version)
             }.values()
         )
     element = study._load_results(args.element_results) if args.element_results else []

@@ -1,5 +1,6 @@
 """The helpers of the sharded-hashing MNIST study (``studies/mnist_shards.py``), without MNIST."""
 
+import argparse
 import importlib.util
 import warnings
 from pathlib import Path
@@ -112,3 +113,20 @@ def test_summary_and_differences(study):
     ]
     assert "16 / 98000 / 30 / 8.0 / 3.75" in rows[1]
     assert rows[0].endswith("| mnist_compression, mnist_shards |")
+
+
+def test_report_puts_only_version_2_sharded_results_in_their_rows(study, tmp_path, capsys):
+    path = tmp_path / "results.json"
+    version_2 = {**_result("sharded", 1 / 8, 5, 98.0, [16, 2]), "settings": study.SETTINGS}
+    del version_2["hash_spec_version"]
+    element = {**_result("element", 1 / 8, 5, 99.5, [1, 1]), "settings": study.SETTINGS}
+    for result in (element, version_2):  # the report reads the file from its end
+        study.study._append_result(path, result)
+    args = argparse.Namespace(
+        results=path, element_results=None, mnist=None, compressions=[8], seeds=[5]
+    )
+    study.report(args)
+    lines = capsys.readouterr().out.splitlines()
+    previous = [line for line in lines if line.startswith("| 1/8 | sharded, version 2")]
+    assert len(previous) == 1 and "98.00" in previous[0] and "99.50" not in previous[0]
+    assert any(line.startswith("| 1/8 | element | 99.50") for line in lines)

@@ -450,6 +450,18 @@ def test_a_fit_warns_of_first_layer_shards_whose_inputs_are_silent(digits):
         assert int(str(w[0].message).split()[0]) >= 24  # columns 0-12 and 20-31 hold nothing
 
 
+def test_shard_shares_are_not_judged_on_few_samples_nor_on_overflowing_data(digits):
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _classifier(hash_shards=8).fit(X[:40], y[:40])  # below IDLE_SHARD_MIN_SAMPLES
+    assert first_layer_shard_shares(np.full((3, 4), 1e200), 2, "cyclic") is None
+    dense = first_layer_shard_shares(X, 8, "cyclic")
+    for sparse in (sp.csr_matrix(X), sp.csc_matrix(X)):
+        np.testing.assert_allclose(first_layer_shard_shares(sparse, 8, "cyclic"), dense)
+
+
 def test_shard_shares_follow_the_layout():
     X = np.zeros((3, 12))
     X[:, :3] = 1.0  # the first three features carry all the energy
