@@ -26,34 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sk_hashednets._kernels._hashing import shard_of_row, shard_period
+from sk_hashednets._layout import shard_energy_shares
 from sk_hashednets.datasets import load_idx
 
 LAYOUTS = ("contiguous", "cyclic")
 DATA_DIR = Path(
     os.environ.get("SK_HASHEDNETS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
-
-
-def shard_shares(energy, n_shards, layout):
-    """Each shard's share of ``energy`` (one value per input), 1 being ``1 / n_shards``.
-
-    Parameters
-    ----------
-    energy : ndarray of shape (n_inputs,)
-    n_shards : int
-    layout : {"contiguous", "cyclic"}
-
-    Returns
-    -------
-    shares : ndarray of shape (n_shards,)
-    """
-    n_rows = len(energy)
-    period = shard_period(layout, n_rows, n_shards)
-    shard = shard_of_row.py_func(
-        np.arange(n_rows, dtype=np.uint64), np.uint64(period), np.uint64(n_shards)
-    ).astype(np.int64)
-    return np.bincount(shard, weights=energy, minlength=n_shards) / energy.sum() * n_shards
 
 
 def input_energy(images, pad):
@@ -89,7 +68,7 @@ def main(argv=None):
             for n_shards in args.shards:
                 cells = []
                 for layout in LAYOUTS:
-                    shares = shard_shares(energy, n_shards, layout)
+                    shares = shard_energy_shares(energy, n_shards, layout)
                     cells.append(f"{shares.min():.2f} / {shares.max():.2f}")
                     if pad == 0 and n_shards == args.per_shard:
                         listed.append((name, layout, shares))

@@ -47,7 +47,7 @@ import numpy as np
 
 from sk_hashednets._base import ACTIVATIONS, DERIVATIVES
 from sk_hashednets._kernels._cpu import CPUBackend
-from sk_hashednets._kernels._hashing import shard_buckets, shard_of_row, shard_period
+from sk_hashednets._kernels._hashing import row_shards, shard_buckets
 from sk_hashednets._kernels._numba import MATERIALIZE_KERNELS, scatter_shards
 from sk_hashednets._layout import layer_hash, resolve_hash_shards, resolve_n_buckets
 from sk_hashednets._optimizers import AdamOptimizer, SGDOptimizer
@@ -62,7 +62,7 @@ CPU = CPUBackend()
 
 
 def shard_rows(n_rows, n_shards, shard_layout="cyclic"):
-    """The rows of each shard, ascending, read from ``shard_of_row``.
+    """The rows of each shard, ascending, read from the hash (``_hashing.row_shards``).
 
     Parameters
     ----------
@@ -75,12 +75,9 @@ def shard_rows(n_rows, n_shards, shard_layout="cyclic"):
     rows : list of ndarray of int64
         ``rows[s]``: the rows of shard ``s``.
     """
-    period = shard_period(shard_layout, n_rows, n_shards)
-    shard = shard_of_row.py_func(
-        np.arange(n_rows, dtype=np.uint64), np.uint64(period), np.uint64(n_shards)
-    )
+    shard = row_shards(n_rows, n_shards, shard_layout)
     order = np.argsort(shard, kind="stable")  # by shard, each shard's rows ascending
-    bounds = np.searchsorted(shard[order], np.arange(n_shards + 1, dtype=np.uint64))
+    bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
     return [order[lo:hi].astype(np.int64) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 

@@ -19,8 +19,7 @@ from ._kernels._hashing import (
     READABLE_HASH_SPEC_VERSIONS,
     SHARD_LAYOUTS,
     auto_shards,
-    shard_of_row,
-    shard_period,
+    row_shards,
 )
 
 #: Largest bucket count the 32-bit hash can address.
@@ -202,20 +201,34 @@ def first_layer_shard_shares(X, n_shards, shard_layout):
     shares : ndarray of shape (n_shards,), or None
         None where ``X`` is all zeros, or its energy overflows float64.
     """
-    n_features = X.shape[1]
     if sp.issparse(X):
         X = X.tocsr()  # no copy when it is CSR already; its data indexed by feature
         data = X.data.astype(np.float64)
-        energy = np.bincount(X.indices, weights=data * data, minlength=n_features)
+        energy = np.bincount(X.indices, weights=data * data, minlength=X.shape[1])
     else:
         energy = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+    return shard_energy_shares(energy, n_shards, shard_layout)
+
+
+def shard_energy_shares(energy, n_shards, shard_layout):
+    """Each shard's share of the rows' ``energy``, 1 being an even share.
+
+    Parameters
+    ----------
+    energy : ndarray of shape (n_rows,)
+        Per row of the virtual matrix (input feature), its sum of squared values.
+    n_shards : int
+    shard_layout : {"cyclic", "contiguous"}
+
+    Returns
+    -------
+    shares : ndarray of shape (n_shards,), or None
+        None where the energy is all zero, or not finite.
+    """
     total = energy.sum()
     if not (np.isfinite(total) and total > 0):
         return None
-    period = shard_period(shard_layout, n_features, n_shards)
-    shard = shard_of_row.py_func(
-        np.arange(n_features, dtype=np.uint64), np.uint64(period), np.uint64(n_shards)
-    ).astype(np.int64)
+    shard = row_shards(len(energy), n_shards, shard_layout)
     return np.bincount(shard, weights=energy, minlength=n_shards) / total * n_shards
 
 

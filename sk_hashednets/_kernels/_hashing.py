@@ -207,6 +207,23 @@ def shard_of_row(i, period, n_shards):
     return ((i % period + _ONE) * n_shards - _ONE) // period
 
 
+def row_shards(n_rows, n_shards, layout):
+    """The shard of every row of a virtual matrix: ``shard_of_row`` under ``layout``.
+
+    Parameters
+    ----------
+    n_rows, n_shards : int
+    layout : {"cyclic", "contiguous"}
+
+    Returns
+    -------
+    shards : ndarray of shape (n_rows,), int64
+    """
+    period = shard_period(layout, n_rows, n_shards)
+    rows = np.arange(n_rows, dtype=np.uint64)
+    return shard_of_row.py_func(rows, np.uint64(period), np.uint64(n_shards)).astype(np.int64)
+
+
 @njit(cache=True)
 def tile_shards(row_start, n_tile_rows, n_shards, period):
     """The shards with rows in a tile of rows: ``(first + t) % n_shards`` for ``t < count``.
