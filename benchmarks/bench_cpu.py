@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_cpu.py [--shapes 784-1000-1000-10 4096-4096-4096-10]
         [--batch 128 256] [--compression 0.125 0.015625] [--repeats 5] [--epochs 1]
         [--samples 4096] [--hashing element block] [--max-tile-bytes N]
-        [--quick] [--markdown] [--shards [--compare-layouts]]
+        [--quick] [--markdown] [--shards [--compare-layouts] [--compare-indexes]]
 
 Everything is measured side by side in one run (the machine may be shared and
 noisy, and its speed drifts over minutes): every repeat times the hashed epoch,
@@ -41,6 +41,9 @@ over the sharded one; then the breakdown (3.) of both. No ``MLPClassifier``,
 no memory. ``--compare-layouts`` adds the sharded network under hash version
 2's contiguous shards (``"auto"``, trained on as a version 2 model), beside the
 others in every repeat, and the ratio of version 3's step to it.
+``--compare-indexes`` adds the sharded network hashing its bucket indexes at
+every ``partial_fit`` call (``Rehashing``), as it did before they were kept
+between calls, and its step's ratios to the floor and to the sharded one.
 """
 
 import argparse
@@ -67,6 +70,7 @@ from sklearn.neural_network import MLPClassifier
 import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._hashed_layer import HashedLayer
+from sk_hashednets._index_store import forget_indexes
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._optimizers import AdamOptimizer
 
@@ -398,47 +402,75 @@ def configurations(args, hashings):
 SHARD_MODELS = {"today": None, "sharded": "auto"}
 
 
+class Rehashing:
+    """A model whose ``partial_fit`` calls hash their bucket indexes anew (``--compare-indexes``).
+
+    Since the third session of issue 18 a model keeps its bucket indexes from
+    one ``partial_fit`` call to the next (``sk_hashednets._index_store``); this
+    wrapper drops them before every call, as every call did before.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    def partial_fit(self, X, y, classes=None):
+        forget_indexes(self.model)
+        return self.model.partial_fit(X, y, classes=classes)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def shard_comparisons(args, units, batch, compression, extra, X, y, classes):
+    """The models of one ``--shards`` row, and the pairs whose time ratios it prints."""
+    models = {
+        name: make_hashed(units, batch, compression, {**extra, "hash_shards": s})
+        for name, s in SHARD_MODELS.items()
+    }
+    ratios = [("today", "floor"), ("sharded", "floor"), ("today", "sharded")]
+    if args.compare_layouts:
+        # "auto" read through hash version 2: its shards blocks of consecutive rows. A
+        # model trains on in the version it records, so after one epoch it is one of
+        # version 2's models (docs/hashing.md).
+        contiguous = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
+        time_epochs(contiguous, X, y, classes, 1)
+        contiguous.hash_spec_version_ = 2
+        models["contiguous"] = contiguous
+        ratios += [("contiguous", "floor"), ("sharded", "contiguous")]
+    if args.compare_indexes:
+        sharded = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
+        models["rehashing"] = Rehashing(sharded)
+        ratios += [("rehashing", "floor"), ("rehashing", "sharded")]
+    return models, ratios
+
+
 def run_shards(args, hashings):
     """``--shards``: today's hash against ``hash_shards="auto"`` and the GEMM floor, per config."""
     speed_rows, breakdown_rows = [], []
+    extra_names = []
     for run in configurations(args, hashings):
         units, batch, compression, hashing, config = run.setting
         X, y, classes, n_steps, floor, extra = run.data
-        models = {
-            name: make_hashed(units, batch, compression, {**extra, "hash_shards": s})
-            for name, s in SHARD_MODELS.items()
-        }
-        if args.compare_layouts:
-            # "auto" read through hash version 2: its shards blocks of consecutive rows. A
-            # model trains on in the version it records, so after one epoch it is one of
-            # version 2's models (docs/hashing.md).
-            contiguous = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
-            time_epochs(contiguous, X, y, classes, 1)
-            contiguous.hash_spec_version_ = 2
-            models["contiguous"] = contiguous
+        models, ratios = shard_comparisons(args, units, batch, compression, extra, X, y, classes)
+        extra_names = [name for name in models if name not in SHARD_MODELS]
         times = measure_shard_throughput(models, X, y, classes, floor, args)
         shards = ", ".join(str(s) for s in models["sharded"].hash_shards_)
         step = {k: statistics.median(v) / n_steps for k, v in times.items()}
-        ratios = (("today", "floor"), ("sharded", "floor"), ("today", "sharded"))
-        if args.compare_layouts:
-            ratios += (("contiguous", "floor"), ("sharded", "contiguous"))
         speed_rows.append(
             config
             + [shards, ms(step["today"]), ms(step["sharded"]), ms(step["floor"])]
-            + ([ms(step["contiguous"])] if args.compare_layouts else [])
+            + [ms(step[name]) for name in extra_names]
             + [f"{median_ratio(times[a], times[b]):.2f}" for a, b in ratios]
         )
         for name, model in models.items():
             pieces = measure_breakdown(model, X, y, classes, n_steps, floor, args)
             breakdown_rows.append(config + [name] + breakdown_cells(pieces))
-    layouts = args.compare_layouts
     print_table(
         'Today\'s hash against hash_shards="auto" (medians; step = epoch time / minibatches)',
         CONFIG_HEADER
         + ["auto shards per layer", "today step (ms)", "sharded step (ms)", "GEMM floor (ms)"]
-        + (["contiguous step (ms)"] if layouts else [])
-        + ["today/floor", "sharded/floor", "today/sharded"]
-        + (["contiguous/floor", "sharded/contiguous"] if layouts else []),
+        + [f"{name} step (ms)" for name in extra_names]
+        + [f"{a}/{b}" for a, b in ratios],
         speed_rows,
         args.markdown,
         n_text=5,
@@ -602,6 +634,12 @@ def main(argv=None):
         action="store_true",
         help="with --shards: also the sharded network under hash version 2's contiguous shards",
     )
+    parser.add_argument(
+        "--compare-indexes",
+        action="store_true",
+        help="with --shards: also the sharded network hashing its bucket indexes at every "
+        "partial_fit call, as before they were kept between calls",
+    )
     parser.add_argument("--child", choices=["hashed", "mlp"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -614,8 +652,9 @@ def main(argv=None):
             parser.error(f"--{name} must be >= 1")
     if min(args.batch) < 1 or any(not 0 < c <= 1 for c in args.compression):
         parser.error("--batch must be >= 1 and --compression in (0, 1]")
-    if args.compare_layouts and not args.shards:
-        parser.error("--compare-layouts goes with --shards")
+    for option in ("compare_layouts", "compare_indexes"):
+        if getattr(args, option) and not args.shards:
+            parser.error(f"--{option.replace('_', '-')} goes with --shards")
     if args.samples < max(args.batch):
         parser.error(f"--samples ({args.samples}) must be at least the largest --batch")
 

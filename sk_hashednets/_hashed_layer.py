@@ -62,6 +62,11 @@ class HashedLayer:
         training, where the same layer serves thousands of steps. Under
         sharded hashing too: the index's scatter then gives each thread
         whole shards, as the hash's does, with the same bits.
+    index_store : IndexStore, default=None
+        Where the layer takes its bucket index from
+        (``_index_store.IndexStore``): one kept from an earlier
+        ``partial_fit`` call of the same backend, shape and hash, or hashed
+        and recorded there. None hashes it for this layer alone.
     n_shards : int, default=1
         Shards of the hash (``docs/hashing.md``): the rows split into
         ``n_shards`` shards, each hashing into its own range of buckets.
@@ -88,6 +93,7 @@ class HashedLayer:
         *,
         n_buckets,
         keep_index=False,
+        index_store=None,
         n_shards=1,
         shard_layout="cyclic",
     ):
@@ -126,6 +132,7 @@ class HashedLayer:
             and backend.indexes_buckets
             and self.n_buckets <= backend.max_indexed_buckets
         )
+        self._index_store = index_store
         self._weight_buffer = None
         self._grad_tile = None
         self._index = None
@@ -148,11 +155,19 @@ class HashedLayer:
         return self._weight_buffer[: shape[0] * shape[1]].reshape(shape)
 
     def _bucket_index(self):
-        """The bucket index tile of the whole matrix, hashed on first use."""
+        """The bucket index tile of the whole matrix, from the store or hashed on first use."""
         if self._index is None:
-            self._index = self.backend.empty((self.n_in, self.n_out), np.uint32)
-            self.backend.bucket_index_tile(self.layer_hash, self._index)
+            if self._index_store is None:
+                self._index = self._hash_index()
+            else:
+                key = (self.backend.name, self.n_in, self.n_out, self.layer_hash)
+                self._index = self._index_store.get(key, self._hash_index)
         return self._index
+
+    def _hash_index(self):
+        index = self.backend.empty((self.n_in, self.n_out), np.uint32)
+        self.backend.bucket_index_tile(self.layer_hash, index)
+        return index
 
     def materialize_tile(self, bucket_weights, start, stop):
         """Rows ``start:stop`` of the virtual matrix, in the reused tile buffer."""

@@ -326,12 +326,13 @@ def draw_hash_seeds(hash_seed, random_state, n_layers):
     return np.asarray(seeds, dtype=np.uint32)
 
 
-def hashed_layers(model, backend, dtype, training=False):
+def hashed_layers(model, backend, dtype, training=False, index_store=None):
     """Views of a fitted model's virtual matrices, built per call (never pickled).
 
     Layers built for training keep their bucket index tiles when they fit
     in one tile (``HashedLayer``'s ``keep_index``): a fit hashes each such
-    matrix once, not twice per step.
+    matrix once, not twice per step, and with an ``index_store`` once over
+    all the ``partial_fit`` calls that use it (``_index_store``).
 
     Parameters
     ----------
@@ -341,6 +342,8 @@ def hashed_layers(model, backend, dtype, training=False):
         The device backend the layers compute on.
     dtype : dtype
     training : bool, default=False
+    index_store : IndexStore, default=None
+        Where training layers take their bucket indexes from.
 
     Returns
     -------
@@ -360,6 +363,7 @@ def hashed_layers(model, backend, dtype, training=False):
             model.hashing_,
             n_buckets=model.n_buckets_[i],
             keep_index=training,
+            index_store=index_store,
             n_shards=fitted_hash_shards(model)[i],
             shard_layout=shard_layout,
         )

@@ -66,6 +66,7 @@ from ._device_data import (
 )
 from ._distillation import divergence_advice, mix_in_teacher, teacher_targets
 from ._hashed_layer import DEFAULT_TILE_BYTES
+from ._index_store import forget_indexes, index_store, kept_index_nbytes
 from ._inference import (
     DEFAULT_CACHE_BYTES,
     checked_rows,
@@ -326,9 +327,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
     # Layers and export
     # ------------------------------------------------------------------
 
-    def _hashed_layers(self, backend, dtype, training=False):
+    def _hashed_layers(self, backend, dtype, training=False, index_store=None):
         """Views of the virtual matrices, built per call (``_layout.hashed_layers``)."""
-        return hashed_layers(self, backend, dtype, training)
+        return hashed_layers(self, backend, dtype, training, index_store)
 
     def set_params(self, **params):
         """Set the parameters of this estimator; drops its prediction plan.
@@ -350,10 +351,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
         """
         super().set_params(**params)
         forget_plan(self)
+        forget_indexes(self)
         return self
 
     def memory_footprint(self):
-        """Bytes that the fitted model holds in memory, for prediction.
+        """Bytes that the fitted model holds in memory, between calls.
 
         Returns
         -------
@@ -361,8 +363,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
             ``"parameters"``: the buckets and intercepts; ``"plan"``: what the
             prediction plan keeps (materialised virtual matrices within
             ``inference_cache_bytes``, hash tables, device copies), 0 before
-            the first prediction and after ``fit``; ``"total"``: their sum.
-            Optimizer state is not counted: it serves training only.
+            the first prediction and after ``fit``; ``"indexes"``: the bucket
+            indexes that ``partial_fit`` keeps for its next call (4 bytes per
+            virtual weight of the layers that fit in one tile), 0 after
+            ``fit`` and ``set_params``; ``"total"``: their sum. Optimizer
+            state is not counted: it serves training only.
 
         Examples
         --------
@@ -375,12 +380,17 @@ class BaseHashedMLP(BaseEstimator, ABC):
         0
         >>> _ = clf.predict(X[:1])
         >>> clf.memory_footprint()
-        {'parameters': 21072, 'plan': 151552, 'total': 172624}
+        {'parameters': 21072, 'plan': 151552, 'indexes': 0, 'total': 172624}
         """
         check_is_fitted(self)
         parameters = sum(int(a.nbytes) for a in self.bucket_weights_ + self.intercepts_)
-        plan = plan_nbytes(self)
-        return {"parameters": parameters, "plan": plan, "total": parameters + plan}
+        plan, indexes = plan_nbytes(self), kept_index_nbytes(self)
+        return {
+            "parameters": parameters,
+            "plan": plan,
+            "indexes": indexes,
+            "total": parameters + plan + indexes,
+        }
 
     def virtual_coefs(self, max_bytes=2**30):
         """Materialise the dense virtual weight matrices.
@@ -770,9 +780,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
             training(self),
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
+            index_store(self, keep=incremental) as indexes,
             cpu_threads,
         ):
-            work = self._new_workspace(backend, X.dtype, training=True)
+            work = self._new_workspace(backend, X.dtype, training=True, index_store=indexes)
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, y, sample_weight, soft_targets, work, incremental)
             else:
@@ -786,11 +797,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
             )
         return self
 
-    def _new_workspace(self, backend, dtype, training=False):
+    def _new_workspace(self, backend, dtype, training=False, index_store=None):
         """The layers of a fit on ``backend`` and its work lists (``_Workspace``)."""
         units = self._layer_units_
         return _Workspace(
-            layers=self._hashed_layers(backend, dtype, training=training),
+            layers=self._hashed_layers(backend, dtype, training, index_store),
             activations=[None] * len(units),
             deltas=[None] * (len(units) - 1),
             bucket_grads=[backend.empty(k, dtype) for k in self.n_buckets_],

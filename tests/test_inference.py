@@ -423,6 +423,7 @@ def test_plan_is_never_pickled_or_saved(tmp_path):
     expected = clf.predict_proba(X_ALL)
     footprint = clf.memory_footprint()
     assert footprint["plan"] >= sum(n_in * n_out * 4 for n_in, n_out in [(64, 100), (100, 70)])
+    assert footprint["indexes"] == 0  # fit keeps no bucket index
     assert footprint["total"] == footprint["parameters"] + footprint["plan"]
     assert len(_pickled(clf, protocol=4)) == size
     after = io.BytesIO()

@@ -1,0 +1,147 @@
+"""Bucket indexes kept between ``partial_fit`` calls (``_index_store``)."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from sk_hashednets import HashedMLPClassifier
+from sk_hashednets._hashed_layer import HashedLayer
+from sk_hashednets._index_store import IndexStore, forget_indexes, kept_index_nbytes
+from sk_hashednets._kernels._cpu import CPUBackend
+
+X_ALL, Y_ALL = load_digits(return_X_y=True)
+X_ALL = (X_ALL[:300] / 16).astype(np.float32)
+Y_ALL = Y_ALL[:300]
+CLASSES = np.unique(Y_ALL)
+BATCHES = [slice(0, 100), slice(100, 200), slice(200, 300)]
+
+
+def _model(**params):
+    params = {
+        "hidden_layer_sizes": (40, 30),
+        "compression": 1 / 8,
+        "batch_size": 32,
+        "random_state": 0,
+        **params,
+    }
+    return HashedMLPClassifier(**params)
+
+
+@pytest.fixture
+def index_builds(monkeypatch):
+    """A list that grows by one for every bucket index the CPU backend hashes."""
+    builds = []
+    original = CPUBackend.bucket_index_tile
+
+    def counted(self, layer_hash, out, *args, **kwargs):
+        builds.append(out.shape)
+        return original(self, layer_hash, out, *args, **kwargs)
+
+    monkeypatch.setattr(CPUBackend, "bucket_index_tile", counted)
+    return builds
+
+
+def _index_bytes(model):
+    """Bytes of the bucket indexes of every layer (all fit in one tile here)."""
+    units = model._layer_units_
+    return sum(4 * n_in * n_out for n_in, n_out in zip(units[:-1], units[1:]))
+
+
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize("hash_shards", [None, "auto"])
+def test_kept_indexes_give_the_bits_of_new_ones(hashing, hash_shards, index_builds):
+    kept = _model(hashing=hashing, hash_shards=hash_shards)
+    anew = clone(kept)
+    for batch in BATCHES:
+        kept.partial_fit(X_ALL[batch], Y_ALL[batch], classes=CLASSES)
+        anew.partial_fit(X_ALL[batch], Y_ALL[batch], classes=CLASSES)
+        forget_indexes(anew)
+    for a, b in zip(kept.bucket_weights_, anew.bucket_weights_):
+        np.testing.assert_array_equal(a, b)
+    n_layers = kept.n_layers_ - 1
+    # Each layer hashed once for the model that kept its indexes, once a call for the other.
+    assert len(index_builds) == n_layers + len(BATCHES) * n_layers
+
+
+def test_partial_fit_hashes_each_layer_once_over_its_calls(index_builds):
+    model = _model()
+    for batch in BATCHES:
+        model.partial_fit(X_ALL[batch], Y_ALL[batch], classes=CLASSES)
+    assert len(index_builds) == model.n_layers_ - 1
+    assert kept_index_nbytes(model) == _index_bytes(model) > 0
+    footprint = model.memory_footprint()
+    assert footprint["indexes"] == _index_bytes(model)
+    assert footprint["total"] == footprint["parameters"] + footprint["plan"] + footprint["indexes"]
+
+
+def test_fit_keeps_no_index_and_drops_the_kept_ones():
+    model = _model(max_iter=2)
+    model.partial_fit(X_ALL, Y_ALL, classes=CLASSES)
+    assert kept_index_nbytes(model) > 0
+    with pytest.warns(ConvergenceWarning):  # two epochs do not converge
+        model.fit(X_ALL, Y_ALL)
+    assert kept_index_nbytes(model) == 0
+    assert model.memory_footprint()["indexes"] == 0
+
+
+def test_set_params_drops_the_kept_indexes():
+    model = _model().partial_fit(X_ALL, Y_ALL, classes=CLASSES)
+    model.set_params(verbose=False)
+    assert kept_index_nbytes(model) == 0
+
+
+def test_kept_indexes_are_not_pickled_or_cloned():
+    model = _model().partial_fit(X_ALL, Y_ALL, classes=CLASSES)
+    size_with = len(pickle.dumps(model))
+    loaded = pickle.loads(pickle.dumps(model))
+    assert kept_index_nbytes(loaded) == 0
+    assert kept_index_nbytes(clone(model)) == 0
+    forget_indexes(model)
+    assert len(pickle.dumps(model)) == size_with
+
+
+def test_a_call_that_raises_while_training_keeps_no_index(monkeypatch):
+    model = _model().partial_fit(X_ALL, Y_ALL, classes=CLASSES)
+    assert kept_index_nbytes(model) > 0
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(HashedLayer, "bucket_grad", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        model.partial_fit(X_ALL, Y_ALL)
+    assert kept_index_nbytes(model) == 0
+
+
+def test_layers_over_one_tile_keep_no_index(index_builds):
+    # 64 x 40 float32 is 10 KiB: a 4 KiB budget tiles the first layer, which then hashes as it goes.
+    model = _model(max_tile_bytes=4096)
+    for batch in BATCHES:
+        model.partial_fit(X_ALL[batch], Y_ALL[batch], classes=CLASSES)
+    units = model._layer_units_
+    kept = [(n_in, n_out) for n_in, n_out in zip(units[:-1], units[1:]) if 4 * n_in * n_out <= 4096]
+    assert kept and len(kept) < model.n_layers_ - 1
+    assert sorted(index_builds) == sorted(kept)
+    assert kept_index_nbytes(model) == sum(4 * n_in * n_out for n_in, n_out in kept)
+
+
+def test_store_hashes_only_what_it_does_not_hold():
+    made = []
+
+    def make(value):
+        def build():
+            made.append(value)
+            return np.full(3, value, np.uint32)
+
+        return build
+
+    store = IndexStore({"a": np.zeros(3, np.uint32)})
+    np.testing.assert_array_equal(store.get("a", make(1)), 0)
+    np.testing.assert_array_equal(store.get("b", make(2)), 2)
+    np.testing.assert_array_equal(store.get("b", make(3)), 2)
+    assert made == [2]
+    assert sorted(store.used) == ["a", "b"]
