@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from sk_hashednets._kernels._backend import LayerHash
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hashing.md"
 TABLE_HEADER = "| seed | i | j | K | hash | sign hash | bucket | sign |"
 BLOCK_TABLE_HEADER = "| seed | i | j | K | block hash | block sign hash | start | bucket | sign |"
@@ -37,3 +39,16 @@ SHARD_VECTORS += [("contiguous", *v) for v in read_table(CONTIGUOUS_SHARD_TABLE_
 
 #: The seed of the layer that the kernel and tiling tests hash (above 2**31).
 LAYER_SEED = 2718281828
+
+
+def sharded_layer_hash(hashing, sign_hash, n_buckets, n_shards, n_rows, layout="cyclic", *, seed):
+    """The ``LayerHash`` of a sharded layer (its sign seed derived from ``seed``)."""
+    return LayerHash.for_layer(
+        seed,
+        sign_hash=sign_hash,
+        hashing=hashing,
+        n_buckets=n_buckets,
+        n_shards=n_shards,
+        n_rows=n_rows,
+        shard_layout=layout,
+    )

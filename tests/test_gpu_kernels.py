@@ -15,6 +15,8 @@ from _gpu import require_gpu_or_emulation
 
 require_gpu_or_emulation()
 
+from _hash_vectors import sharded_layer_hash  # noqa: E402
+
 from sk_hashednets._kernels import _reference as ref  # noqa: E402
 from sk_hashednets._kernels._backend import LayerHash  # noqa: E402
 from sk_hashednets._kernels._cpu import CPUBackend  # noqa: E402
@@ -173,18 +175,6 @@ ROW_TILES = [(0, 7), (7, 16), (16, 23)]
 LAYOUTS = ["cyclic", "contiguous"]
 
 
-def _sharded_hash(hashing, sign_hash, n_buckets, n_shards, n_rows, layout="cyclic"):
-    return LayerHash.for_layer(
-        SEED,
-        sign_hash=sign_hash,
-        hashing=hashing,
-        n_buckets=n_buckets,
-        n_shards=n_shards,
-        n_rows=n_rows,
-        shard_layout=layout,
-    )
-
-
 def _scatter_in_tiles(cuda, layer_hash, grad, tiles):
     """The device's bucket gradient of ``grad``, one call per row tile, and the reference's.
 
@@ -225,7 +215,7 @@ def test_device_hash_equals_numpy_spec_under_shards(
     i = rng.integers(0, n_rows, 3000, dtype=np.uint64)
     j = rng.integers(0, 2**32, 3000, dtype=np.uint64)
     i[:2] = [0, n_rows - 1]
-    layer_hash = _sharded_hash(hashing, True, n_buckets, n_shards, n_rows, layout)
+    layer_hash = sharded_layer_hash(hashing, True, n_buckets, n_shards, n_rows, layout, seed=SEED)
     bucket, sign = cuda.backend.hash_pairs(layer_hash, cuda.cp.asarray(i), cuda.cp.asarray(j))
     expected_bucket, expected_sign = hash_pairs(
         SEED, i, j, n_buckets, hashing, n_shards, n_rows, layout
@@ -243,7 +233,9 @@ def test_device_hash_equals_numpy_spec_under_shards(
 @pytest.mark.parametrize("sign_hash", [True, False])
 def test_sharded_tiles_identical_to_the_reference(cuda, dtype, hashing, sign_hash, layout):
     w = np.random.default_rng(5).standard_normal(N_BUCKETS).astype(dtype)
-    layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN, layout)
+    layer_hash = sharded_layer_hash(
+        hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN, layout, seed=SEED
+    )
     whole = ref.materialize(
         w, SEED, N_IN, N_OUT, sign_hash, hashing=hashing, n_shards=N_SHARDS, shard_layout=layout
     )
@@ -267,7 +259,7 @@ def test_sharded_tile_deep_in_a_tall_matrix_identical_to_the_reference(cuda, lay
     n_rows, n_buckets, n_shards, row_start = 2**32 - 1, 3 * 65_536 + 2, 65_536, 3_000_041_467
     assert row_start % n_shards == 65_531
     w = np.random.default_rng(6).standard_normal(n_buckets)
-    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_rows, layout)
+    layer_hash = sharded_layer_hash("block", True, n_buckets, n_shards, n_rows, layout, seed=SEED)
     expected = ref.materialize(
         w, SEED, n_rows, 40, True, row_start, row_start + 9, "block", n_shards, layout
     )
@@ -288,7 +280,9 @@ def test_sharded_tile_deep_in_a_tall_matrix_identical_to_the_reference(cuda, lay
 def test_sharded_scatter_is_the_cpus_chain_of_additions(cuda, dtype, hashing, sign_hash, layout):
     """Bit for bit the reference's row-major sums, with no global atomics."""
     grad = np.random.default_rng(8).standard_normal((N_IN, N_OUT)).astype(dtype)
-    layer_hash = _sharded_hash(hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN, layout)
+    layer_hash = sharded_layer_hash(
+        hashing, sign_hash, N_BUCKETS, N_SHARDS, N_IN, layout, seed=SEED
+    )
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, ROW_TILES)
@@ -317,7 +311,9 @@ def test_sharded_scatter_of_shards_larger_than_shared_memory(cuda, dtype):
     """Shards of 15005 and 15006 buckets: 2 chunks in float32, 3 in float64 (contiguous)."""
     n_buckets, n_shards = 30_011, 2
     grad = np.random.default_rng(9).standard_normal((N_IN, N_OUT)).astype(dtype)
-    layer_hash = _sharded_hash("element", True, n_buckets, n_shards, N_IN, "contiguous")
+    layer_hash = sharded_layer_hash(
+        "element", True, n_buckets, n_shards, N_IN, "contiguous", seed=SEED
+    )
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, ROW_TILES)
@@ -347,7 +343,7 @@ def test_sharded_scatter_units_beyond_the_grid_and_empty_chunks(
     cuda, n_in, n_out, n_buckets, n_shards, dtype, grid, layout
 ):
     grad = np.random.default_rng(10).standard_normal((n_in, n_out)).astype(dtype)
-    layer_hash = _sharded_hash("block", True, n_buckets, n_shards, n_in, layout)
+    layer_hash = sharded_layer_hash("block", True, n_buckets, n_shards, n_in, layout, seed=SEED)
     if cuda.emulated:
         cuda.launches.clear()
     got, expected = _scatter_in_tiles(cuda, layer_hash, grad, [(0, n_in)])

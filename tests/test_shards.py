@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _gradients import loss_and_grad_function
-from _hash_vectors import SHARD_VECTORS
+from _hash_vectors import SHARD_VECTORS, sharded_layer_hash
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -150,16 +150,8 @@ def test_one_shard_is_the_unsharded_hash():
         assert_array_equal(got[1], expected[1])
 
 
-def _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_rows, layout="cyclic", seed=2**32 - 3):
-    return LayerHash.for_layer(
-        seed,
-        sign_hash=sign_hash,
-        hashing=hashing,
-        n_buckets=n_buckets,
-        n_shards=n_shards,
-        n_rows=n_rows,
-        shard_layout=layout,
-    )
+#: The seed of the sharded hashes built here.
+SEED = 2**32 - 3
 
 
 #: (n_in, n_out, K, S): shards of unequal rows and buckets, S = n_in, S = K.
@@ -173,7 +165,9 @@ SHAPES = [(45, 37, 500, 7), (16, 40, 300, 16), (30, 21, 9, 9), (64, 129, 4096, 3
 def test_materialize_matches_reference_in_any_tiles(
     hashing, sign_hash, n_in, n_out, n_buckets, n_shards, layout
 ):
-    layer_hash = _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in, layout)
+    layer_hash = sharded_layer_hash(
+        hashing, sign_hash, n_buckets, n_shards, n_in, layout, seed=SEED
+    )
     w = np.random.default_rng(0).standard_normal(n_buckets)
     expected = ref.materialize(
         w,
@@ -199,7 +193,7 @@ def test_materialize_matches_reference_in_any_tiles(
 @pytest.mark.parametrize("hashing", HASHINGS)
 @pytest.mark.parametrize("n_in, n_out, n_buckets, n_shards", SHAPES)
 def test_index_tile_gathers_the_reference(hashing, n_in, n_out, n_buckets, n_shards, layout):
-    layer_hash = _layer_hash(hashing, True, n_buckets, n_shards, n_in, layout)
+    layer_hash = sharded_layer_hash(hashing, True, n_buckets, n_shards, n_in, layout, seed=SEED)
     w = np.random.default_rng(1).standard_normal(n_buckets).astype(np.float32)
     index = np.empty((n_in, n_out), dtype=np.uint32)
     CPU.bucket_index_tile(layer_hash, index)
@@ -229,7 +223,9 @@ def test_index_tile_gathers_the_reference(hashing, n_in, n_out, n_buckets, n_sha
 def test_scatter_is_the_row_order_sum_in_any_tiles(
     hashing, dtype, sign_hash, n_in, n_out, n_buckets, n_shards, layout
 ):
-    layer_hash = _layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in, layout)
+    layer_hash = sharded_layer_hash(
+        hashing, sign_hash, n_buckets, n_shards, n_in, layout, seed=SEED
+    )
     rng = np.random.default_rng(2)
     grad = rng.standard_normal((n_in, n_out)).astype(dtype)
     start = rng.standard_normal(n_buckets).astype(dtype)  # accumulates into what is there
@@ -365,7 +361,7 @@ def test_hash_pairs_refuses_rows_beyond_n_rows():
 
 
 def test_unsharded_kernels_refuse_a_sharded_hash():
-    layer_hash = _layer_hash("element", True, 100, 4, 10)
+    layer_hash = sharded_layer_hash("element", True, 100, 4, 10, seed=SEED)
     with pytest.raises(ValueError, match="direct_matmul does not implement sharded hashing"):
         CPU.direct_tables(layer_hash, 10, 5)
 
