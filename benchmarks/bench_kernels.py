@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
         [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M]
-        [--shards [--n-shards S ...] [--compare-layouts]]
+        [--shards [--n-shards S ...] [--compare-layouts] [--after-gemm]]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -39,7 +39,12 @@ instead of "auto"'s (one row each), to choose the rule. The sharded hash is
 hash version 3's (row ``i`` in shard ``i % S``); ``--compare-layouts`` times
 version 2's contiguous shards too, in the same run: its sharded scatters and
 materialise (from the hash and from the index), and the ratios of version 3's
-times to them.
+times to them. ``--after-gemm`` times the sharded index gather and scatter (a
+training layer's kernels) right after the GEMM of a training step (``A @ W``
+before the gather, ``A.T @ D`` before the scatter, batch ``--batch``), and
+after the same GEMM followed by a pause of ``PAUSE_S`` seconds, long enough
+for OpenBLAS's threads to stop spinning and sleep: their ratio is what the
+spinning threads cost the kernel in a step.
 
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
@@ -60,6 +65,9 @@ from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._hashing import auto_shards
 
 DEFAULT_LAYERS = ["784x1000x98000", "784x1000x12250", "4096x4096x2097152", "4096x4096x262144"]
+#: ``--after-gemm``'s pause after the GEMM (s): OpenBLAS's threads spin for 2**28
+#: cycles by default (``OPENBLAS_THREAD_TIMEOUT``), a tenth of a second at 2.7 GHz.
+PAUSE_S = 0.3
 
 
 def parse_layer(text):
@@ -143,10 +151,13 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     }
 
 
-def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None, layouts=False):
+def measure_shards(
+    n_in, n_out, n_buckets, hashing, repeats, n_shards=None, layouts=False, after_gemm_batch=None
+):
     """Today's hash and the sharded one (``n_shards``, default "auto"): ms per matrix.
 
-    With ``layouts``, also the sharded kernels under version 2's contiguous shards.
+    With ``layouts``, also the sharded kernels under version 2's contiguous shards;
+    with ``after_gemm_batch``, the sharded index kernels after a GEMM of that batch.
     """
     backend = CPUBackend()
     if n_shards is None:
@@ -221,10 +232,58 @@ def measure_shards(n_in, n_out, n_buckets, hashing, repeats, n_shards=None, layo
             row[f"cyclic / contiguous {kernel}"] = (
                 row[f"sharded {kernel}"] / row[f"contiguous {kernel}"]
             )
+    if after_gemm_batch is not None:
+        row.update(
+            after_gemm(backend, sharded, sharded_index, weights, grad, after_gemm_batch, repeats)
+        )
     row["hash / sharded scatter"] = row["hash scatter"] / row["sharded scatter"]
     row["index / sharded scatter"] = row["index scatter"] / row["sharded scatter"]
     row["index / sharded index scatter"] = row["index scatter"] / row["sharded index scatter"]
     return row
+
+
+def after_gemm(backend, layer_hash, index, weights, grad, batch, repeats):
+    """The sharded index kernels right after a step's GEMM, and after the GEMM and a pause."""
+    rng = np.random.default_rng(1)
+    n_in, n_out = index.shape
+    A = rng.standard_normal((batch, n_in)).astype(np.float32)
+    D = rng.standard_normal((batch, n_out)).astype(np.float32)
+    Z, G = np.empty((batch, n_out), np.float32), np.empty((n_in, n_out), np.float32)
+    tile, bucket_grad = np.empty((n_in, n_out), np.float32), np.zeros(weights.shape, np.float32)
+
+    def forward_gemm():
+        np.matmul(A, tile, out=Z)
+
+    def gradient_gemm():
+        np.matmul(A.T, D, out=G)
+
+    def gather():
+        backend.gather_tile(weights, index, tile, layer_hash=layer_hash)
+
+    def scatter():
+        backend.scatter_indexed(grad, index, bucket_grad, None, layer_hash=layer_hash)
+
+    row = {}
+    for kernel, function, gemm in (
+        ("gather", gather, forward_gemm),
+        ("scatter", scatter, gradient_gemm),
+    ):
+        row[f"{kernel} after GEMM"] = median_ms(function, repeats, before=gemm)
+        row[f"{kernel} after GEMM and pause"] = median_ms(
+            function, repeats, before=lambda gemm=gemm: (gemm(), time.sleep(PAUSE_S))
+        )
+        row[f"{kernel}: after GEMM / after pause"] = (
+            row[f"{kernel} after GEMM"] / row[f"{kernel} after GEMM and pause"]
+        )
+    return row
+
+
+#: ``--after-gemm``'s columns (``after_gemm``).
+AFTER_GEMM_COLUMNS = [
+    f"{kernel}{suffix}"
+    for kernel in ("gather", "scatter")
+    for suffix in (" after GEMM", " after GEMM and pause", ": after GEMM / after pause")
+]
 
 
 def print_shards(args):
@@ -245,12 +304,16 @@ def print_shards(args):
             for kernel in ("scatter", "index scatter", "materialise", "index materialise")
             for name in (f"contiguous {kernel}", f"cyclic / contiguous {kernel}")
         ]
+    if args.after_gemm:
+        columns += AFTER_GEMM_COLUMNS
     counts = args.n_shards or [None]
+    batch = args.batch if args.after_gemm else None
     print_table(
         args,
         ["shards"] + columns,
         lambda *layer: [
-            measure_shards(*layer, args.repeats, count, args.compare_layouts) for count in counts
+            measure_shards(*layer, args.repeats, count, args.compare_layouts, batch)
+            for count in counts
         ],
     )
 
@@ -307,7 +370,16 @@ def main():
         action="store_true",
         help="with --shards: also version 2's contiguous shards, side by side",
     )
+    parser.add_argument(
+        "--after-gemm",
+        action="store_true",
+        help="with --shards: the sharded index kernels right after a step's GEMM, "
+        "and after the GEMM and a pause (OpenBLAS's threads asleep)",
+    )
     args = parser.parse_args()
+    for option in ("compare_layouts", "after_gemm", "n_shards"):
+        if getattr(args, option) and not args.shards:
+            parser.error(f"--{option.replace('_', '-')} goes with --shards")
     if args.threads is not None:
         numba.set_num_threads(args.threads)
     if args.partials_mib is not None:
