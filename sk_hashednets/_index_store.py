@@ -5,9 +5,9 @@ index once per fit, and gathers and scatters from it at every step
 (``HashedLayer``'s ``keep_index``). ``fit`` trains for many epochs on that
 one index. ``partial_fit`` is called once per batch or chunk (streams,
 out-of-core data, ``dask_ml``'s ``Incremental``), and hashing every
-matrix again at each call cost as much as a step of gathers: at
-4096-4096-4096-10 and 1/8, 200 ms a call against steps of 600 to 850 ms
-(``docs/performance.md``).
+matrix again at each call cost up to a tenth of the training time of calls
+of a few steps (``docs/performance.md``, "partial_fit keeps its bucket
+indexes").
 
 So the indexes that a ``partial_fit`` call used are kept after it, in a
 registry keyed weakly by the estimator (never pickled, never copied by
