@@ -5,7 +5,7 @@ index once per fit, and gathers and scatters from it at every step
 (``HashedLayer``'s ``keep_index``). ``fit`` trains for many epochs on that
 one index. ``partial_fit`` is called once per batch or chunk (streams,
 out-of-core data, ``dask_ml``'s ``Incremental``), and hashing every
-matrix again at each call cost up to a tenth of the training time of calls
+matrix again at each call cost up to a fifth of the training time of calls
 of a few steps (``docs/performance.md``, "partial_fit keeps its bucket
 indexes").
 
