@@ -15,8 +15,8 @@ registry keyed weakly by the estimator (never pickled, never copied by
 instead of hashing again. An index is a pure function of its key, so a kept
 one gives the bits of a new one. What a call did not use is dropped at its
 end; ``fit``, ``set_params``, a call that raises while it trains and the
-estimator's end drop them all. They take 4 bytes per virtual weight of every layer that keeps an
-index (:func:`kept_index_nbytes`).
+estimator's end drop them all. They take 4 bytes per virtual weight of every
+layer that keeps an index (:func:`kept_index_nbytes`).
 """
 
 import threading
