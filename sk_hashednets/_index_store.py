@@ -9,13 +9,14 @@ matrix again at each call cost up to a fifth of the training time of calls
 of a few steps (``docs/performance.md``, "partial_fit keeps its bucket
 indexes").
 
-So the indexes that a ``partial_fit`` call used are kept after it, in a
+So the indexes that a ``partial_fit`` call used are kept after it (and
+those of a ``fit`` under ``warm_start``, whose loops call ``fit`` again), in a
 registry keyed weakly by the estimator (never pickled, never copied by
 ``clone``), and the next call takes those of the same backend, shape and hash
 instead of hashing again. An index is a pure function of its key, so a kept
 one gives the bits of a new one. What a call did not use is dropped at its
-end; ``fit``, ``set_params``, a call that raises while it trains and the
-estimator's end drop them all. They take 4 bytes per virtual weight of every
+end; any other ``fit``, ``set_params``, a call that raises while it trains
+and the estimator's end drop them all. They take 4 bytes per virtual weight of every
 layer that keeps an index (:func:`kept_index_nbytes`).
 """
 
@@ -78,7 +79,8 @@ def index_store(model, keep):
     model : BaseHashedMLP
     keep : bool
         Reuse the indexes kept from the last call, and keep this fit's after
-        it (``partial_fit``); if False (``fit``), hash anew and keep nothing.
+        it (``partial_fit``, or ``fit`` under ``warm_start``); if False, hash
+        anew and keep nothing.
 
     Yields
     ------

@@ -364,9 +364,10 @@ class BaseHashedMLP(BaseEstimator, ABC):
             prediction plan keeps (materialised virtual matrices within
             ``inference_cache_bytes``, hash tables, device copies), 0 before
             the first prediction and after ``fit``; ``"indexes"``: the bucket
-            indexes that ``partial_fit`` keeps for its next call (4 bytes per
-            virtual weight of the layers that fit in one tile), 0 after
-            ``fit`` and ``set_params``; ``"total"``: their sum. Optimizer
+            indexes that ``partial_fit`` (and ``fit`` under ``warm_start``)
+            keeps for the next call (4 bytes per virtual weight of the layers
+            that fit in one tile), 0 after any other ``fit`` and after
+            ``set_params``; ``"total"``: their sum. Optimizer
             state is not counted: it serves training only.
 
         Examples
@@ -780,7 +781,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             training(self),
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
-            index_store(self, keep=incremental) as indexes,
+            index_store(self, keep=incremental or self.warm_start) as indexes,
             cpu_threads,
         ):
             work = self._new_workspace(backend, X.dtype, training=True, index_store=indexes)

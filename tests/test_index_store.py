@@ -1,6 +1,7 @@
 """Bucket indexes kept between ``partial_fit`` calls (``_index_store``)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -86,6 +87,26 @@ def test_fit_keeps_no_index_and_drops_the_kept_ones():
         model.fit(X_ALL, Y_ALL)
     assert kept_index_nbytes(model) == 0
     assert model.memory_footprint()["indexes"] == 0
+
+
+def test_warm_start_fits_hash_each_layer_once_over_their_calls(index_builds):
+    kept = _model(max_iter=1, warm_start=True)
+    anew = clone(kept)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # one epoch a call
+        for _ in range(3):
+            kept.fit(X_ALL, Y_ALL)
+            anew.fit(X_ALL, Y_ALL)
+            forget_indexes(anew)
+    for a, b in zip(kept.bucket_weights_, anew.bucket_weights_):
+        np.testing.assert_array_equal(a, b)
+    n_layers = kept.n_layers_ - 1
+    assert len(index_builds) == n_layers + 3 * n_layers
+    assert kept_index_nbytes(kept) == _index_bytes(kept)
+    kept.set_params(warm_start=False)  # set_params drops them; a cold fit keeps none
+    with pytest.warns(ConvergenceWarning):
+        kept.fit(X_ALL, Y_ALL)
+    assert kept_index_nbytes(kept) == 0
 
 
 def test_set_params_drops_the_kept_indexes():
