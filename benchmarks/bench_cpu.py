@@ -405,7 +405,7 @@ SHARD_MODELS = {"today": None, "sharded": "auto"}
 class Rehashing:
     """A model whose ``partial_fit`` calls hash their bucket indexes anew (``--compare-indexes``).
 
-    Since the third session of issue 18 a model keeps its bucket indexes from
+    Since the sixth session of issue 18 a model keeps its bucket indexes from
     one ``partial_fit`` call to the next (``sk_hashednets._index_store``); this
     wrapper drops them before every call, as every call did before.
     """

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import safe_sparse_dot
 
+from ._index_store import index_key
 from ._kernels import LayerHash
 
 #: Default memory budget of one materialised tile (and of one gradient tile).
@@ -64,9 +65,10 @@ class HashedLayer:
         whole shards, as the hash's does, with the same bits.
     index_store : IndexStore, default=None
         Where the layer takes its bucket index from
-        (``_index_store.IndexStore``): one kept from an earlier
-        ``partial_fit`` call of the same backend, shape and hash, or hashed
-        and recorded there. None hashes it for this layer alone.
+        (``_index_store.IndexStore``): one kept from an earlier call
+        (``partial_fit``, or ``fit`` under ``warm_start``) of the same
+        backend, shape and hash, or hashed and recorded there. None hashes
+        it for this layer alone.
     n_shards : int, default=1
         Shards of the hash (``docs/hashing.md``): the rows split into
         ``n_shards`` shards, each hashing into its own range of buckets.
@@ -160,11 +162,12 @@ class HashedLayer:
             if self._index_store is None:
                 self._index = self._hash_index()
             else:
-                key = (self.backend.name, self.n_in, self.n_out, self.layer_hash)
+                key = index_key(self.backend, self.n_in, self.n_out, self.layer_hash)
                 self._index = self._index_store.get(key, self._hash_index)
         return self._index
 
     def _hash_index(self):
+        """A new bucket index tile of the whole matrix."""
         index = self.backend.empty((self.n_in, self.n_out), np.uint32)
         self.backend.bucket_index_tile(self.layer_hash, index)
         return index

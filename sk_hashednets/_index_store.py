@@ -15,9 +15,8 @@ registry keyed weakly by the estimator (never pickled, never copied by
 ``clone``), and the next call takes those of the same backend, shape and hash
 instead of hashing again. An index is a pure function of its key, so a kept
 one gives the bits of a new one. What a call did not use is dropped at its
-end; any other ``fit``, ``set_params``, a call that raises while it trains
-and the estimator's end drop them all. They take 4 bytes per virtual weight of every
-layer that keeps an index (:func:`kept_index_nbytes`).
+end; any other ``fit``, ``set_params``, a call that raises and the
+estimator's end drop them all (``docs/memory.md`` says what they cost).
 """
 
 import threading
@@ -28,13 +27,33 @@ _KEPT = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
+def index_key(backend, n_in, n_out, layer_hash):
+    """The key of a layer's bucket index: everything the index depends on.
+
+    Parameters
+    ----------
+    backend : Backend
+        Where the index lives (its ``name``).
+    n_in, n_out : int
+        Shape of the virtual matrix.
+    layer_hash : LayerHash
+        Its hash, shards and their layout included.
+
+    Returns
+    -------
+    key : tuple
+    """
+    return backend.name, n_in, n_out, layer_hash
+
+
 class IndexStore:
     """The bucket index tiles of one fit: kept ones first, new ones hashed on demand.
 
     Parameters
     ----------
     kept : dict, default=None
-        Indexes kept from the model's previous ``partial_fit`` call, by key.
+        Indexes kept from the model's previous call (``partial_fit``, or
+        ``fit`` under ``warm_start``), by :func:`index_key`.
 
     Attributes
     ----------
@@ -51,9 +70,8 @@ class IndexStore:
 
         Parameters
         ----------
-        key : hashable
-            Everything the index depends on (``HashedLayer`` passes its
-            backend's name, its shape and its ``LayerHash``).
+        key : tuple
+            The layer's :func:`index_key`.
         make : callable
             Hashes the index; called with no arguments.
 
@@ -71,7 +89,7 @@ class IndexStore:
 
 
 @contextmanager
-def index_store(model, keep):
+def kept_indexes(model, keep):
     """The block of one fit of ``model``, with the store its layers take their indexes from.
 
     Parameters
@@ -97,12 +115,12 @@ def index_store(model, keep):
 
 
 def forget_indexes(model):
-    """Drop the bucket indexes kept for ``model`` (none is an error)."""
+    """Drop the bucket indexes kept for ``model``, if it has any."""
     with _LOCK:
         _KEPT.pop(model, None)
 
 
 def kept_index_nbytes(model):
-    """Bytes of the bucket indexes kept for ``model`` between ``partial_fit`` calls."""
+    """Bytes of the bucket indexes kept for ``model`` between calls."""
     with _LOCK:
         return sum(int(index.nbytes) for index in _KEPT.get(model, {}).values())

@@ -66,7 +66,7 @@ from ._device_data import (
 )
 from ._distillation import divergence_advice, mix_in_teacher, teacher_targets
 from ._hashed_layer import DEFAULT_TILE_BYTES
-from ._index_store import forget_indexes, index_store, kept_index_nbytes
+from ._index_store import forget_indexes, kept_index_nbytes, kept_indexes
 from ._inference import (
     DEFAULT_CACHE_BYTES,
     checked_rows,
@@ -144,7 +144,8 @@ def _unchanged_on_error(estimator):
 
     A failed ``fit``, ``partial_fit`` or warm start leaves a previously fitted
     model (or an unfitted one) exactly as it was. The state copied is buckets,
-    intercepts and optimizer moments: small, never the virtual matrices.
+    intercepts and optimizer moments: small, never the virtual matrices. The
+    bucket indexes kept between calls (``_index_store``) are dropped.
     """
     params = estimator.get_params(deep=False)
     saved = {
@@ -153,6 +154,7 @@ def _unchanged_on_error(estimator):
     try:
         yield
     except Exception:
+        forget_indexes(estimator)  # kept for a state that is gone
         for name in [n for n in vars(estimator) if n not in params]:
             delattr(estimator, name)
         vars(estimator).update(saved)
@@ -365,9 +367,8 @@ class BaseHashedMLP(BaseEstimator, ABC):
             ``inference_cache_bytes``, hash tables, device copies), 0 before
             the first prediction and after ``fit``; ``"indexes"``: the bucket
             indexes that ``partial_fit`` (and ``fit`` under ``warm_start``)
-            keeps for the next call (4 bytes per virtual weight of the layers
-            that fit in one tile), 0 after any other ``fit`` and after
-            ``set_params``; ``"total"``: their sum. Optimizer
+            keeps for the next call (``docs/memory.md``), 0 after any other
+            ``fit`` and after ``set_params``; ``"total"``: their sum. Optimizer
             state is not counted: it serves training only.
 
         Examples
@@ -781,7 +782,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             training(self),
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
-            index_store(self, keep=incremental or self.warm_start) as indexes,
+            kept_indexes(self, keep=incremental or self.warm_start) as indexes,
             cpu_threads,
         ):
             work = self._new_workspace(backend, X.dtype, training=True, index_store=indexes)

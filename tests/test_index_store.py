@@ -1,5 +1,6 @@
 """Bucket indexes kept between ``partial_fit`` calls (``_index_store``)."""
 
+import gc
 import pickle
 import warnings
 
@@ -9,9 +10,9 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
-from sk_hashednets import HashedMLPClassifier
+from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor
 from sk_hashednets._hashed_layer import HashedLayer
-from sk_hashednets._index_store import IndexStore, forget_indexes, kept_index_nbytes
+from sk_hashednets._index_store import _KEPT, IndexStore, forget_indexes, kept_index_nbytes
 from sk_hashednets._kernels._cpu import CPUBackend
 
 X_ALL, Y_ALL = load_digits(return_X_y=True)
@@ -53,7 +54,7 @@ def _index_bytes(model):
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
-@pytest.mark.parametrize("hash_shards", [None, "auto"])
+@pytest.mark.parametrize("hash_shards", [None, 4])
 def test_kept_indexes_give_the_bits_of_new_ones(hashing, hash_shards, index_builds):
     kept = _model(hashing=hashing, hash_shards=hash_shards)
     anew = clone(kept)
@@ -123,6 +124,61 @@ def test_kept_indexes_are_not_pickled_or_cloned():
     assert kept_index_nbytes(clone(model)) == 0
     forget_indexes(model)
     assert len(pickle.dumps(model)) == size_with
+
+
+def test_a_changed_hash_is_hashed_anew(index_builds):
+    # A version 2 model's shards are blocks of rows, version 3's are dealt in turn.
+    model = _model(hash_shards=4).partial_fit(X_ALL, Y_ALL, classes=CLASSES)
+    n_layers = model.n_layers_ - 1
+    model.hash_spec_version_ = 2
+    model.partial_fit(X_ALL, Y_ALL)
+    assert len(index_builds) == 2 * n_layers
+    assert kept_index_nbytes(model) == _index_bytes(model)  # version 3's are dropped
+
+
+def _regressor_with_kept_indexes():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 8)), rng.standard_normal(64)
+    model = HashedMLPRegressor(
+        hidden_layer_sizes=(16,),
+        batch_size=16,
+        solver="sgd",
+        learning_rate_init=0.01,
+        random_state=0,
+    ).partial_fit(X, y)
+    assert kept_index_nbytes(model) > 0
+    return model, X, y
+
+
+def test_diverging_training_keeps_no_index():
+    model, X, y = _regressor_with_kept_indexes()
+    with pytest.raises(ValueError, match="diverged"), np.errstate(over="ignore"):
+        model.partial_fit(X, y * 1e100)
+    assert kept_index_nbytes(model) == 0
+
+
+def test_non_finite_parameters_after_training_keep_no_index(monkeypatch):
+    # The check that follows the training block raises after the indexes were stored.
+    model, X, y = _regressor_with_kept_indexes()
+    original = HashedMLPRegressor._fit_stochastic
+
+    def spoiled(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.bucket_weights_[0][0] = np.nan
+
+    monkeypatch.setattr(HashedMLPRegressor, "_fit_stochastic", spoiled)
+    with pytest.raises(ValueError, match="non-finite"):
+        model.partial_fit(X, y)
+    assert kept_index_nbytes(model) == 0
+
+
+def test_the_model_s_end_drops_its_indexes():
+    model = _model().partial_fit(X_ALL, Y_ALL, classes=CLASSES)
+    assert model in _KEPT
+    n_kept = len(_KEPT)
+    del model
+    gc.collect()
+    assert len(_KEPT) == n_kept - 1
 
 
 def test_a_call_that_raises_while_training_keeps_no_index(monkeypatch):
