@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_kernels.py [--layers 784x1000x98000 4096x4096x2097152 ...]
         [--repeats 7] [--threads N] [--flush-mib 64] [--partials-mib M]
-        [--shards [--n-shards S ...] [--compare-layouts] [--after-gemm]]
+        [--shards [--n-shards S ...] [--compare-layouts] [--after-gemm]] [--finish]
 
 For each layer (``n_in x n_out x n_buckets``) and hashing, the median time of
 
@@ -46,6 +46,14 @@ after the same GEMM followed by a pause of ``PAUSE_S`` seconds, long enough
 for OpenBLAS's threads to stop spinning and sleep: their ratio is what the
 spinning threads cost the kernel in a step.
 
+``--finish`` times instead a training layer's scatter (from the index under
+element hashing, from the hash under block hashing) with the bucket
+gradient's last terms (``GradientFinish``: ``+ alpha * w``, ``/ batch``), today's
+hash and the sharded one: zeroing, the scatter and NumPy's formulas after it
+(the code before the terms were fused), against the scatter writing them
+with its sums; both give the same bits. Each after ``--flush-mib`` MiB of
+other data, as in a training step, the two timed in turn in every repeat.
+
 The layer's choices (``HashedLayer``: index for materialising, and for the
 scatter under element hashing only) follow these figures.
 """
@@ -60,7 +68,7 @@ import numba
 import numpy as np
 import threadpoolctl
 
-from sk_hashednets._kernels import LayerHash, _cpu
+from sk_hashednets._kernels import GradientFinish, LayerHash, _cpu
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._hashing import auto_shards
 
@@ -278,6 +286,73 @@ def after_gemm(backend, layer_hash, index, weights, grad, batch, repeats):
     return row
 
 
+def measure_finish(n_in, n_out, n_buckets, hashing, repeats, flush_mib):
+    """The training layer's scatter and the gradient's last terms: formulas after it, or fused."""
+    other_data = np.zeros(flush_mib * 2**20 // 4, dtype=np.float32)
+
+    def flush():
+        other_data[:] += 1  # read and write through every cache level
+
+    row = {}
+    for name, n_shards in (("today", 1), ("sharded", auto_shards(n_in, n_buckets))):
+        layer_hash = LayerHash.for_layer(
+            12345,
+            sign_hash=True,
+            hashing=hashing,
+            n_buckets=n_buckets,
+            n_shards=n_shards,
+            n_rows=n_in,
+        )
+        formulas, fused = finish_times(layer_hash, n_in, n_out, repeats, flush)
+        row[f"{name}: formulas after"] = formulas
+        row[f"{name}: fused"] = fused
+        row[f"{name}: formulas / fused"] = formulas / fused
+    return row
+
+
+def finish_times(layer_hash, n_in, n_out, repeats, flush):
+    """ms of the scatter with NumPy's formulas after it, and of the scatter that fuses them."""
+    backend = CPUBackend()
+    weights, grad, index, _, scratch, out = layer_arrays(backend, layer_hash, n_in, n_out)
+    scratch = None if layer_hash.sharded else scratch
+    finish = GradientFinish(weights, 1e-4, 256)
+
+    def scatter(finish):
+        if layer_hash.hashing == "element":
+            backend.scatter_indexed(grad, index, out, scratch, layer_hash=layer_hash, finish=finish)
+        else:
+            backend.scatter_bucket_grad(layer_hash, grad, out, scratch, finish=finish)
+
+    def formulas():
+        out[...] = 0
+        scatter(None)
+        finish.apply(out)
+
+    return interleaved_ms([formulas, lambda: scatter(finish)], repeats, before=flush)
+
+
+def interleaved_ms(functions, repeats, before):
+    """Median ms of each function, timed in turn in every repeat (the machine's drift shared)."""
+    for function in functions:
+        function()  # compiles, warms the caches
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, kept in zip(functions, times):
+            before()
+            start = time.perf_counter()
+            function()
+            kept.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(kept) for kept in times]
+
+
+#: ``--finish``'s columns (``measure_finish``).
+FINISH_COLUMNS = [
+    f"{name}: {column}"
+    for name in ("today", "sharded")
+    for column in ("formulas after", "fused", "formulas / fused")
+]
+
+
 #: ``--after-gemm``'s columns (``after_gemm``).
 AFTER_GEMM_COLUMNS = [
     f"{kernel}{suffix}"
@@ -376,6 +451,11 @@ def main():
         help="with --shards: the sharded index kernels right after a step's GEMM, "
         "and after the GEMM and a pause (OpenBLAS's threads asleep)",
     )
+    parser.add_argument(
+        "--finish",
+        action="store_true",
+        help="the scatter with the gradient's last terms: formulas after it, or fused",
+    )
     args = parser.parse_args()
     for option in ("compare_layouts", "after_gemm", "n_shards"):
         if getattr(args, option) and not args.shards:
@@ -394,6 +474,17 @@ def main():
     if args.shards:
         print(f"float32, medians of {args.repeats}, ms per whole matrix\n")
         print_shards(args)
+        return
+    if args.finish:
+        print(
+            f"float32, medians of {args.repeats}, ms per whole matrix, each after writing "
+            f"{args.flush_mib} MiB of other data\n"
+        )
+        print_table(
+            args,
+            FINISH_COLUMNS,
+            lambda *layer: measure_finish(*layer, args.repeats, args.flush_mib),
+        )
         return
     print(
         f"float32, medians of {args.repeats}, ms per whole matrix; cold: after writing "

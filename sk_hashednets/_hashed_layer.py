@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.utils.extmath import safe_sparse_dot
 
 from ._index_store import index_key
-from ._kernels import LayerHash
+from ._kernels import LayerHash, finished_after
 
 #: Default memory budget of one materialised tile (and of one gradient tile).
 DEFAULT_TILE_BYTES = 64 * 2**20
@@ -248,7 +248,7 @@ class HashedLayer:
                 _matmul_into(self.backend.xp, D, W[in_tile].T, out[:, panel])
         return out
 
-    def bucket_grad(self, A, D, out):
+    def bucket_grad(self, A, D, out, finish=None):
         """Bucket gradient of ``sum(A @ W * D)``: scatter ``A.T @ D`` into ``out``.
 
         Parameters
@@ -259,20 +259,29 @@ class HashedLayer:
             Gradient with respect to the layer's output (pre-activation).
         out : ndarray of shape (n_buckets,)
             Overwritten with the bucket gradient.
+        finish : GradientFinish, default=None
+            Terms that complete the gradient (the L2 penalty's, the division
+            by the minibatch's weight): written with the sums where the
+            matrix is one tile, applied after the last tile otherwise.
         """
-        out[...] = 0
         if len(self.row_panels) > 1:
             A = _column_sliceable(A)
         if self._grad_tile is None:
             self._grad_tile = self.backend.empty((self.rows_per_tile, self.n_out), self.dtype)
-        for start, stop in self.tiles:
-            grad = self._grad_tile[: stop - start]
-            for panel, in_tile in _panels(start, stop, self.rows_per_panel):
-                _matmul_into(self.backend.xp, A[:, panel].T, D, grad[in_tile])
-            self._scatter(grad, start, out)
+        # One tile overwrites ``out`` with its sums and the finish, in one pass;
+        # several add into zeros, and the finish follows the last.
+        fused = finish if len(self.tiles) == 1 else None
+        if finish is None:
+            out[...] = 0
+        with finished_after(finish if fused is None else None, out):
+            for start, stop in self.tiles:
+                grad = self._grad_tile[: stop - start]
+                for panel, in_tile in _panels(start, stop, self.rows_per_panel):
+                    _matmul_into(self.backend.xp, A[:, panel].T, D, grad[in_tile])
+                self._scatter(grad, start, out, fused)
         return out
 
-    def _scatter(self, grad, start, out):
+    def _scatter(self, grad, start, out, finish):
         """Scatter the gradient tile of rows ``start:`` into the bucket gradient ``out``."""
         sharded = self.layer_hash.sharded
         # Block hashing adds runs of consecutive buckets: from the hash, that is
@@ -281,14 +290,13 @@ class HashedLayer:
         if self.keeps_index and self.layer_hash.hashing == "element":
             scratch = None if sharded else self._workspace()
             self.backend.scatter_indexed(
-                grad, self._bucket_index(), out, scratch, layer_hash=self.layer_hash
+                grad, self._bucket_index(), out, scratch, layer_hash=self.layer_hash, finish=finish
             )
             return
-        if sharded:  # each thread owns whole shards: no scratch, any row tiles
-            self.backend.scatter_bucket_grad(self.layer_hash, grad, out, None, row_start=start)
-            return
+        # Sharded: each thread owns whole shards, no scratch, any row tiles.
+        scratch = None if sharded else self._workspace()
         self.backend.scatter_bucket_grad(
-            self.layer_hash, grad, out, self._workspace(), row_start=start
+            self.layer_hash, grad, out, scratch, row_start=start, finish=finish
         )
 
     def _workspace(self):

@@ -76,7 +76,13 @@ from ._inference import (
     prediction_plan,
     training,
 )
-from ._kernels import HASH_SPEC_VERSION, HASHINGS, get_backend, resolve_device
+from ._kernels import (
+    HASH_SPEC_VERSION,
+    HASHINGS,
+    GradientFinish,
+    get_backend,
+    resolve_device,
+)
 from ._kernels._free_cores import threads_for_free_cores
 from ._layout import (
     draw_hash_seeds,
@@ -560,9 +566,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
         """Gradient of the loss with respect to one layer's buckets and intercepts."""
         layers, deltas = work.layers, work.deltas
         bucket_grads, intercept_grads = work.bucket_grads, work.intercept_grads
-        layers[layer].bucket_grad(layer_input, deltas[layer], out=bucket_grads[layer])
-        bucket_grads[layer] += self.alpha * self.bucket_weights_[layer]
-        bucket_grads[layer] /= sw_sum
+        # The L2 penalty's gradient and the division, written with the sums.
+        finish = GradientFinish(self.bucket_weights_[layer], self.alpha, sw_sum)
+        layers[layer].bucket_grad(layer_input, deltas[layer], bucket_grads[layer], finish)
         intercept_grads[layer] = deltas[layer].sum(axis=0) / sw_sum
 
     def _backprop(self, X, y, sample_weight, soft_targets, work):

@@ -15,7 +15,7 @@ state, shows up as an error or a wrong type.
 
 import numpy as np
 
-from sk_hashednets._kernels._backend import Backend
+from sk_hashednets._kernels._backend import Backend, finished_after
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._updates import adam_formula, sgd_formula
 
@@ -143,20 +143,23 @@ class NumPyDeviceBackend(Backend):
             col_start=col_start,
         )
 
-    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
+    def scatter_bucket_grad(
+        self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0, finish=None
+    ):
         assert scratch is None, "the device backend asks for no scratch tile"
         _refuse_host((grad_tile, bucket_grad), "scatter_bucket_grad")
         cpu = CPUBackend()
         n_rows, n_out = grad_tile.shape
         # The layer's block rows (a last tile's fewer rows make one block either way).
         block_rows = cpu.scatter_block_rows(n_rows, n_out, bucket_grad.shape[0])
-        cpu.scatter_bucket_grad(
-            layer_hash,
-            _plain(grad_tile),
-            _plain(bucket_grad),
-            cpu.scatter_workspace(n_rows, block_rows, bucket_grad.shape[0], bucket_grad.dtype),
-            row_start=row_start,
-        )
+        with finished_after(finish, bucket_grad):  # as the CUDA backend: not fused
+            cpu.scatter_bucket_grad(
+                layer_hash,
+                _plain(grad_tile),
+                _plain(bucket_grad),
+                cpu.scatter_workspace(n_rows, block_rows, bucket_grad.shape[0], bucket_grad.dtype),
+                row_start=row_start,
+            )
 
     def sgd_update(self, param, velocity, grad, learning_rate, momentum, nesterov):
         _refuse_host((param, velocity, grad), "sgd_update")

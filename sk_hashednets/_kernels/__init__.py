@@ -20,7 +20,7 @@ from . import _threading
 # Before any Numba kernel runs (see _threading's docstring).
 _threading.configure()
 
-from ._backend import Backend, LayerHash  # noqa: E402
+from ._backend import Backend, GradientFinish, LayerHash, finished_after  # noqa: E402
 from ._hashing import BLOCK_SIZE, HASH_SPEC_VERSION, HASHINGS, hash_pairs, sign_seed  # noqa: E402
 
 __all__ = [
@@ -28,9 +28,11 @@ __all__ = [
     "HASHINGS",
     "HASH_SPEC_VERSION",
     "Backend",
+    "GradientFinish",
     "LayerHash",
     "array_module",
     "expit_function",
+    "finished_after",
     "get_backend",
     "hash_pairs",
     "is_device_array",

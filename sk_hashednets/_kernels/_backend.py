@@ -15,6 +15,7 @@ The hash of a layer's virtual matrix travels as one :class:`LayerHash`.
 
 import abc
 import operator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -167,6 +168,92 @@ class LayerHash:
             )
 
 
+@dataclass(frozen=True)
+class GradientFinish:
+    """The last two terms of a bucket gradient, which a scatter may write with its sums.
+
+    A scatter given one overwrites the bucket gradient with
+    ``(scattered + decay * weights) / divisor``: the L2 penalty's gradient and
+    the division by the minibatch's weight. :meth:`apply` is the definition,
+    NumPy's formulas on the backend's arrays; a kernel that fuses them gives
+    its bits, and one that cannot (:meth:`kernel_scalars` says when) applies
+    them after its sums.
+
+    Parameters
+    ----------
+    weights : array of shape (n_buckets,)
+        The layer's bucket weights, in the bucket gradient's dtype.
+    decay : float
+        The L2 penalty, ``alpha``.
+    divisor : int, float or 0-d array
+        The minibatch's weight: its sample count, or its sum of sample weights
+        (a scalar, or a 0-d array of the backend's, of the gradient's dtype).
+    """
+
+    weights: object
+    decay: float
+    divisor: object
+
+    def apply(self, bucket_grad):
+        """``bucket_grad = (bucket_grad + decay * weights) / divisor``, in place, by NumPy's rules.
+
+        Parameters
+        ----------
+        bucket_grad : array of shape (n_buckets,)
+            The scattered sums on entry.
+        """
+        bucket_grad += self.decay * self.weights
+        bucket_grad /= self.divisor
+
+    def kernel_scalars(self, dtype):
+        """``decay`` and ``divisor`` in ``dtype``, or None where :meth:`apply` computes in another.
+
+        NumPy takes a Python number in the array's dtype, and a NumPy scalar
+        in the wider of the two dtypes: a kernel that computes in ``dtype``
+        gives :meth:`apply`'s bits only where the result is ``dtype``.
+
+        Parameters
+        ----------
+        dtype : numpy dtype
+            The bucket gradient's.
+
+        Returns
+        -------
+        scalars : tuple of two ``dtype`` scalars, or None
+        """
+        dtype = np.dtype(dtype)
+        values = (self.decay, self.divisor)
+        if any(np.result_type(dtype, value) != dtype for value in values):
+            return None
+        return tuple(dtype.type(value) for value in values)
+
+
+@contextmanager
+def finished_after(finish, bucket_grad):
+    """Around a scatter that adds into ``bucket_grad``: give it ``finish``'s meaning.
+
+    Zeroes ``bucket_grad`` before the block and applies ``finish`` after it,
+    for a backend that does not fuse :class:`GradientFinish`; nothing when
+    ``finish`` is None.
+
+    Parameters
+    ----------
+    finish : GradientFinish or None
+    bucket_grad : array of shape (n_buckets,)
+    """
+    if finish is None:
+        yield
+        return
+    if finish.weights.shape != bucket_grad.shape:
+        raise ValueError(
+            f"finish.weights must have the bucket gradient's shape {bucket_grad.shape}, "
+            f"got {finish.weights.shape}."
+        )
+    bucket_grad[...] = 0
+    yield
+    finish.apply(bucket_grad)
+
+
 class Backend(abc.ABC):
     """A device's array module and hashed-matrix kernels.
 
@@ -302,10 +389,13 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
+    def scatter_bucket_grad(
+        self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0, finish=None
+    ):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
-        ``bucket_grad[h(i, j)] += s(i, j) * grad_tile[i - row_start, j]``.
+        ``bucket_grad[h(i, j)] += s(i, j) * grad_tile[i - row_start, j]``; with
+        ``finish``, the tile's sums and ``finish``'s terms overwrite it instead.
 
         Parameters
         ----------
@@ -319,6 +409,10 @@ class Backend(abc.ABC):
             From :meth:`scatter_workspace`.
         row_start : int, default=0
             A multiple of :meth:`scatter_block_rows`.
+        finish : GradientFinish, default=None
+            If given, ``bucket_grad`` is overwritten with the tile's sums
+            completed by ``finish`` (:meth:`GradientFinish.apply`'s bits),
+            its previous values ignored.
         """
 
     @abc.abstractmethod
@@ -401,7 +495,9 @@ class BucketIndexing(abc.ABC):
         """
 
     @abc.abstractmethod
-    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None):
+    def scatter_indexed(
+        self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None, finish=None
+    ):
         """:meth:`Backend.scatter_bucket_grad` from a bucket index tile, with the same bits.
 
         Parameters
@@ -417,6 +513,8 @@ class BucketIndexing(abc.ABC):
         layer_hash : LayerHash, default=None
             The hash of the index (rows from 0). A sharded one gives the
             bits of its own scatter: each bucket's entries added in row order.
+        finish : GradientFinish, default=None
+            As in :meth:`Backend.scatter_bucket_grad`.
         """
 
 

@@ -1,11 +1,12 @@
 """The CPU backend: NumPy arrays, Numba kernels, GEMMs through NumPy's BLAS."""
 
 import math
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 
-from ._backend import Backend, BucketIndexing, DirectProducts
+from ._backend import Backend, BucketIndexing, DirectProducts, finished_after
 from ._numba import (
     MATERIALIZE_KERNELS,
     SIGN_BIT,
@@ -106,34 +107,41 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
             *_shard_args(layer_hash),
         )
 
-    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
+    def scatter_bucket_grad(
+        self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0, finish=None
+    ):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
         ``scratch`` comes from :meth:`scatter_workspace`; ``grad_tile`` is not modified.
         A sharded hash needs no scratch (it may be None) and no alignment of
         ``row_start``: each thread adds whole shards into their own buckets.
+        ``finish`` is written with the sums, each bucket once (the shards'
+        while they are in the cache of the thread that summed them).
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
-        if layer_hash.sharded:
-            scatter_shards(
+        with _finished(finish, bucket_grad) as fused:
+            if layer_hash.sharded:
+                scatter_shards(
+                    grad_tile,
+                    *_hash_args(layer_hash),
+                    row_start,
+                    bucket_grad,
+                    *_shard_args(layer_hash),
+                    layer_hash.mode,
+                    fused,
+                )
+                return
+            block_rows, partials = scratch
+            scatter_bucket_grad(
                 grad_tile,
                 *_hash_args(layer_hash),
                 row_start,
                 bucket_grad,
-                *_shard_args(layer_hash),
+                block_rows,
+                partials,
                 layer_hash.mode,
+                fused,
             )
-            return
-        block_rows, partials = scratch
-        scatter_bucket_grad(
-            grad_tile,
-            *_hash_args(layer_hash),
-            row_start,
-            bucket_grad,
-            block_rows,
-            partials,
-            layer_hash.mode,
-        )
 
     def sgd_update(self, param, velocity, grad, learning_rate, momentum, nesterov):
         """One SGD step: the Numba kernel on contiguous float vectors, else the formulas."""
@@ -188,19 +196,24 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         shards = (1, 1) if layer_hash is None else _shard_args(layer_hash)
         gather_tile(bucket_weights, index, out, *shards)
 
-    def scatter_indexed(self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None):
+    def scatter_indexed(
+        self, grad_tile, index, bucket_grad, scratch, *, layer_hash=None, finish=None
+    ):
         """:meth:`scatter_bucket_grad` from a bucket index tile: the same result, bit for bit.
 
         Under a sharded ``layer_hash`` (the hash of the index, rows from 0),
         each thread adds whole shards into their own buckets, as
         :meth:`scatter_bucket_grad` does, and ``scratch`` may be None.
         """
-        if layer_hash is not None and layer_hash.sharded:
-            layer_hash.check_buckets(bucket_grad, "bucket_grad")
-            scatter_shards_indexed(grad_tile, index, 0, bucket_grad, *_shard_args(layer_hash))
-            return
-        block_rows, partials = scratch
-        scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials)
+        with _finished(finish, bucket_grad) as fused:
+            if layer_hash is not None and layer_hash.sharded:
+                layer_hash.check_buckets(bucket_grad, "bucket_grad")
+                scatter_shards_indexed(
+                    grad_tile, index, 0, bucket_grad, *_shard_args(layer_hash), fused
+                )
+                return
+            block_rows, partials = scratch
+            scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials, fused)
 
     def direct_tables(self, layer_hash, n_in, n_out, max_bytes=0):
         """Tables of :meth:`direct_matmul` for one layer.
@@ -269,6 +282,24 @@ def _hash_args(layer_hash):
 def _shard_args(layer_hash):
     """Shards and the period of their rows: the kernels' last hash arguments."""
     return layer_hash.n_shards, layer_hash.shard_period
+
+
+@contextmanager
+def _finished(finish, bucket_grad):
+    """The kernels' ``finish`` for a :class:`GradientFinish`, or its formulas around them.
+
+    Yields ``(weights, decay, divisor)`` for the kernels to fuse, or None:
+    then ``bucket_grad`` is zeroed before the block and ``finish`` applied
+    after it (a divisor or decay that NumPy would take in a wider dtype, or
+    weights that the kernels cannot take), with the same bits.
+    """
+    scalars = None if finish is None else finish.kernel_scalars(bucket_grad.dtype)
+    if scalars is not None and kernels_take(bucket_grad, finish.weights):
+        if finish.weights.shape == bucket_grad.shape:
+            yield (finish.weights, *scalars)
+            return
+    with finished_after(finish, bucket_grad):  # checks the shapes
+        yield None
 
 
 def _read_only(bucket_weights):

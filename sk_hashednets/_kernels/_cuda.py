@@ -46,7 +46,7 @@ from pathlib import Path
 import cupy as cp
 import numpy as np
 
-from ._backend import Backend, DeviceHashing
+from ._backend import Backend, DeviceHashing, finished_after
 from ._hashing import BLOCK_HASHING, tile_shards
 from ._updates import adam_formula, sgd_formula
 
@@ -151,7 +151,9 @@ class CUDABackend(DeviceHashing, Backend):
             ),
         )
 
-    def scatter_bucket_grad(self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0):
+    def scatter_bucket_grad(
+        self, layer_hash, grad_tile, bucket_grad, scratch, *, row_start=0, finish=None
+    ):
         """Add the signed virtual-weight gradients of a tile into ``bucket_grad``.
 
         Unsharded: shared-memory sums per block and global atomics, whose
@@ -159,12 +161,18 @@ class CUDABackend(DeviceHashing, Backend):
         a block per shard (or chunk of a shard's buckets), no global atomics,
         and the CPU's sums bit for bit (the module docstring). ``grad_tile``
         is left as it is; ``scratch`` is :meth:`scatter_workspace`'s None.
+        ``finish`` is applied by its formulas after the sums, not fused.
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
         _check_contiguous(bucket_grad, "bucket_grad")
-        n_rows, n_cols = grad_tile.shape
         if not grad_tile.flags.c_contiguous or grad_tile.dtype != bucket_grad.dtype:
             raise ValueError("grad_tile must be C-contiguous, of the bucket gradient's dtype.")
+        with finished_after(finish, bucket_grad):
+            self._scatter(layer_hash, grad_tile, bucket_grad, row_start)
+
+    def _scatter(self, layer_hash, grad_tile, bucket_grad, row_start):
+        """:meth:`scatter_bucket_grad`'s sums, added into ``bucket_grad``."""
+        n_rows, n_cols = grad_tile.shape
         if layer_hash.sharded:
             if n_rows:
                 _scatter_shards(layer_hash, grad_tile, bucket_grad, row_start)

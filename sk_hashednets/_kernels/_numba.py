@@ -385,24 +385,72 @@ def _add_row_indexed(partial, grad_row, index_row):
         partial[entry & _BUCKET_MASK] += _signed(grad_row[c], entry & _SIGN_BIT)
 
 
+@njit(inline="always", cache=True)
+def _finish(bucket_grad, weights, decay, divisor):
+    """``bucket_grad = (bucket_grad + decay * weights) / divisor``, entry by entry.
+
+    ``GradientFinish.apply``'s bits: each operation rounded in the dtype of
+    ``bucket_grad``, as NumPy's three passes round them.
+    """
+    for k in range(bucket_grad.shape[0]):
+        bucket_grad[k] = (bucket_grad[k] + decay * weights[k]) / divisor
+
+
+def _finish_args(finish, bucket_grad):
+    """The kernels' trailing arguments: whether to finish, and ``finish``'s three values.
+
+    ``finish`` is None or ``(weights, decay, divisor)``, the scalars in the
+    dtype of ``bucket_grad``; without it the kernels get an empty vector and
+    unused scalars of the same types.
+    """
+    if finish is None:
+        unused = bucket_grad.dtype.type(1)
+        return False, bucket_grad[:0], unused, unused
+    weights, decay, divisor = finish
+    return True, weights, decay, divisor
+
+
 @njit(parallel=True, cache=True)
-def _add_partials(partials, n_partials, bucket_grad):
-    """``bucket_grad += partials[0] + ... `` one partial after the other, per bucket."""
+def _add_partials(partials, n_partials, bucket_grad, overwrite, finish, weights, decay, divisor):
+    """``bucket_grad += partials[0] + ... `` one partial after the other, per bucket.
+
+    With ``overwrite`` the sums start from zero instead of ``bucket_grad``;
+    with ``finish``, :func:`_finish` follows them while they are in cache.
+    """
     n_buckets = bucket_grad.shape[0]
     n_chunks = min(n_buckets, 64)
     for chunk in prange(n_chunks):
-        for k in range(chunk * n_buckets // n_chunks, (chunk + 1) * n_buckets // n_chunks):
+        lo, hi = chunk * n_buckets // n_chunks, (chunk + 1) * n_buckets // n_chunks
+        for k in range(lo, hi):
+            if overwrite:
+                bucket_grad[k] = 0
             total = bucket_grad[k]
             for p in range(n_partials):
                 total += partials[p, k]
             bucket_grad[k] = total
+        if finish:
+            _finish(bucket_grad[lo:hi], weights[lo:hi], decay, divisor)
 
 
 @njit(parallel=True, cache=True)
 def _scatter_blocks(
-    grad_tile, index, seed, sign_seed, sign_hash, row_start, block_rows, partials, bucket_grad, mode
+    grad_tile,
+    index,
+    seed,
+    sign_seed,
+    sign_hash,
+    row_start,
+    block_rows,
+    partials,
+    bucket_grad,
+    mode,
+    finish,
+    weights,
+    decay,
+    divisor,
 ):
     # mode: ELEMENT_HASHING or BLOCK_HASHING (hash the rows), or FROM_INDEX.
+    # finish: overwrite bucket_grad, then complete it (_finish) in the last wave.
     n_rows, n_cols = grad_tile.shape
     keys = _block_keys(0, n_cols) if mode == BLOCK_HASHING else _column_keys(0, n_cols)
     n_blocks = (n_rows + block_rows - 1) // block_rows
@@ -423,7 +471,19 @@ def _scatter_blocks(
                     _add_row_block(partial, grad_tile[r], state, sign_state, keys, sign_hash)
                 else:
                     _add_row_element(partial, grad_tile[r], state, sign_state, keys, sign_hash)
-        _add_partials(partials, n_partials, bucket_grad)
+        last = first + wave >= n_blocks
+        _add_partials(
+            partials,
+            n_partials,
+            bucket_grad,
+            finish and first == 0,
+            finish and last,
+            weights,
+            decay,
+            divisor,
+        )
+    if finish and n_blocks == 0:  # no rows: the sums are zero
+        _add_partials(partials, 0, bucket_grad, True, True, weights, decay, divisor)
 
 
 def scatter_bucket_grad(
@@ -436,6 +496,7 @@ def scatter_bucket_grad(
     block_rows,
     partials,
     mode=ELEMENT_HASHING,
+    finish=None,
 ):
     """Add a tile of virtual-weight gradients into the bucket gradient.
 
@@ -465,6 +526,11 @@ def scatter_bucket_grad(
         Scratch space: as many blocks as it has rows are summed at once.
     mode : {ELEMENT_HASHING, BLOCK_HASHING}, default=ELEMENT_HASHING
         The hashing scheme (``_hashing``'s constants).
+    finish : tuple (weights, decay, divisor), default=None
+        If given, ``bucket_grad`` is overwritten with ``(sums + decay *
+        weights) / divisor``: the tile's sums, completed as
+        ``GradientFinish.apply`` does, with ``decay`` and ``divisor`` scalars of
+        the dtype of ``bucket_grad``.
     """
     empty_index = np.empty((0, 0), dtype=np.uint32)
     _scatter_blocks(
@@ -478,6 +544,7 @@ def scatter_bucket_grad(
         partials,
         bucket_grad,
         mode,
+        *_finish_args(finish, bucket_grad),
     )
 
 
@@ -501,20 +568,49 @@ def _tile_windows(row_start, n_tile_rows, period):
     return row_start // period, (row_start + n_tile_rows - 1) // period + 1
 
 
+@njit(inline="always", cache=True)
+def _visited_shards(row_start, n_tile_rows, n_shards, period, finish):
+    """The shards a sharded scatter visits: the tile's, or all of them when it overwrites.
+
+    ``(first + t) % n_shards`` for ``t < count``; a shard without rows in the
+    tile finds no rows in its windows (:func:`_shard_rows_in_window`).
+    """
+    first, count = tile_shards(row_start, max(n_tile_rows, 1), n_shards, period)
+    if finish:
+        return first, np.int64(n_shards)
+    if n_tile_rows == 0:
+        return first, np.int64(0)
+    return first, count
+
+
 @njit(parallel=True, cache=True)
 def _scatter_shards(
-    grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, period, bucket_grad, mode
+    grad_tile,
+    seed,
+    sign_seed,
+    sign_hash,
+    row_start,
+    n_shards,
+    period,
+    bucket_grad,
+    mode,
+    finish,
+    weights,
+    decay,
+    divisor,
 ):
     n_tile_rows, n_cols = grad_tile.shape
     keys = _block_keys(0, n_cols) if mode == BLOCK_HASHING else _column_keys(0, n_cols)
     n_buckets = np.uint64(bucket_grad.shape[0])
-    first_shard, n_tile_shards = tile_shards(row_start, n_tile_rows, n_shards, period)
+    first_shard, n_visited = _visited_shards(row_start, n_tile_rows, n_shards, period, finish)
     first_window, stop_window = _tile_windows(row_start, n_tile_rows, period)
-    for t in prange(n_tile_shards):
+    for t in prange(n_visited):
         shard = (first_shard + np.uint64(t)) % np.uint64(n_shards)
         # The shard's buckets: this thread's alone. Its rows in the tile, in order.
         first, count = shard_buckets(shard, np.uint64(n_shards), n_buckets)
         own = bucket_grad[first : first + count]
+        if finish:
+            own[:] = 0
         for window in range(first_window, stop_window):
             lo, hi = _shard_rows_in_window(shard, window, row_start, n_tile_rows, n_shards, period)
             for i in range(lo, hi):
@@ -525,10 +621,21 @@ def _scatter_shards(
                     _add_row_block(own, grad_row, state, sign_state, keys, sign_hash)
                 else:
                     _add_row_element(own, grad_row, state, sign_state, keys, sign_hash)
+        if finish:  # the shard's sums are in this core's cache
+            _finish(own, weights[first : first + count], decay, divisor)
 
 
 def scatter_shards(
-    grad_tile, seed, sign_seed, sign_hash, row_start, bucket_grad, n_shards, shard_period, mode
+    grad_tile,
+    seed,
+    sign_seed,
+    sign_hash,
+    row_start,
+    bucket_grad,
+    n_shards,
+    shard_period,
+    mode,
+    finish=None,
 ):
     """:func:`scatter_bucket_grad` under sharded hashing: each thread owns whole shards.
 
@@ -550,27 +657,51 @@ def scatter_shards(
     n_shards, shard_period : int
         Shards of the hash and the period of their rows, as in :func:`materialize_tile`.
     mode : {ELEMENT_HASHING, BLOCK_HASHING}
+    finish : tuple (weights, decay, divisor), default=None
+        As in :func:`scatter_bucket_grad`: each thread completes its shards'
+        buckets once their sums are done, while they are in its cache.
     """
     _scatter_shards(
-        grad_tile, seed, sign_seed, sign_hash, row_start, n_shards, shard_period, bucket_grad, mode
+        grad_tile,
+        seed,
+        sign_seed,
+        sign_hash,
+        row_start,
+        n_shards,
+        shard_period,
+        bucket_grad,
+        mode,
+        *_finish_args(finish, bucket_grad),
     )
 
 
 @njit(parallel=True, cache=True)
-def _scatter_shards_indexed(grad_tile, index, row_start, n_shards, period, bucket_grad):
+def _scatter_shards_indexed(
+    grad_tile, index, row_start, n_shards, period, bucket_grad, finish, weights, decay, divisor
+):
     n_tile_rows = grad_tile.shape[0]
-    first_shard, n_tile_shards = tile_shards(row_start, n_tile_rows, n_shards, period)
+    n_buckets = np.uint64(bucket_grad.shape[0])
+    first_shard, n_visited = _visited_shards(row_start, n_tile_rows, n_shards, period, finish)
     first_window, stop_window = _tile_windows(row_start, n_tile_rows, period)
-    for t in prange(n_tile_shards):
+    for t in prange(n_visited):
         shard = (first_shard + np.uint64(t)) % np.uint64(n_shards)
+        first, count = shard_buckets(shard, np.uint64(n_shards), n_buckets)
+        if finish:
+            bucket_grad[first : first + count] = 0
         # The shard's rows in this tile: their entries index this thread's buckets alone.
         for window in range(first_window, stop_window):
             lo, hi = _shard_rows_in_window(shard, window, row_start, n_tile_rows, n_shards, period)
             for i in range(lo, hi):
                 _add_row_indexed(bucket_grad, grad_tile[i - row_start], index[i - row_start])
+        if finish:
+            _finish(
+                bucket_grad[first : first + count], weights[first : first + count], decay, divisor
+            )
 
 
-def scatter_shards_indexed(grad_tile, index, row_start, bucket_grad, n_shards, shard_period):
+def scatter_shards_indexed(
+    grad_tile, index, row_start, bucket_grad, n_shards, shard_period, finish=None
+):
     """:func:`scatter_shards` from the tile's bucket index (:func:`bucket_index_tile`).
 
     Each thread owns whole shards and adds their rows, in order, into their
@@ -589,14 +720,25 @@ def scatter_shards_indexed(grad_tile, index, row_start, bucket_grad, n_shards, s
         Accumulated into, in place.
     n_shards, shard_period : int
         Shards of the hash and the period of their rows, as in :func:`materialize_tile`.
+    finish : tuple (weights, decay, divisor), default=None
+        As in :func:`scatter_shards`.
     """
-    _scatter_shards_indexed(grad_tile, index, row_start, n_shards, shard_period, bucket_grad)
+    _scatter_shards_indexed(
+        grad_tile,
+        index,
+        row_start,
+        n_shards,
+        shard_period,
+        bucket_grad,
+        *_finish_args(finish, bucket_grad),
+    )
 
 
-def scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials):
+def scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials, finish=None):
     """:func:`scatter_bucket_grad` from a bucket index tile (:func:`bucket_index_tile`).
 
-    Gives the same result bit for bit as hashing the same rows.
+    Gives the same result bit for bit as hashing the same rows; ``finish`` as
+    in :func:`scatter_bucket_grad`.
     """
     _scatter_blocks(
         grad_tile,
@@ -609,6 +751,7 @@ def scatter_indexed(grad_tile, index, bucket_grad, block_rows, partials):
         partials,
         bucket_grad,
         FROM_INDEX,
+        *_finish_args(finish, bucket_grad),
     )
 
 
