@@ -139,6 +139,17 @@ def _block_stop(block, n_cols):
     return np.uint64(min(BLOCK_SIZE, n_cols - block * BLOCK_SIZE))
 
 
+#: Why the materialising kernels loop over an unsharded tile's rows apart,
+#: and index ``out`` and the buckets whole: with each row's shard looked up in
+#: the loop (``_row_shard``, even where it gives ``(0, K)``), or a view of a
+#: row or of a shard's buckets in it, the element materialise of a 4096 x 4096
+#: tile at 1/8 took 3.5 to 4 times as long (the columns' loop no longer ran
+#: as well; ``python benchmarks/bench_kernels.py --shards``, "hash
+#: materialise", before and after). A sharded tile's rows read a shard's
+#: buckets at a time, in cache, and lose little to it.
+_UNSHARDED_LOOPS = None
+
+
 @njit(inline="always", cache=True)
 def _row_shard(i, period, n_shards, n_buckets):
     """First bucket and bucket count of the shard of row ``i``: ``(0, K)`` unsharded.
@@ -222,15 +233,31 @@ def materialize_tile(
     n_buckets = np.uint64(bucket_weights.shape[0])
     shards, period = np.uint64(n_shards), np.uint64(shard_period)
     keys = _column_keys(col_start, n_cols)
+    if n_shards == 1:  # a loop of its own: _UNSHARDED_LOOPS
+        for r in prange(n_tile_rows):
+            i = np.uint64(row_start + r)
+            _element_row(
+                out, r, bucket_weights, _ZERO, n_buckets, i, seed, sign_seed, keys, sign_hash
+            )
+        return
     for visit in prange(n_tile_rows):
         r = _shard_major_row(visit, n_tile_rows, n_shards, shard_period)
         i = np.uint64(row_start + r)
         first, count = _row_shard(i, period, shards, n_buckets)
-        w = bucket_weights[first : first + count]
-        state, sign_state = row_state(seed, i), row_state(sign_seed, i)
-        for c in range(n_cols):
-            bucket, negative = _element_entry(state, sign_state, keys[c], count, sign_hash)
-            out[r, c] = _signed(w[bucket], negative)
+        _element_row(out, r, bucket_weights, first, count, i, seed, sign_seed, keys, sign_hash)
+
+
+@njit(inline="always", cache=True)
+def _element_row(out, r, bucket_weights, first, count, i, seed, sign_seed, keys, sign_hash):
+    """Row ``r`` of ``out``, row ``i`` of the matrix under element hashing.
+
+    The row reads buckets ``first:first + count``. ``out`` and the buckets
+    are indexed whole, never through views (_UNSHARDED_LOOPS).
+    """
+    state, sign_state = row_state(seed, i), row_state(sign_seed, i)
+    for c in range(out.shape[1]):
+        bucket, negative = _element_entry(state, sign_state, keys[c], count, sign_hash)
+        out[r, c] = _signed(bucket_weights[first + bucket], negative)
 
 
 @njit(parallel=True, cache=True)
@@ -250,22 +277,60 @@ def materialize_tile_block(
     # b-th block lies in the tile's column BLOCK_SIZE * b + u - shift.
     shift = np.uint64(col_start % BLOCK_SIZE)
     n_shifted = n_cols + col_start % BLOCK_SIZE
+    if n_shards == 1:  # a loop of its own: _UNSHARDED_LOOPS
+        for r in prange(n_tile_rows):
+            i = np.uint64(row_start + r)
+            _block_row(
+                out,
+                r,
+                bucket_weights,
+                _ZERO,
+                n_buckets,
+                i,
+                seed,
+                sign_seed,
+                keys,
+                sign_hash,
+                shift,
+                n_shifted,
+            )
+        return
     for visit in prange(n_tile_rows):
         r = _shard_major_row(visit, n_tile_rows, n_shards, shard_period)
         i = np.uint64(row_start + r)
         first, count = _row_shard(i, period, shards, n_buckets)
-        w = bucket_weights[first : first + count]
-        state, sign_state = row_state(seed, i), row_state(sign_seed, i)
-        for b in range(keys.shape[0]):
-            start, signs = _block_hashes(state, sign_state, keys[b], count, sign_hash)
-            column = np.uint64(b * BLOCK_SIZE)
-            t, stop = shift if b == 0 else _ZERO, _block_stop(b, n_shifted)
-            while t < stop:
-                bucket, run = _block_run(start, t, stop, count)
-                for u in range(t, t + run):
-                    value = w[bucket + u - t]
-                    out[r, column + u - shift] = _signed(value, _block_sign(signs, u))
-                t += run
+        _block_row(
+            out,
+            r,
+            bucket_weights,
+            first,
+            count,
+            i,
+            seed,
+            sign_seed,
+            keys,
+            sign_hash,
+            shift,
+            n_shifted,
+        )
+
+
+@njit(inline="always", cache=True)
+def _block_row(
+    out, r, bucket_weights, first, count, i, seed, sign_seed, keys, sign_hash, shift, n_shifted
+):
+    """:func:`_element_row` under block hashing: run by run, from the tile's ``shift``."""
+    state, sign_state = row_state(seed, i), row_state(sign_seed, i)
+    for b in range(keys.shape[0]):
+        start, signs = _block_hashes(state, sign_state, keys[b], count, sign_hash)
+        column = np.uint64(b * BLOCK_SIZE)
+        t, stop = shift if b == 0 else _ZERO, _block_stop(b, n_shifted)
+        while t < stop:
+            bucket, run = _block_run(start, t, stop, count)
+            for u in range(t, t + run):
+                value = bucket_weights[first + bucket + u - t]
+                out[r, column + u - shift] = _signed(value, _block_sign(signs, u))
+            t += run
 
 
 # ----------------------------------------------------------------------------
@@ -308,25 +373,35 @@ def bucket_index_tile(
     shards, period = np.uint64(n_shards), np.uint64(shard_period)
     block_hashing = mode == BLOCK_HASHING
     keys = _block_keys(0, n_cols) if block_hashing else _column_keys(0, n_cols)
+    if n_shards == 1:  # a loop of its own: _UNSHARDED_LOOPS
+        for r in prange(n_tile_rows):
+            i = np.uint64(row_start + r)
+            _index_row(out, r, _ZERO, n_buckets, i, seed, sign_seed, keys, sign_hash, block_hashing)
+        return
     for visit in prange(n_tile_rows):
         r = _shard_major_row(visit, n_tile_rows, n_shards, shard_period)
         i = np.uint64(row_start + r)
         first, k = _row_shard(i, period, shards, n_buckets)
-        state, sign_state = row_state(seed, i), row_state(sign_seed, i)
-        if block_hashing:
-            for b in range(keys.shape[0]):
-                start, signs = _block_hashes(state, sign_state, keys[b], k, sign_hash)
-                column, t, stop = np.uint64(b * BLOCK_SIZE), _ZERO, _block_stop(b, n_cols)
-                while t < stop:
-                    bucket, run = _block_run(start, t, stop, k)
-                    for u in range(t, t + run):
-                        entry = _index_entry(first + bucket + u - t, _block_sign(signs, u))
-                        out[r, column + u] = entry
-                    t += run
-        else:
-            for c in range(n_cols):
-                bucket, negative = _element_entry(state, sign_state, keys[c], k, sign_hash)
-                out[r, c] = _index_entry(first + bucket, negative)
+        _index_row(out, r, first, k, i, seed, sign_seed, keys, sign_hash, block_hashing)
+
+
+@njit(inline="always", cache=True)
+def _index_row(out, r, first, k, i, seed, sign_seed, keys, sign_hash, block_hashing):
+    """Row ``r`` of a bucket index tile, row ``i`` of the matrix, in buckets ``first:first + k``."""
+    state, sign_state = row_state(seed, i), row_state(sign_seed, i)
+    if block_hashing:
+        for b in range(keys.shape[0]):
+            start, signs = _block_hashes(state, sign_state, keys[b], k, sign_hash)
+            column, t, stop = np.uint64(b * BLOCK_SIZE), _ZERO, _block_stop(b, out.shape[1])
+            while t < stop:
+                bucket, run = _block_run(start, t, stop, k)
+                for u in range(t, t + run):
+                    out[r, column + u] = _index_entry(first + bucket + u - t, _block_sign(signs, u))
+                t += run
+    else:
+        for c in range(out.shape[1]):
+            bucket, negative = _element_entry(state, sign_state, keys[c], k, sign_hash)
+            out[r, c] = _index_entry(first + bucket, negative)
 
 
 @njit(parallel=True, cache=True)
