@@ -12,7 +12,9 @@ peer is skipped with the reason printed.
 Printed per shape: median latency (ms) per batch, the ratios of the hashed
 models to ``MLPClassifier`` and to PyTorch, and the peak extra memory of one
 call seen by ``tracemalloc`` (NumPy's allocations: not those of PyTorch or ONNX
-Runtime). ``--paths`` also times each hashed model whose plan keeps not every
+Runtime). ``--shards`` adds each hashed model under ``hash_shards="auto"``
+(``docs/hashing.md``), whose direct kernels read each row's shard of
+buckets. ``--paths`` also times each hashed model whose plan keeps not every
 matrix with its other products forced through the direct kernel, or through
 panels: the figures behind the rule of ``sk_hashednets._inference``;
 ``--check-cost`` times the plan's validity check against a checksum of the
@@ -49,6 +51,9 @@ def parse_args():
     parser.add_argument("--compression", nargs="+", type=float, default=[1 / 8, 1 / 64])
     parser.add_argument(
         "--lean", action="store_true", help="also the hashed models with inference_cache_bytes=0"
+    )
+    parser.add_argument(
+        "--shards", action="store_true", help='also the hashed models with hash_shards="auto"'
     )
     parser.add_argument("--peers", nargs="+", default=["mlp", "torch", "onnx"])
     parser.add_argument("--repeats", type=int, default=21, help="rounds per batch, at most")
@@ -251,11 +256,14 @@ def table_kernel_ms(repeats):
     predictors = {}
     for n_buckets in (4096, n * n // 64):
         w = rng.randn(n_buckets).astype(np.float32)
-        starts = np.empty((n, keys.size), np.uint32)
-        signs = np.empty((n, keys.size), np.uint16)
-        kernels.block_tables(states, sign_states, keys, n_buckets, True, starts, signs)
-        predictors[f"tables, {n_buckets} buckets"] = lambda _, w=w, starts=starts, signs=signs: (
-            kernels.table_matmul(x_t, w, starts, signs, out)
+        starts = np.empty((keys.size, n), np.uint32)  # run-major, as the package's
+        signs = np.empty((keys.size, n), np.uint16)
+        bounds = kernels.row_shards(n, n_buckets, 1, 1)
+        kernels.block_tables(states, sign_states, keys, n_buckets, *bounds, True, starts, signs)
+        predictors[f"tables, {n_buckets} buckets"] = (
+            lambda _, w=w, starts=starts, signs=signs, bounds=bounds: kernels.table_matmul(
+                x_t, w, starts, signs, *bounds, out
+            )
         )
     predictors["dense GEMV (NumPy)"] = lambda _: x @ dense
     return interleaved_ms(predictors, x, repeats, 30)
@@ -307,6 +315,10 @@ def main():
                 if args.lean:
                     models[name + " lean"] = hashed_model(
                         units, hashing, compression, X_all[:n_fit], y_fit, inference_cache_bytes=0
+                    )
+                if args.shards:
+                    models[name + " sharded"] = hashed_model(
+                        units, hashing, compression, X_all[:n_fit], y_fit, hash_shards="auto"
                     )
         first = next(iter(models.values()))
         twin = first.to_sklearn()

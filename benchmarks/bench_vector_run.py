@@ -44,6 +44,7 @@ from sk_hashednets._kernels._numba_predict import (
     TABLE_CHUNK_COLUMNS,
     _nonzero_rows,
     _wrapped_run_into,
+    row_shards,
     table_matmul,
 )
 
@@ -114,7 +115,8 @@ def _model(repeats):
 
     row_major = {}
 
-    def loop_kernel(a_t, w, starts, signs, out):
+    def loop_kernel(a_t, w, starts, signs, firsts, ends, out):
+        # The model is unsharded: every row reads all the buckets, as the loop does.
         if id(starts) not in row_major:  # once per layer, outside the timed calls
             row_major[id(starts)] = (starts.T.copy(), signs.T.copy())
         loop_table_matmul(a_t, w, *row_major[id(starts)], out)
@@ -179,6 +181,7 @@ def main():
     signs = rng.integers(0, 2**16, size=(n, n_runs)).astype(np.uint16)
     # The package's tables are run-major; the loop read them row-major.
     starts_t, signs_t = np.ascontiguousarray(starts.T), np.ascontiguousarray(signs.T)
+    bounds = row_shards(n, n_buckets, 1, 1)  # unsharded: every row reads all the buckets
     print(
         f"command: python benchmarks/bench_vector_run.py --n {n} --compression "
         f"{args.compression} --zero-rows {' '.join(map(str, args.zero_rows))} "
@@ -200,7 +203,7 @@ def main():
         a_t[rng.random(n) < zero] = 0
         calls = {
             "loop": lambda out, a_t=a_t: loop_table_matmul(a_t, w, starts, signs, out),
-            "package": lambda out, a_t=a_t: table_matmul(a_t, w, starts_t, signs_t, out),
+            "package": lambda out, a_t=a_t: table_matmul(a_t, w, starts_t, signs_t, *bounds, out),
         }
         outs = {name: np.empty((1, n), dtype) for name in calls}
         for name, call in calls.items():

@@ -334,23 +334,25 @@ class _PlanLayer:
         self.matrix = None
         self.direct = None
         self.direct_kernel = layer_hash.hashing
-        self.table_nbytes = 0
         if keep:
             self.matrix = self._materialize(0, n_out)
-        elif backend.multiplies_from_buckets and not layer_hash.sharded:
+        elif backend.multiplies_from_buckets:
             # Backends that multiply straight from the buckets (the CPU's) have
-            # the DirectProducts capability, for unsharded hashes; the others use panels.
+            # the DirectProducts capability; the others use panels.
             self.direct = backend.direct_tables(
                 self.layer_hash, n_in, n_out, max_bytes=table_budget
             )
             self.direct_kernel = self.direct.kernel
-            if self.direct_kernel == "block tables":  # counted against the budget
-                self.table_nbytes = _nbytes(self.direct)
         # Column panels of at most PREDICT_PANEL_BYTES and max_tile_bytes,
         # whole hashing blocks where they can be.
         panel_bytes = min(PREDICT_PANEL_BYTES, max_tile_bytes)
         cols = panel_bytes // (n_in * w.dtype.itemsize)
         self.cols_per_panel = _whole_units(n_out, cols, BLOCK_SIZE if cols >= BLOCK_SIZE else 1)
+
+    @property
+    def table_nbytes(self):
+        """Bytes of the direct kernel's tables that count against the plan's budget."""
+        return 0 if self.direct is None else self.direct.table_nbytes
 
     @property
     def nbytes(self):

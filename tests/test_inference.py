@@ -93,6 +93,20 @@ def test_predictions_agree_with_the_old_path(hashing, dtype, sparse, cache, max_
     assert clf.score(X_ALL.astype(dtype), Y_ALL) == np.mean(clf.predict(X_ALL) == Y_ALL)
 
 
+@pytest.mark.parametrize("hashing", ["element", "block"])
+@pytest.mark.parametrize("cache", [0, 3000])  # lean: hashed runs; 3000: layer 0 has tables
+def test_a_sharded_model_predicts_small_batches_from_its_buckets(hashing, cache):
+    # The direct kernels read each row's shard of buckets: no panels for small batches.
+    clf = _fit(hashing=hashing, hash_shards=4, inference_cache_bytes=cache)
+    assert list(clf.hash_shards_[:2]) == [4, 4]
+    for X in _batches(X_ALL.astype(np.float32)):
+        np.testing.assert_allclose(clf.predict_proba(X), _old_path(clf, X), rtol=0, atol=1e-5)
+    layers = _PLANS[clf].layers
+    assert all(layer.direct is not None for layer in layers[:2])  # the sharded layers
+    tables = cache > 0 and hashing == "block"
+    assert layers[0].direct_kernel == ("block tables" if tables else hashing)
+
+
 def test_kept_matrices_give_the_old_paths_bits():
     """Untiled layers kept by the plan multiply as the old path did: the same bits."""
     clf = _fit()
@@ -120,18 +134,47 @@ def test_regressor_agrees_with_the_old_path():
 # ----------------------------------------------------------------------------
 
 
+#: Unsharded, and 5 shards under both layouts (``docs/hashing.md``): with 7
+#: buckets a shard holds 1 or 2, and every block run wraps round its shard.
+SHARDINGS = [(1, "cyclic"), (5, "cyclic"), (5, "contiguous")]
+
+
+def _layer_hash(seed, sign_hash, hashing, n_buckets, n_in, sharding):
+    n_shards, layout = sharding
+    return LayerHash.for_layer(
+        seed,
+        sign_hash=sign_hash,
+        hashing=hashing,
+        n_buckets=n_buckets,
+        n_shards=n_shards,
+        n_rows=n_in,
+        shard_layout=layout,
+    )
+
+
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("n_buckets", [7, 300])  # 7 < 16: block runs wrap around
 @pytest.mark.parametrize("sign_hash", [True, False])
-def test_direct_kernel_matches_the_reference(hashing, n_buckets, sign_hash):
+@pytest.mark.parametrize("sharding", SHARDINGS)
+def test_direct_kernel_matches_the_reference(hashing, n_buckets, sign_hash, sharding):
     rng = np.random.RandomState(0)
     n_in, n_out, seed = 37, 150, 123456789
     w = rng.randn(n_buckets)
     A = rng.randn(5, n_in)
     A[:, [3, 20]] = 0  # rows of W that the kernel skips
-    W = materialize(w, seed, n_in, n_out, sign_hash=sign_hash, hashing=hashing)
+    n_shards, layout = sharding
+    W = materialize(
+        w,
+        seed,
+        n_in,
+        n_out,
+        sign_hash=sign_hash,
+        hashing=hashing,
+        n_shards=n_shards,
+        shard_layout=layout,
+    )
     backend = CPUBackend()
-    layer_hash = LayerHash.for_layer(seed, sign_hash=sign_hash, hashing=hashing, n_buckets=w.size)
+    layer_hash = _layer_hash(seed, sign_hash, hashing, w.size, n_in, sharding)
     tables = backend.direct_tables(layer_hash, n_in, n_out)
     out = np.empty((5, n_out))
     backend.direct_matmul(layer_hash, np.ascontiguousarray(A.T), w, tables, out)
@@ -160,11 +203,11 @@ def test_direct_kernel_gives_the_same_bits_whatever_the_threads(hashing):
         np.testing.assert_array_equal(out, outputs[0])
 
 
-def _table_product(A, w, seed, n_out, sign_hash):
+def _table_product(A, w, seed, n_out, sign_hash, sharding=(1, "cyclic")):
     """``A @ W`` by the block-table kernel, and its tables."""
     backend = CPUBackend()
-    layer_hash = LayerHash.for_layer(seed, sign_hash=sign_hash, hashing="block", n_buckets=w.size)
     n_in = A.shape[1]
+    layer_hash = _layer_hash(seed, sign_hash, "block", w.size, n_in, sharding)
     tables = backend.direct_tables(
         layer_hash, n_in, n_out, max_bytes=block_table_nbytes(n_in, n_out)
     )
@@ -181,21 +224,38 @@ def _table_product(A, w, seed, n_out, sign_hash):
     [(np.float32, np.float32), (np.float64, np.float64), (np.float64, np.float32)],
 )
 @pytest.mark.parametrize("batch", [1, 5])
-def test_block_table_kernel_matches_the_reference(n_buckets, sign_hash, a_dtype, w_dtype, batch):
+@pytest.mark.parametrize("sharding", SHARDINGS)
+def test_block_table_kernel_matches_the_reference(
+    n_buckets, sign_hash, a_dtype, w_dtype, batch, sharding
+):
     rng = np.random.RandomState(0)
     # Two chunks of TABLE_CHUNK_COLUMNS, the second partial, and a partial last run.
     n_in, n_out, seed = 37, TABLE_CHUNK_COLUMNS + 75, 123456789
     w = rng.randn(n_buckets).astype(w_dtype)
     A = rng.randn(batch, n_in).astype(a_dtype)
     A[:, [3, 20]] = 0  # rows of W that the kernel skips
-    W = materialize(w, seed, n_in, n_out, sign_hash=sign_hash, hashing="block")
-    out, tables = _table_product(A, w, seed, n_out, sign_hash)
+    n_shards, layout = sharding
+    W = materialize(
+        w,
+        seed,
+        n_in,
+        n_out,
+        sign_hash=sign_hash,
+        hashing="block",
+        n_shards=n_shards,
+        shard_layout=layout,
+    )
+    out, tables = _table_product(A, w, seed, n_out, sign_hash, sharding)
     dtype = np.result_type(a_dtype, w_dtype)
     assert out.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, A @ W, rtol=tol, atol=tol)
-    runs = np.arange(0, n_out, 16)
-    assert (tables.starts[runs // 16] + 16 > n_buckets).any()  # some runs wrap around
+    firsts, ends = tables.bounds
+    assert (firsts is None) == (n_shards == 1)  # unsharded: all the buckets, no bounds
+    if firsts is None:
+        firsts, ends = 0, n_buckets
+    assert (tables.starts + 16 > ends).any()  # some runs wrap round their rows' buckets
+    assert ((firsts <= tables.starts) & (tables.starts < ends)).all()  # within the shard
     assert sign_hash == bool(tables.signs.any())
 
 

@@ -360,12 +360,6 @@ def test_hash_pairs_refuses_rows_beyond_n_rows():
         hash_pairs(1, 10, 0, 100, n_shards=2, n_rows=10)
 
 
-def test_unsharded_kernels_refuse_a_sharded_hash():
-    layer_hash = sharded_layer_hash("element", True, 100, 4, 10, seed=SEED)
-    with pytest.raises(ValueError, match="direct_matmul does not implement sharded hashing"):
-        CPU.direct_tables(layer_hash, 10, 5)
-
-
 def test_auto_shards_depend_on_shape_and_buckets_only():
     assert auto_shards(784, 1000) == 1  # fewer than 2 * 512 buckets: one shard
     assert auto_shards(784, 2 * AUTO_MIN_SHARD_BUCKETS) == 2

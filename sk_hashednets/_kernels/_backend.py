@@ -138,20 +138,6 @@ class LayerHash:
         """Whether the hash is split into more than one shard."""
         return self.n_shards > 1
 
-    def refuse_shards(self, where):
-        """Raise ``ValueError`` if the hash is sharded: ``where`` does not implement shards.
-
-        Parameters
-        ----------
-        where : str
-            What refuses, for the message.
-        """
-        if self.sharded:
-            raise ValueError(
-                f"{where} does not implement sharded hashing (n_shards={self.n_shards}); "
-                "call it with an unsharded hash (n_shards=1)."
-            )
-
     def check_buckets(self, vector, name):
         """Raise ``ValueError`` unless ``vector`` holds one value per bucket.
 
@@ -571,8 +557,8 @@ class DirectProducts(abc.ABC):
         tables : iterable of arrays
             Handed back to :meth:`direct_matmul`. Iterating gives the arrays
             held (None where absent); ``tables.kernel`` names the kernel they
-            feed, "element", "block" or "block tables" (the last counted
-            against ``max_bytes``).
+            feed, "element", "block" or "block tables", and
+            ``tables.table_nbytes`` the bytes counted against ``max_bytes``.
         """
 
     @abc.abstractmethod

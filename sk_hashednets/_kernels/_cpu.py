@@ -22,6 +22,7 @@ from ._numba_predict import (
     block_tables,
     column_keys,
     hashed_matmul,
+    row_shards,
     row_states,
     table_matmul,
 )
@@ -223,24 +224,37 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         bucket and sign bits, and a call hashes nothing (``table_matmul``).
         Otherwise the row states and column keys (bytes per row and column),
         from which each call hashes every run or entry (``hashed_matmul``).
+        Under a sharded hash, either way, each row's range of buckets (its
+        shard's): 16 bytes per row.
         """
-        layer_hash.refuse_shards("direct_matmul")
         states = row_states(layer_hash.seed, n_in)
         sign_states = row_states(layer_hash.sign_seed, n_in)
         keys = column_keys(n_out, layer_hash.hashing)
+        bounds = row_shards(
+            n_in, layer_hash.n_buckets, layer_hash.n_shards, layer_hash.shard_period
+        )
         if layer_hash.hashing != "block" or block_table_nbytes(n_in, n_out) > max_bytes:
-            return DirectTables(layer_hash.hashing, states, sign_states, keys)
+            return DirectTables(layer_hash.hashing, bounds, states, sign_states, keys)
         starts = np.empty((keys.shape[0], n_in), dtype=np.uint32)  # run-major
         signs = np.empty((keys.shape[0], n_in), dtype=np.uint16)
         block_tables(
-            states, sign_states, keys, layer_hash.n_buckets, layer_hash.sign_hash, starts, signs
+            states,
+            sign_states,
+            keys,
+            layer_hash.n_buckets,
+            *bounds,
+            layer_hash.sign_hash,
+            starts,
+            signs,
         )
-        return DirectTables(layer_hash.hashing, starts=starts, signs=signs)
+        return DirectTables(layer_hash.hashing, bounds, starts=starts, signs=signs)
 
     def direct_matmul(self, layer_hash, a_t, bucket_weights, tables, out):
         """``out = A @ W`` straight from the buckets, for prediction (``a_t`` is ``A.T``)."""
         if tables.starts is not None:
-            table_matmul(a_t, _read_only(bucket_weights), tables.starts, tables.signs, out)
+            table_matmul(
+                a_t, _read_only(bucket_weights), tables.starts, tables.signs, *tables.bounds, out
+            )
             return
         hashed_matmul(
             a_t,
@@ -250,6 +264,7 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
             tables.keys,
             layer_hash.sign_hash,
             layer_hash.hashing == "block",
+            *tables.bounds,
             out,
         )
 
@@ -257,11 +272,16 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
 class DirectTables:
     """The tables of :meth:`CPUBackend.direct_matmul`: hash states, or each run's start and signs.
 
-    Iterating gives the arrays held (None where absent), which is what a plan counts.
+    ``bounds`` is ``_numba_predict.row_shards``'s pair: each row's range of
+    buckets. Iterating gives the arrays held (None where absent), which is
+    what a plan counts.
     """
 
-    def __init__(self, hashing, states=None, sign_states=None, keys=None, starts=None, signs=None):
+    def __init__(
+        self, hashing, bounds, states=None, sign_states=None, keys=None, starts=None, signs=None
+    ):
         self.hashing = hashing
+        self.bounds = bounds
         self.states, self.sign_states, self.keys = states, sign_states, keys
         self.starts, self.signs = starts, signs
 
@@ -270,8 +290,17 @@ class DirectTables:
         """The kernel these tables feed: "element", "block" or "block tables"."""
         return "block tables" if self.starts is not None else self.hashing
 
+    @property
+    def table_nbytes(self):
+        """Bytes of the run tables, counted against ``max_bytes``; 0 without them."""
+        if self.starts is None:
+            return 0
+        return self.starts.nbytes + self.signs.nbytes
+
     def __iter__(self):
-        return iter((self.states, self.sign_states, self.keys, self.starts, self.signs))
+        return iter(
+            (*self.bounds, self.states, self.sign_states, self.keys, self.starts, self.signs)
+        )
 
 
 def _hash_args(layer_hash):

@@ -23,15 +23,31 @@ SLP vectoriser off). At batch 1 it walks run columns down the rows, two at a
 time, each column's 16 outputs in a register, from run-major tables: 2.8 to
 2.9 times the speed of the loop it replaced (``benchmarks/bench_vector_run.py``).
 
+Under sharded hashing (``docs/hashing.md``) each row reads only its shard's
+range of buckets, ``firsts[i]:ends[i]`` (:func:`row_shards`): the kernels
+take those bounds per row and hash into, or wrap runs around, that range.
+Unsharded, the bounds are None and every row's range is all the buckets: a
+compilation of its own (:func:`_row_bounds`), whose loops read no bounds.
+
 Parallel over fixed chunks of ``CHUNK_COLUMNS`` output columns: every output
 entry is one chain of additions in row order, the same bit for bit whatever
 the number of threads (or of Python threads calling at once).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from ._hashing import BLOCK_SIZE, bucket_of, column_key, finish_hash, is_negative, row_state
+from ._hashing import (
+    BLOCK_SIZE,
+    bucket_of,
+    column_key,
+    finish_hash,
+    is_negative,
+    row_state,
+    shard_buckets,
+    shard_of_row,
+)
 from ._vector_run import (
     LANES,
     lanes_fma,
@@ -57,6 +73,66 @@ TABLE_BYTES_PER_RUN = np.dtype(np.uint32).itemsize + np.dtype(np.uint16).itemsiz
 def row_states(seed, n_rows):
     """Hash states after the row word of rows ``0:n_rows`` (:func:`row_state`), uint64."""
     return row_state.py_func(np.uint64(seed), np.arange(n_rows, dtype=np.uint64))
+
+
+def row_shards(n_rows, n_buckets, n_shards, period):
+    """The range of buckets ``firsts[i]:ends[i]`` that row ``i`` reads, int64.
+
+    Parameters
+    ----------
+    n_rows, n_buckets, n_shards : int
+    period : int
+        The shards' period (``LayerHash.shard_period``).
+
+    Returns
+    -------
+    firsts, ends : ndarray of shape (n_rows,), int64, or None, None
+        None where the hash is unsharded: every row reads all the buckets.
+    """
+    if n_shards == 1:
+        return None, None
+    rows = np.arange(n_rows, dtype=np.uint64)
+    shards = shard_of_row.py_func(rows, np.uint64(period), np.uint64(n_shards))
+    firsts, counts = shard_buckets.py_func(shards, np.uint64(n_shards), np.uint64(n_buckets))
+    return firsts.astype(np.int64), (firsts + counts).astype(np.int64)
+
+
+def _row_bounds(firsts, ends, i, n_buckets):
+    """Row ``i``'s range of buckets ``lo:hi``, int64: ``0:n_buckets`` where the bounds are None."""
+
+
+@overload(_row_bounds, inline="always")
+def _row_bounds_impl(firsts, ends, i, n_buckets):
+    if isinstance(firsts, types.NoneType):  # unsharded: constants, no loads
+
+        def whole(firsts, ends, i, n_buckets):
+            return np.int64(0), np.int64(n_buckets)
+
+        return whole
+
+    def shard(firsts, ends, i, n_buckets):
+        return np.int64(firsts[i]), np.int64(ends[i])
+
+    return shard
+
+
+def _row_buckets(bucket_weights, firsts, ends, i):
+    """Row ``i``'s buckets and the first one's index: ``bucket_weights, 0`` without bounds."""
+
+
+@overload(_row_buckets, inline="always")
+def _row_buckets_impl(bucket_weights, firsts, ends, i):
+    if isinstance(firsts, types.NoneType):  # unsharded: the vector itself
+
+        def whole(bucket_weights, firsts, ends, i):
+            return bucket_weights, np.int64(0)
+
+        return whole
+
+    def shard(bucket_weights, firsts, ends, i):
+        return bucket_weights[firsts[i] : ends[i]], np.int64(firsts[i])
+
+    return shard
 
 
 def column_keys(n_cols, hashing):
@@ -117,7 +193,9 @@ def _block_run(values, w, state, sign_state, keys, sign_hash, col0):
 
 
 @njit(parallel=True, cache=True)
-def hashed_matmul(a_t, bucket_weights, states, sign_states, keys, sign_hash, block, out):
+def hashed_matmul(
+    a_t, bucket_weights, states, sign_states, keys, sign_hash, block, firsts, ends, out
+):
     """``out = A @ W`` for the virtual matrix ``W`` of a layer, never written.
 
     Parameters
@@ -133,6 +211,8 @@ def hashed_matmul(a_t, bucket_weights, states, sign_states, keys, sign_hash, blo
         Whether entries carry a hashed sign.
     block : bool
         Block hashing instead of element hashing.
+    firsts, ends : ndarray of shape (n_in,), int64, or None
+        :func:`row_shards`: the buckets each row reads.
     out : ndarray of shape (batch, n_out)
         Overwritten with ``A @ W``, in the dtype of ``A`` and the buckets combined.
     """
@@ -147,14 +227,14 @@ def hashed_matmul(a_t, bucket_weights, states, sign_states, keys, sign_hash, blo
         values = np.empty(n_cols, dtype=bucket_weights.dtype)
         for r in range(rows.shape[0]):
             i = rows[r]
+            lo, hi = _row_bounds(firsts, ends, i, bucket_weights.shape[0])
+            w = bucket_weights[lo:hi]  # the row's shard of buckets
             # One row of the chunk of W, then a rank-1 update: both loops run
             # over contiguous columns, which the compiler vectorises.
             if block:
-                _block_run(values, bucket_weights, states[i], sign_states[i], keys, sign_hash, col0)
+                _block_run(values, w, states[i], sign_states[i], keys, sign_hash, col0)
             else:
-                _element_run(
-                    values, bucket_weights, states[i], sign_states[i], keys, sign_hash, col0
-                )
+                _element_run(values, w, states[i], sign_states[i], keys, sign_hash, col0)
             for b in range(batch):
                 a = a_t[i, b]
                 for c in range(n_cols):
@@ -168,7 +248,7 @@ def block_table_nbytes(n_in, n_out):
 
 
 @njit(parallel=True, cache=True)
-def block_tables(states, sign_states, keys, n_buckets, sign_hash, starts, signs):
+def block_tables(states, sign_states, keys, n_buckets, firsts, ends, sign_hash, starts, signs):
     """Each run's first bucket and sign bits, for :func:`table_matmul` (block hashing).
 
     Run-major: the entries of one run column (16 columns of ``W``), row after
@@ -182,16 +262,20 @@ def block_tables(states, sign_states, keys, n_buckets, sign_hash, starts, signs)
         :func:`column_keys` of the layer's columns (block numbers).
     n_buckets : int
         Below 2**32.
+    firsts, ends : ndarray of shape (n_in,), int64, or None
+        :func:`row_shards`: the buckets each row reads.
     sign_hash : bool
     starts : ndarray of shape (n_runs, n_in), uint32
-        Written: the run's first bucket (:func:`_block_run`'s ``start``).
+        Written: the run's first bucket (:func:`_block_run`'s ``start``, plus
+        the first bucket of the row's shard).
     signs : ndarray of shape (n_runs, n_in), uint16
         Written: bit ``t`` set where entry ``t`` of the run is negated (0 without signs).
     """
-    k = np.uint64(n_buckets)
     for b in prange(starts.shape[0]):
         for i in range(starts.shape[1]):
-            starts[b, i] = bucket_of(finish_hash(states[i], keys[b]), k)
+            lo, hi = _row_bounds(firsts, ends, i, n_buckets)
+            start = bucket_of(finish_hash(states[i], keys[b]), np.uint64(hi - lo))
+            starts[b, i] = np.uint64(lo) + start
             if sign_hash:
                 signs[b, i] = finish_hash(sign_states[i], keys[b]) & _SIGN_BITS
             else:
@@ -199,7 +283,7 @@ def block_tables(states, sign_states, keys, n_buckets, sign_hash, starts, signs)
 
 
 @njit(cache=True)
-def table_matmul(a_t, bucket_weights, starts, signs, out):
+def table_matmul(a_t, bucket_weights, starts, signs, firsts, ends, out):
     """``out = A @ W`` under block hashing, from the tables of :func:`block_tables`.
 
     The same products as :func:`hashed_matmul` (rounding apart: the sign goes
@@ -219,26 +303,31 @@ def table_matmul(a_t, bucket_weights, starts, signs, out):
     bucket_weights : ndarray of shape (n_buckets,)
     starts, signs : ndarray of shape (n_runs, n_in)
         From :func:`block_tables`.
+    firsts, ends : ndarray of shape (n_in,), int64, or None
+        :func:`row_shards`, as given to :func:`block_tables`: where runs wrap.
     out : ndarray of shape (batch, n_out)
         Overwritten with ``A @ W``.
     """
     rows = _nonzero_rows(a_t)
     if a_t.shape[1] == 1:
-        _column_walk(a_t, bucket_weights, starts, signs, rows, out)
+        _column_walk(a_t, bucket_weights, starts, signs, firsts, ends, rows, out)
     else:
-        _row_updates(a_t, bucket_weights, starts, signs, rows, out)
+        _row_updates(a_t, bucket_weights, starts, signs, firsts, ends, rows, out)
 
 
 @njit(inline="always", cache=True)
-def _add_run(lanes, bucket_weights, start, a, bits, last_start):
-    """``lanes`` plus one run times ``a``, the run read whole or, if it wraps, lane by lane."""
-    if start <= last_start:
+def _add_run(lanes, bucket_weights, start, a, bits, first, end):
+    """``lanes`` plus one run times ``a``, read whole or, if it wraps, lane by lane.
+
+    The row reads buckets ``first:end``: a run wraps round to ``first``.
+    """
+    if start + BLOCK_SIZE <= end:
         return lanes_fma(lanes, bucket_weights, start, a, bits)
-    return lanes_fma_wrapped(lanes, bucket_weights, start, a, bits)
+    return lanes_fma_wrapped(lanes, bucket_weights[first:end], start - first, a, bits)
 
 
 @njit(parallel=True, cache=True)
-def _column_walk(a_t, bucket_weights, starts, signs, rows, out):
+def _column_walk(a_t, bucket_weights, starts, signs, firsts, ends, rows, out):
     """:func:`table_matmul` at batch 1: run columns summed in registers, two at a time.
 
     Two columns walked together share the loop and the row's input and give
@@ -250,7 +339,7 @@ def _column_walk(a_t, bucket_weights, starts, signs, rows, out):
     inputs = np.empty(rows.shape[0], dtype=a_t.dtype)
     for r in range(rows.shape[0]):
         inputs[r] = a_t[rows[r], 0]
-    last_start = bucket_weights.shape[0] - BLOCK_SIZE
+    n_buckets = bucket_weights.shape[0]
     n_full = n_out // BLOCK_SIZE
     for pair in prange((n_full + 1) // 2):
         k = 2 * pair
@@ -259,28 +348,31 @@ def _column_walk(a_t, bucket_weights, starts, signs, rows, out):
             second = zero_lanes(out[0])
             for r in range(rows.shape[0]):
                 i, a = rows[r], inputs[r]
+                lo, hi = _row_bounds(firsts, ends, i, n_buckets)
                 start, bits = np.int64(starts[k, i]), np.int64(signs[k, i])
-                first = _add_run(first, bucket_weights, start, a, bits, last_start)
+                first = _add_run(first, bucket_weights, start, a, bits, lo, hi)
                 start, bits = np.int64(starts[k + 1, i]), np.int64(signs[k + 1, i])
-                second = _add_run(second, bucket_weights, start, a, bits, last_start)
+                second = _add_run(second, bucket_weights, start, a, bits, lo, hi)
             store_lanes(out[0], (k + 1) * BLOCK_SIZE, second)
         else:  # an odd column out
             for r in range(rows.shape[0]):
                 i, a = rows[r], inputs[r]
                 start, bits = np.int64(starts[k, i]), np.int64(signs[k, i])
-                first = _add_run(first, bucket_weights, start, a, bits, last_start)
+                lo, hi = _row_bounds(firsts, ends, i, n_buckets)
+                first = _add_run(first, bucket_weights, start, a, bits, lo, hi)
         store_lanes(out[0], k * BLOCK_SIZE, first)
     if n_full * BLOCK_SIZE < n_out:  # a last run of fewer than 16 columns
         acc = np.zeros(n_out - n_full * BLOCK_SIZE, dtype=out.dtype)
         for r in range(rows.shape[0]):
             i = rows[r]
             start, bits = np.int64(starts[n_full, i]), np.int64(signs[n_full, i])
-            _wrapped_run_into(acc, 0, inputs[r], bucket_weights, start, bits)
+            lo, hi = _row_bounds(firsts, ends, i, n_buckets)
+            _wrapped_run_into(acc, 0, inputs[r], bucket_weights[lo:hi], start - lo, bits)
         out[0, n_full * BLOCK_SIZE :] = acc
 
 
 @njit(parallel=True, cache=True)
-def _row_updates(a_t, bucket_weights, starts, signs, rows, out):
+def _row_updates(a_t, bucket_weights, starts, signs, firsts, ends, rows, out):
     """:func:`table_matmul` for more rows: a row of a chunk of ``W``, then a rank-1 update."""
     n_out = out.shape[1]
     batch = a_t.shape[1]
@@ -297,7 +389,9 @@ def _row_updates(a_t, bucket_weights, starts, signs, rows, out):
         for r in range(rows.shape[0]):
             i = rows[r]
             values[:] = 0
-            _row_into(values, one, bucket_weights, starts, signs, i, first_run, n_runs)
+            _row_into(
+                values, one, bucket_weights, starts, signs, i, first_run, n_runs, firsts, ends
+            )
             for q in range(batch):
                 _axpy(acc[q], a_t[i, q], values)
         out[:, col0 : col0 + n_cols] = acc
@@ -314,13 +408,15 @@ def _axpy(y, a, x):
 
 
 @njit(cache=True, fastmath={"contract"})
-def _row_into(acc, a, bucket_weights, starts, signs, i, first_run, n_runs):
+def _row_into(acc, a, bucket_weights, starts, signs, i, first_run, n_runs, firsts, ends):
     """``acc += a * W[i, chunk]`` for row ``i`` whose input is ``a``, from the run-major tables.
 
-    Multiply-adds may be fused (``fastmath={"contract"}``: one rounding, not two).
+    The row reads its range of buckets (:func:`_row_bounds`). Multiply-adds
+    may be fused (``fastmath={"contract"}``: one rounding, not two).
     """
     n_cols = acc.shape[0]
-    last_start = bucket_weights.shape[0] - BLOCK_SIZE
+    row_buckets, first = _row_buckets(bucket_weights, firsts, ends, i)
+    last_start = first + row_buckets.shape[0] - BLOCK_SIZE
     for k in range(n_runs):
         # Indices from products of loop counters and widened unsigned
         # table entries: LLVM sees that none is negative.
@@ -330,7 +426,7 @@ def _row_into(acc, a, bucket_weights, starts, signs, i, first_run, n_runs):
         if start <= last_start and c + BLOCK_SIZE <= n_cols:
             signed_run_fma(acc, c, bucket_weights, start, a, bits)  # one vector of 16
         else:
-            _wrapped_run_into(acc, c, a, bucket_weights, start, bits)
+            _wrapped_run_into(acc, c, a, row_buckets, start - first, bits)
 
 
 @njit(cache=True, fastmath={"contract"})
