@@ -1,0 +1,96 @@
+"""What OpenBLAS's threads do after a product: CPU time of the process while it sleeps.
+
+Usage::
+
+    python benchmarks/openblas_spin.py [--repeats 5] [--sleep-ms 50]
+    OPENBLAS_THREAD_TIMEOUT=4 python benchmarks/openblas_spin.py
+
+After a multi-threaded GEMM (the 4096 x 4096 weight gradient of a batch of
+256, as in a training step), the main thread sleeps for ``--sleep-ms``; the
+process's CPU time over that sleep is what OpenBLAS's idle threads burn
+spinning, which a Numba kernel started then would share the cores with.
+Three cases, each repeated: the plain GEMM; the GEMM followed by
+``openblas_set_num_threads(1)`` through threadpoolctl (restored after the
+sleep), as a library could call it around its kernels; and the GEMM followed
+by a pause of ``PAUSE_S`` before the measured sleep. ``OPENBLAS_THREAD_TIMEOUT``
+is read when NumPy loads OpenBLAS: set it before starting Python.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+#: The pause after which OpenBLAS's threads sleep (2**28 cycles by default).
+PAUSE_S = 0.3
+
+
+def numpy_openblas():
+    """threadpoolctl's controller of NumPy's OpenBLAS, or None."""
+    for controller in ThreadpoolController().lib_controllers:
+        if controller.internal_api == "openblas" and "numpy" in controller.filepath:
+            return controller
+    return None
+
+
+def cpu_ms_while_sleeping(gemm, sleep_s, before_sleep=None, after_sleep=None):
+    """CPU ms of the whole process while the main thread sleeps right after ``gemm``."""
+    gemm()
+    if before_sleep is not None:
+        before_sleep()
+    start = time.process_time()
+    time.sleep(sleep_s)
+    spent = time.process_time() - start
+    if after_sleep is not None:
+        after_sleep()
+    return 1e3 * spent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sleep-ms", type=float, default=50)
+    args = parser.parse_args()
+    blas = numpy_openblas()
+    if blas is None:
+        raise SystemExit("NumPy's BLAS is not OpenBLAS: nothing to measure.")
+    threads = blas.num_threads
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((256, 4096), dtype=np.float32)
+    D = rng.standard_normal((256, 4096), dtype=np.float32)
+    G = np.empty((4096, 4096), np.float32)
+
+    def gemm():
+        np.matmul(A.T, D, out=G)
+
+    sleep_s = args.sleep_ms / 1e3
+    cases = {
+        "after the GEMM": {},
+        "after the GEMM, BLAS set to 1 thread": dict(
+            before_sleep=lambda: blas.set_num_threads(1),
+            after_sleep=lambda: blas.set_num_threads(threads),
+        ),
+        f"after the GEMM and {PAUSE_S} s": dict(before_sleep=lambda: time.sleep(PAUSE_S)),
+    }
+    spent = {name: [] for name in cases}
+    gemm()
+    for _ in range(args.repeats):
+        for name, hooks in cases.items():
+            spent[name].append(cpu_ms_while_sleeping(gemm, sleep_s, **hooks))
+    print(
+        f"{blas.filepath}: OpenBLAS {blas.version}, {threads} threads; "
+        f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}"
+    )
+    print(f"CPU ms of the process during a {args.sleep_ms:g} ms sleep, medians of {args.repeats}")
+    print()
+    print("| sleep | CPU ms |")
+    print("|---|---:|")
+    for name, values in spent.items():
+        print(f"| {name} | {statistics.median(values):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
