@@ -258,7 +258,7 @@ def table_kernel_ms(repeats):
         w = rng.randn(n_buckets).astype(np.float32)
         starts = np.empty((keys.size, n), np.uint32)  # run-major, as the package's
         signs = np.empty((keys.size, n), np.uint16)
-        bounds = kernels.row_shards(n, n_buckets, 1, 1)
+        bounds = kernels.row_bucket_ranges(n, n_buckets, 1, 1)
         kernels.block_tables(states, sign_states, keys, n_buckets, *bounds, True, starts, signs)
         predictors[f"tables, {n_buckets} buckets"] = (
             lambda _, w=w, starts=starts, signs=signs, bounds=bounds: kernels.table_matmul(

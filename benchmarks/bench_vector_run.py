@@ -44,7 +44,7 @@ from sk_hashednets._kernels._numba_predict import (
     TABLE_CHUNK_COLUMNS,
     _nonzero_rows,
     _wrapped_run_into,
-    row_shards,
+    row_bucket_ranges,
     table_matmul,
 )
 
@@ -181,7 +181,7 @@ def main():
     signs = rng.integers(0, 2**16, size=(n, n_runs)).astype(np.uint16)
     # The package's tables are run-major; the loop read them row-major.
     starts_t, signs_t = np.ascontiguousarray(starts.T), np.ascontiguousarray(signs.T)
-    bounds = row_shards(n, n_buckets, 1, 1)  # unsharded: every row reads all the buckets
+    bounds = row_bucket_ranges(n, n_buckets, 1, 1)  # unsharded: every row reads all the buckets
     print(
         f"command: python benchmarks/bench_vector_run.py --n {n} --compression "
         f"{args.compression} --zero-rows {' '.join(map(str, args.zero_rows))} "

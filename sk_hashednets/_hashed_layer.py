@@ -282,7 +282,11 @@ class HashedLayer:
         return out
 
     def _scatter(self, grad, start, out, finish):
-        """Scatter the gradient tile of rows ``start:`` into the bucket gradient ``out``."""
+        """Scatter the gradient tile of rows ``start:`` into the bucket gradient ``out``.
+
+        With ``finish`` (a :class:`GradientFinish`, the whole matrix being
+        this one tile), ``out`` is overwritten with the finished gradient.
+        """
         sharded = self.layer_hash.sharded
         # Block hashing adds runs of consecutive buckets: from the hash, that is
         # one hash per run and contiguous additions, faster than reading the

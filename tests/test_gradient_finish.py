@@ -16,14 +16,15 @@ from numpy.testing import assert_array_equal
 from sk_hashednets._hashed_layer import HashedLayer
 from sk_hashednets._kernels import GradientFinish, LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._numba import scatter_bucket_grad
 
 N_IN, N_OUT, N_BUCKETS = 37, 23, 101
 
 
-def _layer_hash(hashing, n_shards):
+def _layer_hash(hashing, n_shards, layout="cyclic"):
     if n_shards == 1:
         return LayerHash.for_layer(LAYER_SEED, sign_hash=True, hashing=hashing, n_buckets=N_BUCKETS)
-    return sharded_layer_hash(hashing, True, N_BUCKETS, n_shards, N_IN, seed=LAYER_SEED)
+    return sharded_layer_hash(hashing, True, N_BUCKETS, n_shards, N_IN, layout, seed=LAYER_SEED)
 
 
 def _arrays(dtype, n_rows=N_IN):
@@ -75,14 +76,18 @@ def _finished(sums, finish):
     return out
 
 
+#: Unsharded, and 5 shards under both layouts.
+SHARDINGS = [(1, "cyclic"), (5, "cyclic"), (5, "contiguous")]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hashing", ["element", "block"])
-@pytest.mark.parametrize("n_shards", [1, 5])
+@pytest.mark.parametrize("sharding", SHARDINGS)
 @pytest.mark.parametrize("indexed", [False, True])
 @pytest.mark.parametrize("decay, divisor", [(1e-4, 64), (0.37, 3.0), (0.0, 7)])
-def test_fused_finish_gives_the_formulas_bits(dtype, hashing, n_shards, indexed, decay, divisor):
+def test_fused_finish_gives_the_formulas_bits(dtype, hashing, sharding, indexed, decay, divisor):
     backend = CPUBackend()
-    layer_hash = _layer_hash(hashing, n_shards)
+    layer_hash = _layer_hash(hashing, *sharding)
     grad, weights = _arrays(dtype)
     finish = GradientFinish(weights, decay, divisor)
     sums = _sums(backend, layer_hash, grad, indexed=indexed)
@@ -112,12 +117,15 @@ def test_fused_finish_over_several_waves_of_partial_sums(dtype, hashing, partial
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
-@pytest.mark.parametrize("rows", [(0, 1), (2, 9), (30, 37)])
-def test_a_tile_of_some_shards_finishes_every_bucket(hashing, rows):
+@pytest.mark.parametrize("layout", ["cyclic", "contiguous"])
+@pytest.mark.parametrize("rows", [(0, 1), (2, 4), (2, 9), (30, 37), (5, 5)])
+def test_a_tile_of_some_shards_finishes_every_bucket(hashing, layout, rows):
     # The shards without rows in the tile are overwritten too: decay * w / divisor.
-    # (An index tile is read as rows from 0, the layer's whole matrix: not here.)
+    # (Cyclic: rows 0:1 and 2:4 miss most shards; contiguous: all but the last
+    # row ranges miss some. 5:5 is an empty tile. An index tile is read as rows
+    # from 0, the layer's whole matrix: not here.)
     backend = CPUBackend()
-    layer_hash = _layer_hash(hashing, 5)
+    layer_hash = _layer_hash(hashing, 5, layout)
     start, stop = rows
     full_grad, weights = _arrays(np.float32)
     grad = np.ascontiguousarray(full_grad[start:stop])
@@ -129,30 +137,38 @@ def test_a_tile_of_some_shards_finishes_every_bucket(hashing, rows):
     assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("n_shards", [1, 5])
-def test_scalars_numpy_would_widen_are_applied_by_the_formulas(n_shards):
-    # A float64 NumPy scalar makes NumPy compute float32 arrays in float64: the
-    # kernels cannot fuse that, and the formulas after them give its bits.
+@pytest.mark.parametrize("sharding", SHARDINGS)
+@pytest.mark.parametrize("hashing", ["element", "block"])
+def test_scalars_numpy_may_widen_are_fused_with_its_bits(sharding, hashing, monkeypatch):
+    # NumPy 2 computes a float32 array with a float64 NumPy scalar in float64
+    # (an alpha from np.logspace, a float64 sum of sample weights): each step
+    # rounded back to float32 when stored. The kernels compute each step so.
     backend = CPUBackend()
-    layer_hash = _layer_hash("element", n_shards)
+    layer_hash = _layer_hash(hashing, *sharding)
     grad, weights = _arrays(np.float32)
-    for finish in (
+    finishes = [
         GradientFinish(weights, np.float64(0.1), 3),
         GradientFinish(weights, 0.1, np.float64(3.3)),
-    ):
-        assert finish.kernel_scalars(np.float32) is None
-        expected = _finished(_sums(backend, layer_hash, grad), finish)
+        GradientFinish(weights, np.float64(1 / 3), np.int64(7)),
+    ]
+    expected = [_finished(_sums(backend, layer_hash, grad), finish) for finish in finishes]
+    monkeypatch.setattr(GradientFinish, "apply", None)  # the kernels alone, from here
+    for finish, want in zip(finishes, expected):
         out = _garbage(np.float32)
         _scatter(backend, layer_hash, grad, out, finish)
-        assert_array_equal(out, expected)
+        assert_array_equal(out, want)
 
 
-def test_kernel_scalars_take_python_numbers_in_the_arrays_dtype():
+def test_kernel_scalars_follow_numpys_promotion():
     weights = np.ones(3, dtype=np.float32)
     decay, divisor = GradientFinish(weights, 0.1, 256).kernel_scalars(np.float32)
-    assert decay.dtype == divisor.dtype == np.float32
+    assert decay.dtype == divisor.dtype == np.float32  # Python numbers take the array's
     assert decay == np.float32(0.1) and divisor == 256
-    assert GradientFinish(weights, 0.1, np.float32(2.5)).kernel_scalars(np.float32) is not None
+    for value in (np.float32(2.5), np.float64(2.5), np.int64(3)):
+        decay, divisor = GradientFinish(weights, value, value).kernel_scalars(np.float32)
+        assert decay.dtype == divisor.dtype == np.result_type(np.float32, value)
+    # Not a plain number (a 0-d array, as a device's sum of sample weights): the formulas.
+    assert GradientFinish(weights, 0.1, np.array(3.0)).kernel_scalars(np.float32) is None
 
 
 @pytest.mark.parametrize("n_shards", [1, 5])
@@ -163,6 +179,22 @@ def test_weights_of_another_length_are_refused(n_shards):
     finish = GradientFinish(np.ones(N_BUCKETS - 1, dtype=np.float32), 0.1, 2)
     with pytest.raises(ValueError, match="finish.weights must have the bucket gradient's shape"):
         _scatter(backend, layer_hash, grad, np.zeros(N_BUCKETS, np.float32), finish)
+
+
+def test_the_kernels_refuse_weights_they_would_read_past():
+    # The Numba wrappers check what they are handed: the kernels do not bound-check.
+    grad, _ = _arrays(np.float32)
+    out = np.zeros(N_BUCKETS, np.float32)
+    scratch = _workspace(CPUBackend(), grad, _layer_hash("element", 1))
+    for weights in (np.ones(N_BUCKETS - 1, np.float32), np.ones(N_BUCKETS, np.float64)):
+        finish = (weights, np.float32(0.1), np.float32(2))
+        with pytest.raises(ValueError, match="finish's weights must have"):
+            scatter_bucket_grad(grad, np.uint64(1), np.uint64(2), True, 0, out, *scratch, 0, finish)
+
+
+def test_a_finish_is_not_compared_by_value():
+    finish = GradientFinish(np.ones(3), 0.1, 2)
+    assert finish == finish and finish != GradientFinish(np.ones(3), 0.1, 2)
 
 
 def _layer(backend, n_shards, tile_bytes):

@@ -96,7 +96,9 @@ def test_predictions_agree_with_the_old_path(hashing, dtype, sparse, cache, max_
 @pytest.mark.parametrize("hashing", ["element", "block"])
 @pytest.mark.parametrize("cache", [0, 3000])  # lean: hashed runs; 3000: layer 0 has tables
 def test_a_sharded_model_predicts_small_batches_from_its_buckets(hashing, cache):
-    # The direct kernels read each row's shard of buckets: no panels for small batches.
+    # The direct kernels read each row's shard of buckets: no panels for small
+    # batches. (Element hashing builds its tables but predicts through panels,
+    # DIRECT_MAX_BATCH["element"] being 0; its kernel is checked below.)
     clf = _fit(hashing=hashing, hash_shards=4, inference_cache_bytes=cache)
     assert list(clf.hash_shards_[:2]) == [4, 4]
     for X in _batches(X_ALL.astype(np.float32)):
@@ -182,12 +184,13 @@ def test_direct_kernel_matches_the_reference(hashing, n_buckets, sign_hash, shar
 
 
 @pytest.mark.parametrize("hashing", ["element", "block"])
-def test_direct_kernel_gives_the_same_bits_whatever_the_threads(hashing):
+@pytest.mark.parametrize("sharding", SHARDINGS)
+def test_direct_kernel_gives_the_same_bits_whatever_the_threads(hashing, sharding):
     rng = np.random.RandomState(0)
     n_in, n_out, seed = 300, 1000, 99
     w, A = rng.randn(5000).astype(np.float32), rng.randn(3, n_in).astype(np.float32)
     backend = CPUBackend()
-    layer_hash = LayerHash.for_layer(seed, sign_hash=True, hashing=hashing, n_buckets=w.size)
+    layer_hash = _layer_hash(seed, True, hashing, w.size, n_in, sharding)
     tables = backend.direct_tables(layer_hash, n_in, n_out)
     before = numba.get_num_threads()
     outputs = []

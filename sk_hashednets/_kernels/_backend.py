@@ -154,7 +154,7 @@ class LayerHash:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GradientFinish:
     """The last two terms of a bucket gradient, which a scatter may write with its sums.
 
@@ -162,8 +162,8 @@ class GradientFinish:
     ``(scattered + decay * weights) / divisor``: the L2 penalty's gradient and
     the division by the minibatch's weight. :meth:`apply` is the definition,
     NumPy's formulas on the backend's arrays; a kernel that fuses them gives
-    its bits, and one that cannot (:meth:`kernel_scalars` says when) applies
-    them after its sums.
+    its bits (with :meth:`kernel_scalars`), and one that cannot applies them
+    after its sums.
 
     Parameters
     ----------
@@ -192,11 +192,13 @@ class GradientFinish:
         bucket_grad /= self.divisor
 
     def kernel_scalars(self, dtype):
-        """``decay`` and ``divisor`` in ``dtype``, or None where :meth:`apply` computes in another.
+        """``decay`` and ``divisor`` in the dtype that :meth:`apply` computes each step in.
 
-        NumPy takes a Python number in the array's dtype, and a NumPy scalar
-        in the wider of the two dtypes: a kernel that computes in ``dtype``
-        gives :meth:`apply`'s bits only where the result is ``dtype``.
+        NumPy's promotion (``numpy.result_type``) decides it: a Python number
+        takes the array's dtype, a NumPy scalar may widen it (NumPy 2: a
+        float64 ``alpha`` makes a float32 model's step float64, rounded back
+        when stored). A kernel that computes each of the two steps in these
+        scalars' dtype and stores it in ``dtype`` gives :meth:`apply`'s bits.
 
         Parameters
         ----------
@@ -205,13 +207,19 @@ class GradientFinish:
 
         Returns
         -------
-        scalars : tuple of two ``dtype`` scalars, or None
+        scalars : tuple of two NumPy float scalars, or None
+            ``(decay, divisor)``; None where either is not a real number
+            that NumPy would take in a float dtype (a 0-d array, say).
         """
-        dtype = np.dtype(dtype)
-        values = (self.decay, self.divisor)
-        if any(np.result_type(dtype, value) != dtype for value in values):
-            return None
-        return tuple(dtype.type(value) for value in values)
+        scalars = []
+        for value in (self.decay, self.divisor):
+            if not isinstance(value, (int, float, np.integer, np.floating)):
+                return None
+            step_dtype = np.result_type(np.dtype(dtype), value)
+            if step_dtype.kind != "f":
+                return None
+            scalars.append(step_dtype.type(value))
+        return tuple(scalars)
 
 
 @contextmanager
@@ -225,7 +233,10 @@ def finished_after(finish, bucket_grad):
     Parameters
     ----------
     finish : GradientFinish or None
+        The terms to apply; its weights must have the shape of ``bucket_grad``
+        (``ValueError`` otherwise).
     bucket_grad : array of shape (n_buckets,)
+        The bucket gradient that the block adds into.
     """
     if finish is None:
         yield
@@ -571,7 +582,7 @@ class DirectProducts(abc.ABC):
         a_t : array of shape (n_in, n_rows)
             ``A`` transposed, C-contiguous.
         bucket_weights : array of shape (n_buckets,)
-        tables : tuple of arrays
-            From :meth:`direct_tables` for the same layer.
+        tables : object
+            What :meth:`direct_tables` returned for the same layer.
         out : array of shape (n_rows, n_out)
         """

@@ -22,7 +22,7 @@ from ._numba_predict import (
     block_tables,
     column_keys,
     hashed_matmul,
-    row_shards,
+    row_bucket_ranges,
     row_states,
     table_matmul,
 )
@@ -117,7 +117,8 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         A sharded hash needs no scratch (it may be None) and no alignment of
         ``row_start``: each thread adds whole shards into their own buckets.
         ``finish`` is written with the sums, each bucket once (the shards'
-        while they are in the cache of the thread that summed them).
+        while they are in the cache of the thread that summed them), where
+        ``_finished`` can hand it to the kernels.
         """
         layer_hash.check_buckets(bucket_grad, "bucket_grad")
         with _finished(finish, bucket_grad) as fused:
@@ -230,7 +231,7 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
         states = row_states(layer_hash.seed, n_in)
         sign_states = row_states(layer_hash.sign_seed, n_in)
         keys = column_keys(n_out, layer_hash.hashing)
-        bounds = row_shards(
+        bounds = row_bucket_ranges(
             n_in, layer_hash.n_buckets, layer_hash.n_shards, layer_hash.shard_period
         )
         if layer_hash.hashing != "block" or block_table_nbytes(n_in, n_out) > max_bytes:
@@ -272,7 +273,7 @@ class CPUBackend(BucketIndexing, DirectProducts, Backend):
 class DirectTables:
     """The tables of :meth:`CPUBackend.direct_matmul`: hash states, or each run's start and signs.
 
-    ``bounds`` is ``_numba_predict.row_shards``'s pair: each row's range of
+    ``bounds`` is ``_numba_predict.row_bucket_ranges``'s pair: each row's range of
     buckets. Iterating gives the arrays held (None where absent), which is
     what a plan counts.
     """
@@ -319,8 +320,8 @@ def _finished(finish, bucket_grad):
 
     Yields ``(weights, decay, divisor)`` for the kernels to fuse, or None:
     then ``bucket_grad`` is zeroed before the block and ``finish`` applied
-    after it (a divisor or decay that NumPy would take in a wider dtype, or
-    weights that the kernels cannot take), with the same bits.
+    after it (scalars that are not plain numbers, or weights that the
+    kernels cannot take), with the same bits.
     """
     scalars = None if finish is None else finish.kernel_scalars(bucket_grad.dtype)
     if scalars is not None and kernels_take(bucket_grad, finish.weights):

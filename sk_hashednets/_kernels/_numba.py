@@ -139,25 +139,22 @@ def _block_stop(block, n_cols):
     return np.uint64(min(BLOCK_SIZE, n_cols - block * BLOCK_SIZE))
 
 
-#: Why the materialising kernels loop over an unsharded tile's rows apart,
-#: and index ``out`` and the buckets whole: with each row's shard looked up in
-#: the loop (``_row_shard``, even where it gives ``(0, K)``), or a view of a
-#: row or of a shard's buckets in it, the element materialise of a 4096 x 4096
-#: tile at 1/8 took 3.5 to 4 times as long (the columns' loop no longer ran
-#: as well; ``python benchmarks/bench_kernels.py --shards``, "hash
-#: materialise", before and after). A sharded tile's rows read a shard's
-#: buckets at a time, in cache, and lose little to it.
-_UNSHARDED_LOOPS = None
+# Unsharded loops: the materialising and indexing kernels loop over an
+# unsharded tile's rows apart, and their row helpers index ``out`` and the
+# buckets whole. With each row's shard looked up in the loop (even where it
+# gave ``(0, K)``), or a view of a row or of a shard's buckets in it, the
+# element materialise of a 4096 x 4096 tile took 4.2 to 5.2 times as long at
+# 1/8 (``python benchmarks/bench_kernels.py``, "hash materialise", before and
+# after: docs/performance.md). A sharded tile's rows read a shard's buckets at
+# a time, in cache, and lose little to the lookup.
 
 
 @njit(inline="always", cache=True)
 def _row_shard(i, period, n_shards, n_buckets):
-    """First bucket and bucket count of the shard of row ``i``: ``(0, K)`` unsharded.
+    """First bucket and bucket count of the shard of row ``i`` (a sharded hash).
 
     All arguments uint64 (``period``: the shards' period, ``LayerHash.shard_period``).
     """
-    if n_shards == _ONE:
-        return _ZERO, n_buckets
     return shard_buckets(shard_of_row(i, period, n_shards), n_shards, n_buckets)
 
 
@@ -464,24 +461,32 @@ def _add_row_indexed(partial, grad_row, index_row):
 def _finish(bucket_grad, weights, decay, divisor):
     """``bucket_grad = (bucket_grad + decay * weights) / divisor``, entry by entry.
 
-    ``GradientFinish.apply``'s bits: each operation rounded in the dtype of
-    ``bucket_grad``, as NumPy's three passes round them.
+    ``GradientFinish.apply``'s bits: each of its two steps computed in the
+    scalars' dtype (``GradientFinish.kernel_scalars``) and stored, rounded,
+    in the dtype of ``bucket_grad``, as NumPy's in-place passes do.
     """
     for k in range(bucket_grad.shape[0]):
-        bucket_grad[k] = (bucket_grad[k] + decay * weights[k]) / divisor
+        bucket_grad[k] = bucket_grad[k] + decay * weights[k]
+        bucket_grad[k] = bucket_grad[k] / divisor
 
 
 def _finish_args(finish, bucket_grad):
     """The kernels' trailing arguments: whether to finish, and ``finish``'s three values.
 
-    ``finish`` is None or ``(weights, decay, divisor)``, the scalars in the
-    dtype of ``bucket_grad``; without it the kernels get an empty vector and
-    unused scalars of the same types.
+    ``finish`` is None or ``(weights, decay, divisor)``: weights of the
+    shape and dtype of ``bucket_grad`` (``ValueError`` otherwise), scalars
+    in the dtype each step computes in (``GradientFinish.kernel_scalars``).
+    Without it the kernels get an empty vector and unused scalars.
     """
     if finish is None:
         unused = bucket_grad.dtype.type(1)
         return False, bucket_grad[:0], unused, unused
     weights, decay, divisor = finish
+    if weights.shape != bucket_grad.shape or weights.dtype != bucket_grad.dtype:
+        raise ValueError(
+            f"finish's weights must have the bucket gradient's shape {bucket_grad.shape} "
+            f"and dtype {bucket_grad.dtype}, got {weights.shape} and {weights.dtype}."
+        )
     return True, weights, decay, divisor
 
 
@@ -604,8 +609,9 @@ def scatter_bucket_grad(
     finish : tuple (weights, decay, divisor), default=None
         If given, ``bucket_grad`` is overwritten with ``(sums + decay *
         weights) / divisor``: the tile's sums, completed as
-        ``GradientFinish.apply`` does, with ``decay`` and ``divisor`` scalars of
-        the dtype of ``bucket_grad``.
+        ``GradientFinish.apply`` does: weights of the shape and dtype of
+        ``bucket_grad``, ``decay`` and ``divisor`` from
+        ``GradientFinish.kernel_scalars``.
     """
     empty_index = np.empty((0, 0), dtype=np.uint32)
     _scatter_blocks(

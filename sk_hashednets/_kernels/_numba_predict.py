@@ -24,7 +24,7 @@ time, each column's 16 outputs in a register, from run-major tables: 2.8 to
 2.9 times the speed of the loop it replaced (``benchmarks/bench_vector_run.py``).
 
 Under sharded hashing (``docs/hashing.md``) each row reads only its shard's
-range of buckets, ``firsts[i]:ends[i]`` (:func:`row_shards`): the kernels
+range of buckets, ``firsts[i]:ends[i]`` (:func:`row_bucket_ranges`): the kernels
 take those bounds per row and hash into, or wrap runs around, that range.
 Unsharded, the bounds are None and every row's range is all the buckets: a
 compilation of its own (:func:`_row_bounds`), whose loops read no bounds.
@@ -75,12 +75,17 @@ def row_states(seed, n_rows):
     return row_state.py_func(np.uint64(seed), np.arange(n_rows, dtype=np.uint64))
 
 
-def row_shards(n_rows, n_buckets, n_shards, period):
+def row_bucket_ranges(n_rows, n_buckets, n_shards, period):
     """The range of buckets ``firsts[i]:ends[i]`` that row ``i`` reads, int64.
 
     Parameters
     ----------
-    n_rows, n_buckets, n_shards : int
+    n_rows : int
+        Rows of the virtual matrix.
+    n_buckets : int
+        K, the layer's buckets.
+    n_shards : int
+        S, the shards of its hash (1: unsharded).
     period : int
         The shards' period (``LayerHash.shard_period``).
 
@@ -212,7 +217,7 @@ def hashed_matmul(
     block : bool
         Block hashing instead of element hashing.
     firsts, ends : ndarray of shape (n_in,), int64, or None
-        :func:`row_shards`: the buckets each row reads.
+        :func:`row_bucket_ranges`: the buckets each row reads.
     out : ndarray of shape (batch, n_out)
         Overwritten with ``A @ W``, in the dtype of ``A`` and the buckets combined.
     """
@@ -263,7 +268,7 @@ def block_tables(states, sign_states, keys, n_buckets, firsts, ends, sign_hash, 
     n_buckets : int
         Below 2**32.
     firsts, ends : ndarray of shape (n_in,), int64, or None
-        :func:`row_shards`: the buckets each row reads.
+        :func:`row_bucket_ranges`: the buckets each row reads.
     sign_hash : bool
     starts : ndarray of shape (n_runs, n_in), uint32
         Written: the run's first bucket (:func:`_block_run`'s ``start``, plus
@@ -304,7 +309,7 @@ def table_matmul(a_t, bucket_weights, starts, signs, firsts, ends, out):
     starts, signs : ndarray of shape (n_runs, n_in)
         From :func:`block_tables`.
     firsts, ends : ndarray of shape (n_in,), int64, or None
-        :func:`row_shards`, as given to :func:`block_tables`: where runs wrap.
+        :func:`row_bucket_ranges`, as given to :func:`block_tables`: where runs wrap.
     out : ndarray of shape (batch, n_out)
         Overwritten with ``A @ W``.
     """
