@@ -237,6 +237,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
             StrOptions({"auto"}),
             Interval(Integral, 1, 2**32 - 1, closed="both"),
         ],
+        "keep_bucket_indexes": ["boolean"],
         "progress_bar": ["boolean"],
     }
 
@@ -278,6 +279,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         progress_bar,
         inference_cache_bytes,
         hash_shards,
+        keep_bucket_indexes,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -314,6 +316,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.hash_shards = hash_shards
         self.progress_bar = progress_bar
         self.inference_cache_bytes = inference_cache_bytes
+        self.keep_bucket_indexes = keep_bucket_indexes
 
     def _teacher_targets(self, X, y, sample_weight, incremental):
         """Targets for training: ``y``, and a teacher's soft targets when distilling.
@@ -788,7 +791,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
             training(self),
             device_memory_errors(backend, self.max_tile_bytes, self.batch_size),
             training_state_on(self, backend),
-            kept_indexes(self, keep=incremental or self.warm_start) as indexes,
+            kept_indexes(
+                self, keep=(incremental or self.warm_start) and self.keep_bucket_indexes
+            ) as indexes,
             cpu_threads,
         ):
             work = self._new_workspace(backend, X.dtype, training=True, index_store=indexes)
@@ -1313,6 +1318,18 @@ _PARAMS_DOC = """
         S, such as image rows of 32 pixels with empty borders and S = 32);
         another S avoids it.
 
+    keep_bucket_indexes : bool, default=True
+        Whether ``partial_fit``, and ``fit`` under ``warm_start``, keep for
+        their next call the bucket index of each layer whose virtual matrix
+        fits in one tile (on the CPU: a uint32 per virtual weight, that is c
+        times the layer's float32 buckets at compression 1/c; 128 MiB at
+        4096-4096-4096-10 and 1/8). The next call then does not hash those
+        matrices again (about 20 ms per 4096 x 4096 layer on two cores). With
+        False each call frees them when it ends: a model trained by
+        ``partial_fit`` holds only its parameters. ``memory_footprint()``
+        reports them ("indexes"); ``set_params()`` drops them. See
+        ``docs/memory.md``.
+
     progress_bar : bool, default=False
         Show a progress bar (tqdm) during training: per epoch over its
         samples, with the running loss and samples/s, for 'sgd' and 'adam';
@@ -1433,6 +1450,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
         progress_bar=False,
         inference_cache_bytes=DEFAULT_CACHE_BYTES,
         hash_shards=None,
+        keep_bucket_indexes=True,
         teacher=None,
         distill_temperature=4.0,
         distill_weight=0.5,
@@ -1473,6 +1491,7 @@ class HashedMLPClassifier(ClassifierMixin, BaseHashedMLP):
             progress_bar=progress_bar,
             inference_cache_bytes=inference_cache_bytes,
             hash_shards=hash_shards,
+            keep_bucket_indexes=keep_bucket_indexes,
         )
         self.teacher = teacher
         self.distill_temperature = distill_temperature
@@ -1784,6 +1803,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
         progress_bar=False,
         inference_cache_bytes=DEFAULT_CACHE_BYTES,
         hash_shards=None,
+        keep_bucket_indexes=True,
     ):
         self.loss = loss
         super().__init__(
@@ -1822,6 +1842,7 @@ class HashedMLPRegressor(RegressorMixin, BaseHashedMLP):
             progress_bar=progress_bar,
             inference_cache_bytes=inference_cache_bytes,
             hash_shards=hash_shards,
+            keep_bucket_indexes=keep_bucket_indexes,
         )
 
     def _loss_name(self):

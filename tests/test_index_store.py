@@ -80,6 +80,32 @@ def test_partial_fit_hashes_each_layer_once_over_its_calls(index_builds):
     assert footprint["total"] == footprint["parameters"] + footprint["plan"] + footprint["indexes"]
 
 
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_keep_bucket_indexes_false_keeps_none_and_gives_the_same_bits(warm_start, index_builds):
+    lean = _model(keep_bucket_indexes=False, warm_start=warm_start, max_iter=1)
+    kept = clone(lean).set_params(keep_bucket_indexes=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # one epoch a fit
+        for batch in BATCHES:
+            for model in (lean, kept):
+                if warm_start:
+                    model.fit(X_ALL[batch], Y_ALL[batch])
+                else:
+                    model.partial_fit(X_ALL[batch], Y_ALL[batch], classes=CLASSES)
+            assert kept_index_nbytes(lean) == 0 == lean.memory_footprint()["indexes"]
+            assert kept_index_nbytes(kept) == _index_bytes(kept)
+    for a, b in zip(lean.bucket_weights_, kept.bucket_weights_):
+        np.testing.assert_array_equal(a, b)
+    n_layers = lean.n_layers_ - 1
+    # The lean model hashes every layer at every call, the other once.
+    assert len(index_builds) == len(BATCHES) * n_layers + n_layers
+    # Turning it off drops what was kept (set_params), and nothing is kept again.
+    kept.set_params(keep_bucket_indexes=False)
+    assert kept_index_nbytes(kept) == 0
+    kept.partial_fit(X_ALL[:50], Y_ALL[:50])
+    assert kept_index_nbytes(kept) == 0
+
+
 def test_fit_keeps_no_index_and_drops_the_kept_ones():
     model = _model(max_iter=2)
     model.partial_fit(X_ALL, Y_ALL, classes=CLASSES)
