@@ -192,13 +192,15 @@ class GradientFinish:
         bucket_grad /= self.divisor
 
     def kernel_scalars(self, dtype):
-        """``decay`` and ``divisor`` in the dtype that :meth:`apply` computes each step in.
+        """``decay`` and ``divisor`` in ``dtype``, or None where :meth:`apply` computes in another.
 
-        NumPy's promotion (``numpy.result_type``) decides it: a Python number
+        NumPy's promotion (``numpy.result_type``) decides: a Python number
         takes the array's dtype, a NumPy scalar may widen it (NumPy 2: a
-        float64 ``alpha`` makes a float32 model's step float64, rounded back
-        when stored). A kernel that computes each of the two steps in these
-        scalars' dtype and stores it in ``dtype`` gives :meth:`apply`'s bits.
+        float64 ``alpha`` makes a float32 model's steps float64, rounded back
+        when stored). The kernels compute in ``dtype`` only, each step stored
+        in it: for a widened step the formulas run instead (the same bits; a
+        kernel compiled for the widened scalars would cost every fresh
+        install its compilation for a rare case).
 
         Parameters
         ----------
@@ -207,19 +209,18 @@ class GradientFinish:
 
         Returns
         -------
-        scalars : tuple of two NumPy float scalars, or None
-            ``(decay, divisor)``; None where either is not a real number
-            that NumPy would take in a float dtype (a 0-d array, say).
+        scalars : tuple of two ``dtype`` scalars, or None
+            ``(decay, divisor)``; None where either is not a plain number
+            (a 0-d array, say) or NumPy would compute with it in another dtype.
         """
-        scalars = []
-        for value in (self.decay, self.divisor):
+        dtype = np.dtype(dtype)
+        values = (self.decay, self.divisor)
+        for value in values:
             if not isinstance(value, (int, float, np.integer, np.floating)):
                 return None
-            step_dtype = np.result_type(np.dtype(dtype), value)
-            if step_dtype.kind != "f":
+            if np.result_type(dtype, value) != dtype:
                 return None
-            scalars.append(step_dtype.type(value))
-        return tuple(scalars)
+        return tuple(dtype.type(value) for value in values)
 
 
 @contextmanager
