@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sklearn
+from _hash_vectors import sharded_layer_hash
 from sklearn.datasets import load_digits
 from test_devices import numpy_device  # noqa: F401 - a fixture
 
@@ -23,7 +24,6 @@ from sk_hashednets import HashedMLPClassifier, HashedMLPRegressor, save
 from sk_hashednets._base import ACTIVATIONS
 from sk_hashednets._inference import _PLANS, DIRECT_MAX_BATCH
 from sk_hashednets._kernels import get_backend
-from sk_hashednets._kernels._backend import LayerHash
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._kernels._numba_predict import TABLE_CHUNK_COLUMNS, block_table_nbytes
 from sk_hashednets._kernels._reference import materialize
@@ -143,13 +143,20 @@ SHARDINGS = [(1, "cyclic"), (5, "cyclic"), (5, "contiguous")]
 
 def _layer_hash(seed, sign_hash, hashing, n_buckets, n_in, sharding):
     n_shards, layout = sharding
-    return LayerHash.for_layer(
+    return sharded_layer_hash(hashing, sign_hash, n_buckets, n_shards, n_in, layout, seed=seed)
+
+
+def _reference(w, seed, n_in, n_out, sign_hash, hashing, sharding):
+    """The virtual matrix by the NumPy specification."""
+    n_shards, layout = sharding
+    return materialize(
+        w,
         seed,
+        n_in,
+        n_out,
         sign_hash=sign_hash,
         hashing=hashing,
-        n_buckets=n_buckets,
         n_shards=n_shards,
-        n_rows=n_in,
         shard_layout=layout,
     )
 
@@ -164,17 +171,7 @@ def test_direct_kernel_matches_the_reference(hashing, n_buckets, sign_hash, shar
     w = rng.randn(n_buckets)
     A = rng.randn(5, n_in)
     A[:, [3, 20]] = 0  # rows of W that the kernel skips
-    n_shards, layout = sharding
-    W = materialize(
-        w,
-        seed,
-        n_in,
-        n_out,
-        sign_hash=sign_hash,
-        hashing=hashing,
-        n_shards=n_shards,
-        shard_layout=layout,
-    )
+    W = _reference(w, seed, n_in, n_out, sign_hash, hashing, sharding)
     backend = CPUBackend()
     layer_hash = _layer_hash(seed, sign_hash, hashing, w.size, n_in, sharding)
     tables = backend.direct_tables(layer_hash, n_in, n_out)
@@ -239,24 +236,14 @@ def test_block_table_kernel_matches_the_reference(
     w = rng.randn(n_buckets).astype(w_dtype)
     A = rng.randn(batch, n_in).astype(a_dtype)
     A[:, [3, 20]] = 0  # rows of W that the kernel skips
-    n_shards, layout = sharding
-    W = materialize(
-        w,
-        seed,
-        n_in,
-        n_out,
-        sign_hash=sign_hash,
-        hashing="block",
-        n_shards=n_shards,
-        shard_layout=layout,
-    )
+    W = _reference(w, seed, n_in, n_out, sign_hash, "block", sharding)
     out, tables = _table_product(A, w, seed, n_out, sign_hash, sharding)
     dtype = np.result_type(a_dtype, w_dtype)
     assert out.dtype == dtype
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, A @ W, rtol=tol, atol=tol)
     firsts, ends = tables.bounds
-    assert (firsts is None) == (n_shards == 1)  # unsharded: all the buckets, no bounds
+    assert (firsts is None) == (sharding[0] == 1)  # unsharded: all the buckets, no bounds
     if firsts is None:
         firsts, ends = 0, n_buckets
     assert (tables.starts + 16 > ends).any()  # some runs wrap round their rows' buckets
