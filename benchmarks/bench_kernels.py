@@ -95,6 +95,29 @@ def median_ms(function, repeats, before=None):
     return 1e3 * statistics.median(times)
 
 
+def bench_hash(hashing, n_buckets, n_shards, n_rows, layout="cyclic"):
+    """The benchmarks' layer hash (seed 12345, signed) with ``n_shards`` shards."""
+    return LayerHash.for_layer(
+        12345,
+        sign_hash=True,
+        hashing=hashing,
+        n_buckets=n_buckets,
+        n_shards=n_shards,
+        n_rows=n_rows,
+        shard_layout=layout,
+    )
+
+
+def cache_flush(flush_mib):
+    """A function that writes ``flush_mib`` MiB of other data through every cache level."""
+    other_data = np.zeros(flush_mib * 2**20 // 4, dtype=np.float32)
+
+    def flush():
+        other_data[:] += 1
+
+    return flush
+
+
 def layer_arrays(backend, layer_hash, n_in, n_out):
     """Random float32 buckets and gradient, the bucket index, a tile, scratch, a bucket gradient."""
     rng = np.random.default_rng(0)
@@ -121,10 +144,7 @@ def measure(n_in, n_out, n_buckets, hashing, batch, repeats, flush_mib):
     A = rng.standard_normal((batch, n_in)).astype(np.float32)
     D = rng.standard_normal((batch, n_out)).astype(np.float32)
     gemm_out = np.empty((n_in, n_out), dtype=np.float32)
-    other_data = np.zeros(flush_mib * 2**20 // 4, dtype=np.float32)
-
-    def flush():
-        other_data[:] += 1  # read and write through every cache level
+    flush = cache_flush(flush_mib)
 
     return {
         "index build": median_ms(
@@ -171,12 +191,7 @@ def measure_shards(
     if n_shards is None:
         n_shards = auto_shards(n_in, n_buckets)
     n_shards = min(n_shards, n_in, n_buckets)
-    today, sharded = (
-        LayerHash.for_layer(
-            12345, sign_hash=True, hashing=hashing, n_buckets=n_buckets, n_shards=s, n_rows=n_in
-        )
-        for s in (1, n_shards)
-    )
+    today, sharded = (bench_hash(hashing, n_buckets, s, n_in) for s in (1, n_shards))
     weights, grad, index, tile, scratch, bucket_grad = layer_arrays(backend, today, n_in, n_out)
     sharded_index = np.empty_like(index)
     backend.bucket_index_tile(sharded, sharded_index)
@@ -205,15 +220,7 @@ def measure_shards(
         ),
     }
     if layouts:
-        contiguous = LayerHash.for_layer(
-            12345,
-            sign_hash=True,
-            hashing=hashing,
-            n_buckets=n_buckets,
-            n_shards=n_shards,
-            n_rows=n_in,
-            shard_layout="contiguous",
-        )
+        contiguous = bench_hash(hashing, n_buckets, n_shards, n_in, "contiguous")
         contiguous_index = np.empty_like(index)
         backend.bucket_index_tile(contiguous, contiguous_index)
         row["contiguous scatter"] = median_ms(
@@ -288,21 +295,10 @@ def after_gemm(backend, layer_hash, index, weights, grad, batch, repeats):
 
 def measure_finish(n_in, n_out, n_buckets, hashing, repeats, flush_mib):
     """The training layer's scatter and the gradient's last terms: formulas after it, or fused."""
-    other_data = np.zeros(flush_mib * 2**20 // 4, dtype=np.float32)
-
-    def flush():
-        other_data[:] += 1  # read and write through every cache level
-
+    flush = cache_flush(flush_mib)
     row = {}
     for name, n_shards in (("today", 1), ("sharded", auto_shards(n_in, n_buckets))):
-        layer_hash = LayerHash.for_layer(
-            12345,
-            sign_hash=True,
-            hashing=hashing,
-            n_buckets=n_buckets,
-            n_shards=n_shards,
-            n_rows=n_in,
-        )
+        layer_hash = bench_hash(hashing, n_buckets, n_shards, n_in)
         formulas, fused = finish_times(layer_hash, n_in, n_out, repeats, flush)
         row[f"{name}: formulas after"] = formulas
         row[f"{name}: fused"] = fused

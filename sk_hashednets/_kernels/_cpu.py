@@ -324,10 +324,14 @@ def _finished(finish, bucket_grad):
     kernels cannot take), with the same bits.
     """
     scalars = None if finish is None else finish.kernel_scalars(bucket_grad.dtype)
-    if scalars is not None and kernels_take(bucket_grad, finish.weights):
-        if finish.weights.shape == bucket_grad.shape:
-            yield (finish.weights, *scalars)
-            return
+    fusable = (
+        scalars is not None
+        and kernels_take(bucket_grad, finish.weights)
+        and finish.weights.shape == bucket_grad.shape
+    )
+    if fusable:
+        yield (finish.weights, *scalars)
+        return
     with finished_after(finish, bucket_grad):  # checks the shapes
         yield None
 
