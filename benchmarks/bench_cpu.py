@@ -5,7 +5,8 @@ Usage::
     python benchmarks/bench_cpu.py [--shapes 784-1000-1000-10 4096-4096-4096-10]
         [--batch 128 256] [--compression 0.125 0.015625] [--repeats 5] [--epochs 1]
         [--samples 4096] [--hashing element block] [--max-tile-bytes N]
-        [--quick] [--markdown] [--shards [--compare-layouts] [--compare-indexes]]
+        [--quick] [--markdown]
+        [--shards [--compare-layouts] [--compare-indexes] [--compare-blas-pool]]
 
 Everything is measured side by side in one run (the machine may be shared and
 noisy, and its speed drifts over minutes): every repeat times the hashed epoch,
@@ -44,6 +45,11 @@ others in every repeat, and the ratio of version 3's step to it.
 ``--compare-indexes`` adds the sharded network hashing its bucket indexes at
 every ``partial_fit`` call (``Rehashing``), as it did before they were kept
 between calls, and its step's ratios to the floor and to the sharded one.
+``--compare-blas-pool`` adds the sharded network trained with OpenBLAS's
+parallel sections on the package's pool of sleeping threads (``pool``:
+``SK_HASHEDNETS_BLAS_POOL=1`` for its calls, ``sk_hashednets._kernels._blas_pool``),
+where the others leave OpenBLAS its own threads (the default), and the ratios of
+its step to the floor and of the sharded one's to it.
 """
 
 import argparse
@@ -71,6 +77,7 @@ import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._hashed_layer import HashedLayer
 from sk_hashednets._index_store import forget_indexes
+from sk_hashednets._kernels._blas_pool import ENV_SWITCH
 from sk_hashednets._kernels._cpu import CPUBackend
 from sk_hashednets._optimizers import AdamOptimizer
 
@@ -421,6 +428,31 @@ class Rehashing:
         return getattr(self.model, name)
 
 
+class OnBLASPool:
+    """A model whose ``partial_fit`` calls run OpenBLAS's sections on the pool.
+
+    For ``--compare-blas-pool``. The pool (``sk_hashednets._kernels._blas_pool``)
+    is opt-in: this wrapper sets ``SK_HASHEDNETS_BLAS_POOL=1`` for its calls only.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    def partial_fit(self, X, y, classes=None):
+        previous = os.environ.get(ENV_SWITCH)
+        os.environ[ENV_SWITCH] = "1"
+        try:
+            return self.model.partial_fit(X, y, classes=classes)
+        finally:
+            if previous is None:
+                del os.environ[ENV_SWITCH]
+            else:
+                os.environ[ENV_SWITCH] = previous
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
 def shard_comparisons(args, units, batch, compression, extra, X, y, classes):
     """The models of one ``--shards`` row, and the pairs whose time ratios it prints."""
     models = {
@@ -441,6 +473,10 @@ def shard_comparisons(args, units, batch, compression, extra, X, y, classes):
         sharded = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
         models["rehashing"] = Rehashing(sharded)
         ratios += [("rehashing", "floor"), ("rehashing", "sharded")]
+    if args.compare_blas_pool:
+        sharded = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
+        models["pool"] = OnBLASPool(sharded)
+        ratios += [("pool", "floor"), ("sharded", "pool")]
     return models, ratios
 
 
@@ -640,6 +676,12 @@ def main(argv=None):
         help="with --shards: also the sharded network hashing its bucket indexes at every "
         "partial_fit call, as before they were kept between calls",
     )
+    parser.add_argument(
+        "--compare-blas-pool",
+        action="store_true",
+        help="with --shards: also the sharded network trained with OpenBLAS's parallel "
+        "sections on the package's pool of sleeping threads (SK_HASHEDNETS_BLAS_POOL=1)",
+    )
     parser.add_argument("--child", choices=["hashed", "mlp"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -652,7 +694,7 @@ def main(argv=None):
             parser.error(f"--{name} must be >= 1")
     if min(args.batch) < 1 or any(not 0 < c <= 1 for c in args.compression):
         parser.error("--batch must be >= 1 and --compression in (0, 1]")
-    for option in ("compare_layouts", "compare_indexes"):
+    for option in ("compare_layouts", "compare_indexes", "compare_blas_pool"):
         if getattr(args, option) and not args.shards:
             parser.error(f"--{option.replace('_', '-')} goes with --shards")
     if args.samples < max(args.batch):

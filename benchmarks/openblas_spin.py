@@ -12,8 +12,12 @@ spinning, which a Numba kernel started then would share the cores with.
 Three cases, each repeated: the plain GEMM; the GEMM followed by
 ``openblas_set_num_threads(1)`` through threadpoolctl (restored after the
 sleep), as a library could call it around its kernels; and the GEMM followed
-by a pause of ``PAUSE_S`` before the measured sleep. ``OPENBLAS_THREAD_TIMEOUT``
-is read when NumPy loads OpenBLAS: set it before starting Python.
+by a pause of ``PAUSE_S`` before the measured sleep. A fourth case runs the
+GEMM's parallel section on sk_hashednets' pool of sleeping threads
+(``sk_hashednets._kernels._blas_pool``, as a large CPU fit does), after a pause
+of ``PAUSE_S`` that lets OpenBLAS's own threads, spinning from the case before,
+fall asleep. ``OPENBLAS_THREAD_TIMEOUT`` is read when NumPy loads OpenBLAS: set
+it before starting Python.
 """
 
 import argparse
@@ -23,6 +27,8 @@ import time
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+from sk_hashednets._kernels._blas_pool import blas_sections_on_pool
 
 #: The pause after which OpenBLAS's threads sleep (2**28 cycles by default).
 PAUSE_S = 0.3
@@ -36,9 +42,15 @@ def numpy_openblas():
     return None
 
 
-def cpu_ms_while_sleeping(gemm, sleep_s, before_sleep=None, after_sleep=None):
-    """CPU ms of the whole process while the main thread sleeps right after ``gemm``."""
-    gemm()
+def cpu_ms_while_sleeping(gemm, sleep_s, before_sleep=None, after_sleep=None, run=None):
+    """CPU ms of the whole process while the main thread sleeps right after ``gemm``.
+
+    ``run``, if given, runs ``gemm`` in its stead (``run(gemm)``).
+    """
+    if run is None:
+        gemm()
+    else:
+        run(gemm)
     if before_sleep is not None:
         before_sleep()
     start = time.process_time()
@@ -47,6 +59,15 @@ def cpu_ms_while_sleeping(gemm, sleep_s, before_sleep=None, after_sleep=None):
     if after_sleep is not None:
         after_sleep()
     return 1e3 * spent
+
+
+def on_pool(gemm):
+    """Run ``gemm`` with OpenBLAS's sections on the package's pool, after a pause."""
+    time.sleep(PAUSE_S)
+    with blas_sections_on_pool() as used:
+        if not used:
+            raise SystemExit("NumPy's OpenBLAS takes no callback here (or runs on 1 thread).")
+        gemm()
 
 
 def main():
@@ -74,6 +95,7 @@ def main():
             after_sleep=lambda: blas.set_num_threads(threads),
         ),
         f"after the GEMM and {PAUSE_S} s": dict(before_sleep=lambda: time.sleep(PAUSE_S)),
+        "after the GEMM on sk_hashednets' pool": dict(run=on_pool),
     }
     spent = {name: [] for name in cases}
     gemm()

@@ -80,6 +80,7 @@ from ._kernels import (
     HASH_SPEC_VERSION,
     HASHINGS,
     GradientFinish,
+    _blas_pool,
     get_backend,
     resolve_device,
 )
@@ -786,6 +787,16 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self.device_ = device
         y, soft_targets = self._teacher_targets(X, y, sample_weight, incremental)
         cpu_threads = threads_for_free_cores() if device == "cpu" else nullcontext()
+        # Opt-in (SK_HASHEDNETS_BLAS_POOL=1). After cpu_threads, which may leave
+        # BLAS on one thread (no sections then).
+        blas_pool = (
+            _blas_pool.blas_sections_on_pool(
+                _blas_pool.enabled()
+                and _blas_pool.worth_a_pool(self._step_rows(X.shape[0]), layer_units)
+            )
+            if device == "cpu"
+            else nullcontext()
+        )
 
         with (
             training(self),
@@ -795,6 +806,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 self, keep=(incremental or self.warm_start) and self.keep_bucket_indexes
             ) as indexes,
             cpu_threads,
+            blas_pool,
         ):
             work = self._new_workspace(backend, X.dtype, training=True, index_store=indexes)
             if self.solver in _STOCHASTIC_SOLVERS:
@@ -809,6 +821,14 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 "StandardScaler), or learning_rate_init may be too large."
             )
         return self
+
+    def _step_rows(self, n_samples):
+        """Rows of a training step's products: the minibatch, or every sample for L-BFGS."""
+        if self.solver == "lbfgs":
+            return n_samples
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return min(self.batch_size, n_samples)
 
     def _new_workspace(self, backend, dtype, training=False, index_store=None):
         """The layers of a fit on ``backend`` and its work lists (``_Workspace``)."""
