@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/openblas_spin.py [--repeats 5] [--sleep-ms 50]
+    python benchmarks/openblas_spin.py [--repeats 5] [--sleep-ms 50] [--wake]
     OPENBLAS_THREAD_TIMEOUT=4 python benchmarks/openblas_spin.py
 
 After a multi-threaded GEMM (the 4096 x 4096 weight gradient of a batch of
@@ -18,6 +18,11 @@ GEMM's parallel section on sk_hashednets' pool of sleeping threads
 of ``PAUSE_S`` that lets OpenBLAS's own threads, spinning from the case before,
 fall asleep. ``OPENBLAS_THREAD_TIMEOUT`` is read when NumPy loads OpenBLAS: set
 it before starting Python.
+
+``--wake`` times instead what the pool's sleep costs: the round trip of a
+parallel section of two jobs that do nothing (job 0 on the calling thread, job
+1 on a worker that must be woken), back to back and after pauses of 0.1, 1 and
+10 ms (percentiles of 200 sections each).
 """
 
 import argparse
@@ -70,11 +75,58 @@ def on_pool(gemm):
         gemm()
 
 
+def section_round_trips(pauses_ms=(0, 0.1, 1, 10), n=200):
+    """Percentiles (us) of a two-job section's round trip on the pool, after each pause."""
+    from numba import cfunc, types
+
+    from sk_hashednets._kernels import _blas_pool
+
+    @cfunc(types.void(types.int32, types.voidptr, types.int32))
+    def nothing(slot, job, data):
+        pass
+
+    with blas_sections_on_pool() as used:
+        if not used:
+            raise SystemExit("NumPy's OpenBLAS takes no callback here (or runs on 1 thread).")
+        pool = _blas_pool._pool
+    jobs = np.zeros(1024, np.uint8)  # two jobs' worth of OpenBLAS's queue entries
+    rows = []
+    for pause_ms in pauses_ms:
+        times = []
+        for _ in range(n):
+            start = time.perf_counter_ns()
+            _blas_pool._run_section(
+                pool.state.ctypes.data,
+                pool.sync.ctypes.data,
+                nothing.address,
+                2,
+                8,
+                jobs.ctypes.data,
+                0,
+            )
+            times.append((time.perf_counter_ns() - start) / 1e3)
+            if pause_ms:
+                time.sleep(pause_ms / 1e3)
+        rows.append((pause_ms, *np.percentile(times, [50, 90, 99])))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sleep-ms", type=float, default=50)
+    parser.add_argument(
+        "--wake", action="store_true", help="time the pool's section round trips instead"
+    )
     args = parser.parse_args()
+    if args.wake:
+        print("round trip of a two-job section on sk_hashednets' pool, us")
+        print()
+        print("| pause before (ms) | median | 90th percentile | 99th percentile |")
+        print("|---:|---:|---:|---:|")
+        for pause_ms, p50, p90, p99 in section_round_trips():
+            print(f"| {pause_ms:g} | {p50:.0f} | {p90:.0f} | {p99:.0f} |")
+        return
     blas = numpy_openblas()
     if blas is None:
         raise SystemExit("NumPy's BLAS is not OpenBLAS: nothing to measure.")
