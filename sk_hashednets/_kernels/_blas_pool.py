@@ -19,11 +19,13 @@ started by Numba-compiled code, no Python and no GIL involved), which wait on a
 condition variable between sections: nothing spins after a product.
 
 It is off by default. On the project's 2-core machine (a virtual machine) the
-hashing kernels of a sharded 4096-4096-4096-10 step ran 1.5 to 2 times as fast
-with it, but a product now waits for a sleeping worker to wake (0.1 to 1 ms
-after a pause, against nothing for a spinning thread), and whole steps were
-1.01 to 1.10 times as fast (``docs/performance.md``): too little, on the one
-machine measured, to change every fit's BLAS for by default.
+hashing kernels of a sharded 4096-4096-4096-10 step ran 1.4 to 1.9 times as
+fast with it, but a product now waits for a sleeping worker to wake (0.1 to
+0.6 ms after a pause, against nothing for a spinning thread): whole steps were
+0.99 to 1.13 times as fast there, and 0.78 to 0.82 times at 784-1000-1000-10,
+whose products are short (hence :data:`MIN_MULTIPLY_ADDS`;
+``docs/performance.md``). Too little, on the one machine measured, to change
+how every fit runs the process's products by default.
 
 - **Bits.** OpenBLAS splits a product among its jobs the same way whoever runs
   them, so the products are bit for bit those of OpenBLAS's own threads
@@ -65,10 +67,12 @@ from numba.extending import intrinsic
 ENV_SWITCH = "SK_HASHEDNETS_BLAS_POOL"
 
 #: Smallest product of a step, in multiply-adds (batch x fan-in x fan-out of the
-#: largest layer), for which a fit moves OpenBLAS's sections to the pool. Below
-#: it OpenBLAS runs most products on one thread, and building the callback
-#: (compiled once per process, about half a second) would cost more than it saves.
-MIN_MULTIPLY_ADDS = 1 << 26
+#: largest layer), for which a fit moves OpenBLAS's sections to the pool. Where
+#: products are short, waking a worker for each costs more than the spinning
+#: did: at 784-1000-1000-10 and batch 256 (2**27.6) the pool made steps 1.2
+#: times as slow, at 4096-4096-4096-10 (2**32) 1.01 to 1.13 times as fast
+#: (``bench_cpu.py --compare-blas-pool``). The bound lies between, unmeasured.
+MIN_MULTIPLY_ADDS = 1 << 30
 
 #: Most job positions of a section (OpenBLAS's MAX_CPU_NUMBER is at most this).
 MAX_POSITIONS = 1024
