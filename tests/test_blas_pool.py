@@ -1,6 +1,7 @@
 """OpenBLAS's parallel sections on the package's pool of sleeping threads (``_blas_pool``)."""
 
 import multiprocessing
+import os
 import threading
 import time
 from contextlib import nullcontext
@@ -90,16 +91,18 @@ def test_products_from_several_threads_at_once(two_blas_threads):
         try:
             for _ in range(5):
                 np.testing.assert_array_equal(pairs[i][0] @ pairs[i][1], expected[i])
-        except AssertionError as error:
+        except BaseException as error:
             errors.append(error)
 
     with blas_sections_on_pool():
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(pairs))]
+        before = _sections_run()
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(pairs))]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert not any(t.is_alive() for t in threads)
+        assert not any(t.is_alive() for t in threads), "a product hung"
+        assert _sections_run() > before
     assert not errors
 
 
@@ -117,21 +120,26 @@ def test_idle_workers_sleep_after_a_product(two_blas_threads):
 
 
 @needs_callback
-def test_a_section_with_more_jobs_than_workers_starts_workers(two_blas_threads):
+def test_a_section_with_more_jobs_than_workers_starts_workers(two_blas_threads, monkeypatch):
     from threadpoolctl import ThreadpoolController
 
+    controller = ThreadpoolController().select(internal_api="openblas")
+    n_threads = _blas_pool._openblas().get_num_threads()
+    a = np.random.default_rng(2).standard_normal((800, 800))
+    with controller.limit(limits=n_threads + 1):
+        if _blas_pool._openblas().get_num_threads() != n_threads + 1:
+            pytest.skip("OpenBLAS would not take more threads here")
+        expected = a @ a  # on OpenBLAS's own threads, as many as the pool will use
+    # A pool of its own, started for n_threads, then a section of one job more.
+    monkeypatch.setattr(_blas_pool, "_pool", None)
+    monkeypatch.setattr(_blas_pool, "_users", 0)
     with blas_sections_on_pool():
-        workers = _blas_pool._pool.n_workers
-        controller = ThreadpoolController().select(internal_api="openblas")
-        with controller.limit(limits=workers + 2):
-            n_threads = _blas_pool._openblas().get_num_threads()
-            a = np.random.default_rng(2).standard_normal((800, 800))
-            expected = a @ a
-            if n_threads < workers + 2:
-                pytest.skip("OpenBLAS would not take more threads here")
+        pool = _blas_pool._pool
+        assert pool.n_workers == n_threads - 1
+        with controller.limit(limits=n_threads + 1):
             np.testing.assert_array_equal(a @ a, expected)
-            assert _blas_pool._pool.n_workers >= n_threads - 1
-        assert np.array_equal(a @ a, expected)
+        assert pool.n_workers == n_threads
+    pool.close()
 
 
 @pytest.mark.parametrize(
@@ -208,14 +216,96 @@ def test_a_fit_runs_its_products_on_the_pool_with_the_same_bits(two_blas_threads
     assert _blas_pool._users == 0
 
 
-def test_no_fit_changes_blas_for_small_models(monkeypatch):
-    monkeypatch.setenv(ENV_SWITCH, "1")
-    X = np.random.default_rng(5).standard_normal((64, 8))
-    y = np.arange(64) % 2
-    before = _sections_run()
+@pytest.mark.parametrize(
+    "switch, batch, use", [("1", 64, False), ("1", 256, True), ("", 256, False)]
+)
+def test_what_a_fit_asks_of_the_pool(monkeypatch, switch, batch, use):
+    """A fit uses the pool where the switch is on and its largest product reaches the rule."""
     import warnings
 
+    asked = []
+
+    def spy(use=True):
+        asked.append(use)
+        return nullcontext(False)
+
+    monkeypatch.setenv(ENV_SWITCH, switch)
+    monkeypatch.setattr(_blas_pool, "blas_sections_on_pool", spy)
+    # 256 rows x 64 x 64 reaches the rule; 64 rows do not.
+    monkeypatch.setattr(_blas_pool, "MIN_MULTIPLY_ADDS", 256 * 64 * 64)
+    X = np.random.default_rng(5).standard_normal((256, 64))
+    y = np.arange(256) % 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        HashedMLPClassifier(hidden_layer_sizes=(16,), max_iter=2, random_state=0).fit(X, y)
-    assert _sections_run() == before
+        HashedMLPClassifier(
+            hidden_layer_sizes=(64,), batch_size=batch, max_iter=1, random_state=0
+        ).fit(X, y)
+    assert asked == [use]
+
+
+@pytest.mark.parametrize(
+    "native, max_threads, n_jobs, expected",
+    [
+        (2, 64, 2, (1, True)),
+        (33, 64, 32, (32, True)),
+        (33, 64, 33, (32, False)),
+        (1, 4, 4, (0, True)),
+    ],
+)
+def test_first_slot(native, max_threads, n_jobs, expected):
+    first, fits = _blas_pool._first_slot(native, max_threads, n_jobs)
+    assert (first, bool(fits)) == expected
+
+
+@needs_callback
+def test_no_pool_where_its_slots_do_not_fit(two_blas_threads, monkeypatch):
+    library = _blas_pool._openblas()
+    cramped = library._replace(max_threads=library.native_threads.value)
+    monkeypatch.setattr(_blas_pool, "_openblas", lambda: cramped)
+    with blas_sections_on_pool() as on_pool:
+        assert not on_pool
+
+
+@needs_callback
+def test_a_section_that_no_longer_fits_runs_on_openblas_threads(two_blas_threads):
+    """Job 0 in a free slot, the others handed to OpenBLAS's own threads: same bits, no hang."""
+    a = np.random.default_rng(6).standard_normal((700, 700)).astype(np.float32)
+    expected = a @ a
+    with blas_sections_on_pool():
+        state = _blas_pool._pool.state
+        max_threads = int(state[_blas_pool._MAX_THREADS])
+        state[_blas_pool._MAX_THREADS] = 1  # as if OpenBLAS's threads had been raised
+        try:
+            before = _sections_run()
+            for _ in range(3):
+                np.testing.assert_array_equal(a @ a, expected)
+            assert _sections_run() == before  # no worker took part
+        finally:
+            state[_blas_pool._MAX_THREADS] = max_threads
+
+
+_AFTER_CLOSE = """
+import numpy as np
+from sk_hashednets._kernels import _blas_pool
+a = np.ones((600, 600))
+with _blas_pool.blas_sections_on_pool() as on_pool:
+    a @ a
+_blas_pool._close_at_exit()
+with _blas_pool.blas_sections_on_pool() as again:
+    a @ a
+print(on_pool, again)
+"""
+
+
+@pytest.mark.slow
+@needs_callback
+def test_a_closed_pool_is_not_used_and_the_process_exits():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", _AFTER_CLOSE], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]

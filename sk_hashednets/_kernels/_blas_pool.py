@@ -33,20 +33,33 @@ how every fit runs the process's products by default.
 - **Every job at once.** The jobs of a level-3 section wait for each other's
   packed panels, so they must all run at the same time: the pool has a worker
   per job position, and starts more if a section has more jobs than it has
-  workers.
-- **One section at a time.** Job ``i`` uses OpenBLAS's buffer ``i``, whatever
-  thread runs it: two sections at once would share buffers. Sections are
-  therefore serialised; a product that another thread of the process starts
-  during the fit waits for the section before it (it gets the same bits).
+  workers. Jobs it has no worker for (the system refused a thread) go to
+  OpenBLAS's own threads (``exec_blas_async``), as OpenBLAS would send them.
+- **Slots of their own.** Job ``i`` runs in OpenBLAS's "thread number" (slot)
+  ``first + i``, which picks the buffer and the status entry it uses.
+  OpenBLAS's own threads own slots 0 to ``blas_num_threads - 2`` and still
+  run the work that does not pass through the callback (LAPACK's parallel LU
+  hands its jobs to them directly), and a product that another thread started
+  before the callback was registered may still be running there. The pool
+  therefore uses the slots after theirs (:func:`_first_slot`), and is not
+  used where they do not fit below OpenBLAS's ``MAX_THREADS`` (more than
+  half of its slots in use, 33 threads and more for NumPy's build of 64). A
+  section that no longer fits (OpenBLAS's threads raised during a fit) runs
+  job 0 in the first free slot and the others on OpenBLAS's own threads.
+- **One section at a time.** Two sections at once would share the pool's
+  slots. Sections are therefore serialised; a product that another thread of
+  the process starts during the fit waits for the section before it (it gets
+  the same bits).
 - **Process-wide.** The setting belongs to the library, not to a thread: while
-  any fit runs, every multi-threaded product of NumPy's OpenBLAS runs on the
-  pool. The first fit registers the callback, the last one to end removes it.
-  A forked child forgets both.
+  any fit runs, every multi-threaded product of NumPy's OpenBLAS that goes
+  through its sections runs on the pool. The first fit registers the
+  callback, the last one to end removes it. A forked child forgets both.
 - **OpenBLAS's own threads** are not stopped: a thread that spins when the
   callback is registered spins until its timeout (about 0.1 s), then sleeps
-  for as long as the callback is registered. The pool's jobs use OpenBLAS's
-  slots past those threads' (:func:`_first_slot`), since a job in a spinning
-  thread's slot would keep it spinning.
+  until OpenBLAS hands it work itself (the LU above, or a product after the
+  callback is removed).
+- **Memory.** Each slot the pool uses gets OpenBLAS's per-thread buffer the
+  first time (address space; OpenBLAS keeps it for the process's life).
 """
 
 import atexit
@@ -69,7 +82,7 @@ ENV_SWITCH = "SK_HASHEDNETS_BLAS_POOL"
 #: Smallest product of a step, in multiply-adds (batch x fan-in x fan-out of the
 #: largest layer), for which a fit moves OpenBLAS's sections to the pool. Where
 #: products are short, waking a worker for each costs more than the spinning
-#: did: at 784-1000-1000-10 and batch 256 (2**27.6) the pool made steps 1.2
+#: did: at 784-1000-1000-10 and batch 256 (2**27.9) the pool made steps 1.2
 #: times as slow, at 4096-4096-4096-10 (2**32) 1.01 to 1.13 times as fast
 #: (``bench_cpu.py --compare-blas-pool``). The bound lies between, unmeasured.
 MIN_MULTIPLY_ADDS = 1 << 30
@@ -93,7 +106,9 @@ _THREAD_IDS = 11  # address of a pthread_t array (MAX_POSITIONS,)
 _NATIVE_THREADS = 12  # address of OpenBLAS's int blas_num_threads, or 0
 _MAX_THREADS = 13  # OpenBLAS's MAX_THREADS (its slots), or 0 if unknown
 _FIRST_SLOT = 14  # the current section's job i runs in OpenBLAS's slot _FIRST_SLOT + i
-_STATE_SLOTS = 16
+_EXEC_ASYNC = 15  # OpenBLAS's exec_blas_async (address)
+_EXEC_ASYNC_WAIT = 16  # OpenBLAS's exec_blas_async_wait (address)
+_STATE_SLOTS = 24
 
 # pthread objects in the pool's sync buffer, each given _SYNC_BYTES (more than
 # glibc's or macOS's pthread_mutex_t and pthread_cond_t need).
@@ -160,6 +175,21 @@ def _run_job(typingctx, dojob, slot, job, dojob_data):
     return types.void(dojob, slot, job, dojob_data), codegen
 
 
+@intrinsic
+def _call_exec(typingctx, function, count, queue):
+    """Call OpenBLAS's ``int exec_blas_async(_wait)(BLASLONG, blas_queue_t *)``."""
+
+    def codegen(context, builder, signature, args):
+        address, count, queue = args
+        kind = ir.FunctionType(ir.IntType(32), [ir.IntType(64), _BYTE_POINTER])
+        return builder.call(
+            builder.inttoptr(address, kind.as_pointer()),
+            [count, builder.inttoptr(queue, _BYTE_POINTER)],
+        )
+
+    return types.int32(function, count, queue), codegen
+
+
 @njit(nogil=True, cache=True)
 def _sync(sync_address, which):
     return _pointer(sync_address + which * _SYNC_BYTES)
@@ -174,7 +204,7 @@ def _serve(state_address, sync_address, position, seen):
     while True:
         while state[_GENERATION] == seen and state[_STOP] == 0:
             _cond_wait(_sync(sync_address, _WORK), mutex)
-        if state[_STOP] != 0:
+        if state[_GENERATION] == seen:  # stopped, with no section pending
             break
         seen = state[_GENERATION]
         n_jobs = state[_N_JOBS]
@@ -231,57 +261,78 @@ def _start_workers(state, state_address, sync_address, n_workers):
 
 
 @njit(nogil=True, cache=True)
-def _first_slot(state, n_jobs):
-    """OpenBLAS's slot for a section's job 0: past those of OpenBLAS's own threads if it can.
+def _first_slot(native_threads, max_threads, n_jobs):
+    """OpenBLAS's slot for a section's job 0, and whether its other jobs fit after it.
 
-    OpenBLAS's thread ``i`` watches status slot ``i`` (0 to ``blas_num_threads - 2``).
-    A job run in such a slot marks it busy, and a thread of OpenBLAS that is
-    still spinning then spins on instead of going to sleep: beside the pool's
-    jobs it would halve their speed. Slots from ``blas_num_threads - 1`` on are
-    nobody's, up to OpenBLAS's ``MAX_THREADS``; where the section does not fit
-    there, it runs from slot 0.
+    Parameters
+    ----------
+    native_threads : int
+        OpenBLAS's ``blas_num_threads``: its own threads own slots 0 to
+        ``native_threads - 2`` (the caller of a section runs job 0 itself).
+    max_threads : int
+        OpenBLAS's ``MAX_THREADS``, its number of slots.
+    n_jobs : int
+        Jobs of the section.
+
+    Returns
+    -------
+    first : int
+        ``native_threads - 1``, the first slot that no thread of OpenBLAS owns.
+    fits : bool
+        Whether slots ``first`` to ``first + n_jobs - 1`` all exist.
     """
-    if state[_NATIVE_THREADS] == 0:
-        return 0
-    native = carray(_pointer(state[_NATIVE_THREADS]), 1, np.int32)[0]
-    first = max(native - 1, 0)
-    return first if first + n_jobs <= state[_MAX_THREADS] else 0
+    first = max(native_threads - 1, 0)
+    return first, first + n_jobs <= max_threads
+
+
+@njit(nogil=True, cache=True)
+def _native_threads(state):
+    """OpenBLAS's ``blas_num_threads`` now (it only grows)."""
+    return np.int64(carray(_pointer(state[_NATIVE_THREADS]), 1, np.int32)[0])
 
 
 @njit(nogil=True, cache=True)
 def _run_section(state_address, sync_address, dojob, n_jobs, job_bytes, jobs, dojob_data):
-    """Run one parallel section of OpenBLAS: job 0 here, the others on the workers."""
+    """Run one parallel section of OpenBLAS: job 0 here, the others on the workers.
+
+    Jobs that no worker runs (the section does not fit in the slots after
+    OpenBLAS's threads, or the system refused a thread) go to OpenBLAS's own
+    threads, as its own ``exec_blas`` would send them, and run beside job 0.
+    """
     state = carray(_pointer(state_address), _STATE_SLOTS, np.int64)
     section = _sync(sync_address, _SECTION)
     mutex = _sync(sync_address, _MUTEX)
     _mutex_lock(section)
-    _mutex_lock(mutex)
-    if n_jobs - 1 > state[_N_WORKERS]:
-        _start_workers(state, state_address, sync_address, n_jobs - 1)
-    on_workers = min(n_jobs - 1, state[_N_WORKERS])
-    state[_DOJOB] = dojob
-    state[_JOBS] = jobs
-    state[_JOB_BYTES] = job_bytes
-    state[_N_JOBS] = on_workers + 1
-    state[_DOJOB_DATA] = dojob_data
-    first_slot = _first_slot(state, n_jobs)
-    state[_FIRST_SLOT] = first_slot
-    state[_DONE] = 0
-    state[_GENERATION] += 1
-    _cond_broadcast(_sync(sync_address, _WORK))
-    _mutex_unlock(mutex)
-    _run_job(dojob, first_slot, jobs, dojob_data)
-    # Positions no worker could be started for: the system refused a thread in
-    # a section with more jobs than when the callback was registered (OpenBLAS's
-    # threads raised meanwhile). Run here, after job 0; a level-3 section whose
-    # jobs wait for each other would then wait for ever, but the alternative
-    # is no run at all.
-    for position in range(on_workers + 1, n_jobs):
-        _run_job(dojob, first_slot + position, jobs + position * job_bytes, dojob_data)
-    _mutex_lock(mutex)
-    while state[_DONE] < on_workers:
-        _cond_wait(_sync(sync_address, _FINISHED), mutex)
-    _mutex_unlock(mutex)
+    first, fits = _first_slot(_native_threads(state), state[_MAX_THREADS], n_jobs)
+    on_workers = 0
+    if n_jobs > 1 and fits:
+        _mutex_lock(mutex)
+        if n_jobs - 1 > state[_N_WORKERS]:
+            _start_workers(state, state_address, sync_address, n_jobs - 1)
+        on_workers = min(n_jobs - 1, state[_N_WORKERS])
+        if on_workers > 0:
+            state[_DOJOB] = dojob
+            state[_JOBS] = jobs
+            state[_JOB_BYTES] = job_bytes
+            state[_N_JOBS] = on_workers + 1
+            state[_DOJOB_DATA] = dojob_data
+            state[_FIRST_SLOT] = first
+            state[_DONE] = 0
+            state[_GENERATION] += 1
+            _cond_broadcast(_sync(sync_address, _WORK))
+        _mutex_unlock(mutex)
+    to_openblas = on_workers + 1  # the first job left to OpenBLAS's threads
+    tail = jobs + to_openblas * job_bytes
+    if to_openblas < n_jobs:
+        _call_exec(state[_EXEC_ASYNC], to_openblas, tail)
+    _run_job(dojob, first, jobs, dojob_data)
+    if to_openblas < n_jobs:
+        _call_exec(state[_EXEC_ASYNC_WAIT], n_jobs - to_openblas, tail)
+    if on_workers > 0:
+        _mutex_lock(mutex)
+        while state[_DONE] < on_workers:
+            _cond_wait(_sync(sync_address, _FINISHED), mutex)
+        _mutex_unlock(mutex)
     _mutex_unlock(section)
 
 
@@ -336,8 +387,10 @@ class _Pool:
         self.state[_ENTRY] = _worker_entry().address
         self.state[_WORKER_ARGS] = self.worker_args.ctypes.data
         self.state[_THREAD_IDS] = self.thread_ids.ctypes.data
-        self.state[_NATIVE_THREADS] = library.native_threads_address
+        self.state[_NATIVE_THREADS] = ctypes.addressof(library.native_threads)
         self.state[_MAX_THREADS] = library.max_threads
+        self.state[_EXEC_ASYNC] = library.exec_async
+        self.state[_EXEC_ASYNC_WAIT] = library.exec_async_wait
         self.callback = _make_callback(self.state.ctypes.data, sync)
 
     @property
@@ -348,8 +401,8 @@ class _Pool:
         """Start workers up to ``n_workers`` (at most ``MAX_POSITIONS - 1``); how many run."""
         mutex = ctypes.c_void_p(self.sync.ctypes.data + _MUTEX * _SYNC_BYTES)
         libc = _libc()
-        libc.pthread_mutex_lock(mutex)
         try:
+            libc.pthread_mutex_lock(mutex)
             return int(
                 _start_workers(self.state, self.state.ctypes.data, self.sync.ctypes.data, n_workers)
             )
@@ -381,8 +434,15 @@ class _OpenBLAS(NamedTuple):
 
     set_callback: object  # openblas_set_threads_callback_function
     get_num_threads: object  # openblas_get_num_threads
-    native_threads_address: int  # of its int blas_num_threads, or 0
-    max_threads: int  # MAX_THREADS of its build, from its configuration string, or 0
+    native_threads: object  # its int blas_num_threads (ctypes.c_int)
+    max_threads: int  # MAX_THREADS of its build, from its configuration string
+    exec_async: int  # address of exec_blas_async
+    exec_async_wait: int  # address of exec_blas_async_wait
+
+    def fits(self):
+        """Whether a section of as many jobs as OpenBLAS has threads fits the pool's slots."""
+        _, fits = _first_slot(self.native_threads.value, self.max_threads, self.get_num_threads())
+        return fits
 
 
 @functools.cache
@@ -390,7 +450,9 @@ def _openblas():
     """NumPy's OpenBLAS (:class:`_OpenBLAS`), or None.
 
     None where NumPy's BLAS is not OpenBLAS, or is older than 0.3.28 (no
-    callback), or on a platform without POSIX threads.
+    callback), or does not show what the pool needs (its ``MAX_THREADS``, its
+    ``blas_num_threads``, ``exec_blas_async``), or on a platform without
+    POSIX threads.
     """
     if os.name != "posix":
         return None
@@ -410,16 +472,19 @@ def _openblas():
         setter.argtypes = [ctypes.c_void_p]
         setter.restype = None
         get_threads.restype = ctypes.c_int
-        max_threads = 0
-        if get_config is not None:
-            get_config.restype = ctypes.c_char_p
-            found = re.search(rb"MAX_THREADS=(\d+)", get_config() or b"")
-            max_threads = int(found.group(1)) if found else 0
+        if get_config is None:
+            return None
+        get_config.restype = ctypes.c_char_p
+        found = re.search(rb"MAX_THREADS=(\d+)", get_config() or b"")
         try:
-            native = ctypes.addressof(ctypes.c_int.in_dll(library, "blas_num_threads"))
-        except ValueError:
-            native = 0
-        return _OpenBLAS(setter, get_threads, native, max_threads)
+            native = ctypes.c_int.in_dll(library, "blas_num_threads")
+            exec_async = ctypes.cast(library.exec_blas_async, ctypes.c_void_p).value
+            exec_wait = ctypes.cast(library.exec_blas_async_wait, ctypes.c_void_p).value
+        except (ValueError, AttributeError):
+            return None
+        if found is None:
+            return None
+        return _OpenBLAS(setter, get_threads, native, int(found.group(1)), exec_async, exec_wait)
     return None
 
 
@@ -443,17 +508,30 @@ def worth_a_pool(rows, layer_units):
         Rows of a step's products (the minibatch).
     layer_units : sequence of int
         Units of every layer, input first.
+
+    Returns
+    -------
+    worth : bool
+        Whether ``rows`` times the largest layer's fan-in times fan-out is at
+        least :data:`MIN_MULTIPLY_ADDS`.
     """
     largest = max(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
     return rows * largest >= MIN_MULTIPLY_ADDS
 
 
 def enabled():
-    """Whether :data:`ENV_SWITCH` turns the pool on for CPU fits (off unless set so)."""
+    """Whether :data:`ENV_SWITCH` turns the pool on for CPU fits (off unless set so).
+
+    Returns
+    -------
+    on : bool
+        True where the variable is "1", "true", "yes" or "on" (any case).
+    """
     return os.environ.get(ENV_SWITCH, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 _lock = threading.Lock()
+_closed = False  # the pool was closed at exit: no new block uses it
 _pool = None
 _users = 0
 _epoch = 0  # changes in a forked child, whose pool and users are not its parent's
@@ -476,7 +554,7 @@ def blas_sections_on_pool(use=True):
         Whether the sections run on the pool inside the block.
     """
     library = _openblas() if use else None
-    if library is None or library.get_num_threads() < 2:
+    if library is None or _closed or library.get_num_threads() < 2 or not library.fits():
         yield False
         return
     global _pool, _users
@@ -514,9 +592,13 @@ def _forget_in_child():
 
 
 def _close_at_exit():
+    """Stop the workers at exit, unless a block (a daemon thread's fit) still uses them."""
+    global _pool, _closed
     with _lock:
+        _closed = True
         if _pool is not None and _users == 0:
             _pool.close()
+            _pool = None
 
 
 if hasattr(os, "register_at_fork"):
