@@ -82,8 +82,8 @@ ENV_SWITCH = "SK_HASHEDNETS_BLAS_POOL"
 #: Smallest product of a step, in multiply-adds (batch x fan-in x fan-out of the
 #: largest layer), for which a fit moves OpenBLAS's sections to the pool. Where
 #: products are short, waking a worker for each costs more than the spinning
-#: did: at 784-1000-1000-10 and batch 256 (2**27.9) the pool made steps 1.2
-#: times as slow, at 4096-4096-4096-10 (2**32) 1.01 to 1.13 times as fast
+#: did: at 784-1000-1000-10 and batch 256 (2**27.9) steps on the pool were 0.78
+#: to 0.82 times as fast, at 4096-4096-4096-10 (2**32) 0.99 to 1.13 times
 #: (``bench_cpu.py --compare-blas-pool``). The bound lies between, unmeasured.
 MIN_MULTIPLY_ADDS = 1 << 30
 
@@ -103,8 +103,8 @@ _N_WORKERS = 8  # workers started: positions 1 .. _N_WORKERS
 _ENTRY = 9  # the workers' thread function (address)
 _WORKER_ARGS = 10  # address of an int64 array (MAX_POSITIONS, 4): each worker's arguments
 _THREAD_IDS = 11  # address of a pthread_t array (MAX_POSITIONS,)
-_NATIVE_THREADS = 12  # address of OpenBLAS's int blas_num_threads, or 0
-_MAX_THREADS = 13  # OpenBLAS's MAX_THREADS (its slots), or 0 if unknown
+_NATIVE_THREADS = 12  # address of OpenBLAS's int blas_num_threads
+_MAX_THREADS = 13  # OpenBLAS's MAX_THREADS (its slots)
 _FIRST_SLOT = 14  # the current section's job i runs in OpenBLAS's slot _FIRST_SLOT + i
 _EXEC_ASYNC = 15  # OpenBLAS's exec_blas_async (address)
 _EXEC_ASYNC_WAIT = 16  # OpenBLAS's exec_blas_async_wait (address)
