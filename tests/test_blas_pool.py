@@ -4,6 +4,7 @@ import multiprocessing
 import os
 import threading
 import time
+import warnings
 from contextlib import nullcontext
 
 import numpy as np
@@ -198,8 +199,6 @@ def test_a_fit_runs_its_products_on_the_pool_with_the_same_bits(two_blas_threads
     params = dict(hidden_layer_sizes=(512,), batch_size=256, max_iter=2, random_state=0)
 
     def fit():
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return HashedMLPClassifier(**params).fit(X, y)
@@ -221,8 +220,6 @@ def test_a_fit_runs_its_products_on_the_pool_with_the_same_bits(two_blas_threads
 )
 def test_what_a_fit_asks_of_the_pool(monkeypatch, switch, batch, use):
     """A fit uses the pool where the switch is on and its largest product reaches the rule."""
-    import warnings
-
     asked = []
 
     def spy(use=True):

@@ -379,11 +379,10 @@ class _Pool:
         self.sync = np.zeros(4 * _SYNC_BYTES, np.uint8)
         self.worker_args = np.zeros((MAX_POSITIONS, 4), np.int64)
         self.thread_ids = np.zeros(MAX_POSITIONS, np.uint64)
-        sync = self.sync.ctypes.data
         for which in (_MUTEX, _SECTION):
-            _check(libc.pthread_mutex_init(ctypes.c_void_p(sync + which * _SYNC_BYTES), None))
+            _check(libc.pthread_mutex_init(self._sync_object(which), None))
         for which in (_WORK, _FINISHED):
-            _check(libc.pthread_cond_init(ctypes.c_void_p(sync + which * _SYNC_BYTES), None))
+            _check(libc.pthread_cond_init(self._sync_object(which), None))
         self.state[_ENTRY] = _worker_entry().address
         self.state[_WORKER_ARGS] = self.worker_args.ctypes.data
         self.state[_THREAD_IDS] = self.thread_ids.ctypes.data
@@ -391,7 +390,11 @@ class _Pool:
         self.state[_MAX_THREADS] = library.max_threads
         self.state[_EXEC_ASYNC] = library.exec_async
         self.state[_EXEC_ASYNC_WAIT] = library.exec_async_wait
-        self.callback = _make_callback(self.state.ctypes.data, sync)
+        self.callback = _make_callback(self.state.ctypes.data, self.sync.ctypes.data)
+
+    def _sync_object(self, which):
+        """Pointer to pthread object ``which`` (``_MUTEX``, ``_WORK``, ...), as ``_sync``."""
+        return ctypes.c_void_p(self.sync.ctypes.data + which * _SYNC_BYTES)
 
     @property
     def n_workers(self):
@@ -399,7 +402,7 @@ class _Pool:
 
     def start_workers(self, n_workers):
         """Start workers up to ``n_workers`` (at most ``MAX_POSITIONS - 1``); how many run."""
-        mutex = ctypes.c_void_p(self.sync.ctypes.data + _MUTEX * _SYNC_BYTES)
+        mutex = self._sync_object(_MUTEX)
         libc = _libc()
         try:
             libc.pthread_mutex_lock(mutex)
@@ -412,11 +415,10 @@ class _Pool:
     def close(self):
         """Stop the workers and wait for them to end."""
         libc = _libc()
-        sync = self.sync.ctypes.data
-        mutex = ctypes.c_void_p(sync + _MUTEX * _SYNC_BYTES)
+        mutex = self._sync_object(_MUTEX)
         libc.pthread_mutex_lock(mutex)
         self.state[_STOP] = 1
-        libc.pthread_cond_broadcast(ctypes.c_void_p(sync + _WORK * _SYNC_BYTES))
+        libc.pthread_cond_broadcast(self._sync_object(_WORK))
         libc.pthread_mutex_unlock(mutex)
         libc.pthread_join.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
         for position in range(1, self.n_workers + 1):
@@ -467,21 +469,19 @@ def _openblas():
         setter = _symbol(library, "set_threads_callback_function")
         get_threads = _symbol(library, "get_num_threads")
         get_config = _symbol(library, "get_config")
-        if setter is None or get_threads is None:
-            return None
-        setter.argtypes = [ctypes.c_void_p]
-        setter.restype = None
-        get_threads.restype = ctypes.c_int
-        if get_config is None:
-            return None
-        get_config.restype = ctypes.c_char_p
-        found = re.search(rb"MAX_THREADS=(\d+)", get_config() or b"")
         try:
             native = ctypes.c_int.in_dll(library, "blas_num_threads")
             exec_async = ctypes.cast(library.exec_blas_async, ctypes.c_void_p).value
             exec_wait = ctypes.cast(library.exec_blas_async_wait, ctypes.c_void_p).value
         except (ValueError, AttributeError):
             return None
+        if setter is None or get_threads is None or get_config is None:
+            return None
+        setter.argtypes = [ctypes.c_void_p]
+        setter.restype = None
+        get_threads.restype = ctypes.c_int
+        get_config.restype = ctypes.c_char_p
+        found = re.search(rb"MAX_THREADS=(\d+)", get_config() or b"")
         if found is None:
             return None
         return _OpenBLAS(setter, get_threads, native, int(found.group(1)), exec_async, exec_wait)
