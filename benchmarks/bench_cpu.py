@@ -6,7 +6,8 @@ Usage::
         [--batch 128 256] [--compression 0.125 0.015625] [--repeats 5] [--epochs 1]
         [--samples 4096] [--hashing element block] [--max-tile-bytes N]
         [--quick] [--markdown]
-        [--shards [--compare-layouts] [--compare-indexes] [--compare-blas-pool]]
+        [--shards [--compare-layouts] [--compare-indexes] [--compare-blas-pool]
+                  [--compare-skeleton]]
 
 Everything is measured side by side in one run (the machine may be shared and
 noisy, and its speed drifts over minutes): every repeat times the hashed epoch,
@@ -50,6 +51,14 @@ parallel sections on the package's pool of sleeping threads (``pool``:
 ``SK_HASHEDNETS_BLAS_POOL=1`` for its calls, ``sk_hashednets._kernels._blas_pool``),
 where the others leave OpenBLAS its own threads (the default), and the ratios of
 its step to the floor and of the sharded one's to it.
+``--compare-skeleton`` adds the sharded network's skeleton (``Skeleton``): its
+layers' products and hashing kernels in a step's order (``HashedLayer.dot``,
+``bucket_grad`` with the gradient's last terms, ``dot_transposed``), and nothing
+else: no activation, loss, optimizer or ``partial_fit`` call. Its time over the
+floor is the least that a step of this design can take on the machine, with
+whatever the kernels and the products cost each other there (caches, OpenBLAS's
+threads); the sharded step over it is what the estimator adds. With
+``--compare-blas-pool`` too, the skeleton also runs on the pool (``pool skeleton``).
 """
 
 import argparse
@@ -77,8 +86,10 @@ import sk_hashednets
 from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._hashed_layer import HashedLayer
 from sk_hashednets._index_store import forget_indexes
-from sk_hashednets._kernels._blas_pool import ENV_SWITCH
+from sk_hashednets._kernels import GradientFinish
+from sk_hashednets._kernels._blas_pool import ENV_SWITCH, blas_sections_on_pool
 from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._layout import hashed_layers
 from sk_hashednets._optimizers import AdamOptimizer
 
 DEFAULTS = {
@@ -453,6 +464,64 @@ class OnBLASPool:
         return getattr(self.model, name)
 
 
+class Skeleton:
+    """The products and hashing kernels of a fitted model's steps, and nothing else.
+
+    For ``--compare-skeleton``. Its ``partial_fit`` runs, for each minibatch of
+    ``X``, what every training step of ``model`` must run whatever the estimator
+    around it: each layer's forward product (materialising its virtual matrix),
+    then from the last layer down its weight-gradient product and scatter (with
+    the gradient's last terms, as a fit writes them) and the input-gradient
+    product (on the tile the forward product materialised). The layers are the
+    model's own training layers (``hashed_layers``), so they keep their bucket
+    indexes and choose their kernels as a fit's do. No activation, loss,
+    optimizer, validation or snapshot: the deltas are fixed random arrays and
+    the buckets never change.
+
+    Parameters
+    ----------
+    model : HashedMLPClassifier
+        Fitted (one ``partial_fit`` epoch is enough), on the CPU, in float32.
+    on_pool : bool, default=False
+        Run OpenBLAS's parallel sections on the package's pool of sleeping
+        threads (``blas_sections_on_pool``), as a fit with
+        ``SK_HASHEDNETS_BLAS_POOL=1`` does.
+    """
+
+    def __init__(self, model, on_pool=False):
+        self.layers = hashed_layers(model, CPUBackend(), np.float32, training=True)
+        self.weights = list(model.bucket_weights_)
+        self.grads = [np.empty_like(w) for w in self.weights]
+        self.alpha = model.alpha
+        self.batch = model.batch_size
+        rng = np.random.default_rng(1)
+        units = model._layer_units_
+        self.deltas = [
+            rng.standard_normal((self.batch, n_out), dtype=np.float32) for n_out in units[1:]
+        ]
+        self.on_pool = on_pool
+
+    def partial_fit(self, X, y, classes=None):
+        with blas_sections_on_pool(self.on_pool) as used:
+            if self.on_pool and not used:
+                raise RuntimeError("the pool could not be used: see blas_sections_on_pool")
+            for start in range(0, X.shape[0], self.batch):
+                self._step(X[start : start + self.batch])
+        return self
+
+    def _step(self, X):
+        rows = X.shape[0]
+        inputs = [X]
+        for layer, w in zip(self.layers, self.weights):
+            inputs.append(layer.dot(inputs[-1], w))
+        for i in reversed(range(len(self.layers))):
+            D = self.deltas[i][:rows]
+            finish = GradientFinish(self.weights[i], self.alpha, rows)
+            self.layers[i].bucket_grad(inputs[i], D, self.grads[i], finish)
+            if i > 0:
+                self.layers[i].dot_transposed(D, self.weights[i], reuse_tile=True)
+
+
 def shard_comparisons(args, units, batch, compression, extra, X, y, classes):
     """The models of one ``--shards`` row, and the pairs whose time ratios it prints."""
     models = {
@@ -477,6 +546,14 @@ def shard_comparisons(args, units, batch, compression, extra, X, y, classes):
         sharded = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
         models["pool"] = OnBLASPool(sharded)
         ratios += [("pool", "floor"), ("sharded", "pool")]
+    if args.compare_skeleton:
+        sharded = make_hashed(units, batch, compression, {**extra, "hash_shards": "auto"})
+        time_epochs(sharded, X, y, classes, 1)  # fits the layout that the skeleton runs
+        models["skeleton"] = Skeleton(sharded)
+        ratios += [("skeleton", "floor"), ("sharded", "skeleton")]
+        if args.compare_blas_pool:
+            models["pool skeleton"] = Skeleton(sharded, on_pool=True)
+            ratios += [("pool skeleton", "floor"), ("pool", "pool skeleton")]
     return models, ratios
 
 
@@ -682,6 +759,12 @@ def main(argv=None):
         help="with --shards: also the sharded network trained with OpenBLAS's parallel "
         "sections on the package's pool of sleeping threads (SK_HASHEDNETS_BLAS_POOL=1)",
     )
+    parser.add_argument(
+        "--compare-skeleton",
+        action="store_true",
+        help="with --shards: also the sharded network's products and hashing kernels alone, "
+        "in a step's order (the least a step of this design takes here)",
+    )
     parser.add_argument("--child", choices=["hashed", "mlp"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -694,7 +777,7 @@ def main(argv=None):
             parser.error(f"--{name} must be >= 1")
     if min(args.batch) < 1 or any(not 0 < c <= 1 for c in args.compression):
         parser.error("--batch must be >= 1 and --compression in (0, 1]")
-    for option in ("compare_layouts", "compare_indexes", "compare_blas_pool"):
+    for option in ("compare_layouts", "compare_indexes", "compare_blas_pool", "compare_skeleton"):
         if getattr(args, option) and not args.shards:
             parser.error(f"--{option.replace('_', '-')} goes with --shards")
     if args.samples < max(args.batch):
