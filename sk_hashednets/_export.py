@@ -50,11 +50,13 @@ def _dense_training_state(mlp):
 
     scikit-learn sets it in ``_initialize``, which ``partial_fit`` and a warm
     start skip: the no-improvement counter (copied from the hashed model when
-    it has one) and the best weights so far, which early stopping restores at
-    the end of a fit. Those are the twin's own: the hashed model's fit ended
-    on its best weights.
+    it has one) and, under early stopping, the best weights so far, which it
+    restores at the end of a fit. Those are the twin's own: the hashed model's
+    fit ended on its best weights. Without early stopping scikit-learn keeps
+    no such copy, and neither does the twin (nor its pickle).
     """
     if not hasattr(mlp, "_no_improvement_count"):
         mlp._no_improvement_count = 0
-    mlp._best_coefs = [W.copy() for W in mlp.coefs_]
-    mlp._best_intercepts = [b.copy() for b in mlp.intercepts_]
+    if mlp.early_stopping:
+        mlp._best_coefs = [W.copy() for W in mlp.coefs_]
+        mlp._best_intercepts = [b.copy() for b in mlp.intercepts_]

@@ -684,8 +684,11 @@ class BaseHashedMLP(BaseEstimator, ABC):
         )
         self.n_stored_params_ = sum(self.n_buckets_) + n_biases
 
-        self._best_bucket_weights = [w.copy() for w in self.bucket_weights_]
-        self._best_intercepts = [b.copy() for b in self.intercepts_]
+        if self.early_stopping:
+            # The best parameters so far, which early stopping restores at the
+            # end of a fit; without it no copy is kept (nor pickled).
+            self._best_bucket_weights = [w.copy() for w in self.bucket_weights_]
+            self._best_intercepts = [b.copy() for b in self.intercepts_]
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []

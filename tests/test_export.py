@@ -1,5 +1,7 @@
 """Export to a dense scikit-learn twin (to_sklearn) and from there to ONNX."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +83,24 @@ def test_feature_names_and_continued_training(digits):
     before = [W.copy() for W in mlp.coefs_]
     mlp.partial_fit(frame, y[:300])
     assert not np.array_equal(before[0], mlp.coefs_[0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_twin_pickle_holds_a_copy_of_the_weights_only_for_early_stopping(digits, early_stopping):
+    # As scikit-learn's own MLP: the best weights, which early stopping restores,
+    # are kept under early stopping only, so that the twin's pickle is its
+    # weights' size (the twin has no optimizer state), not twice it.
+    X, y = digits
+    clf = HashedMLPClassifier(
+        hidden_layer_sizes=(1000,), max_iter=2, early_stopping=early_stopping, random_state=0
+    )
+    mlp = clf.fit(X, y).to_sklearn()
+    weights = sum(a.nbytes for a in mlp.coefs_ + mlp.intercepts_)
+    copies = len(pickle.dumps(mlp)) / weights
+    assert (1.9 < copies < 2.1) if early_stopping else (0.9 < copies < 1.1)
+    mlp.set_params(warm_start=True, max_iter=1)
+    mlp.fit(X, y)  # the twin trains on either way
 
 
 def test_export_refusals(digits):

@@ -6,6 +6,7 @@ code written for ``MLPClassifier`` / ``MLPRegressor`` relies on. Networks and
 data are small so that the whole file runs in well under a minute.
 """
 
+import pickle
 import re
 import warnings
 
@@ -272,6 +273,31 @@ def test_partial_fit_after_joblib_round_trip(tmp_path):
     for _ in range(200):
         loaded.partial_fit([[2]], [1])
     assert_allclose(loaded.predict([[2]]), [1], rtol=1e-4)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_pickle_holds_a_copy_of_the_buckets_only_for_early_stopping(early_stopping):
+    # Early stopping restores the best buckets at the end of a fit, so it keeps a
+    # copy of them; without it a model holds its buckets and Adam's two moments
+    # (three floats a stored parameter), and so does its pickle, as scikit-learn's.
+    X, y = make_classification(n_samples=200, n_features=100, random_state=0)
+    clf = _fit_quietly(
+        HashedMLPClassifier(
+            hidden_layer_sizes=(2000,),
+            compression=0.5,
+            max_iter=2,
+            early_stopping=early_stopping,
+            random_state=0,
+        ),
+        X,
+        y,
+    )
+    stored = sum(a.nbytes for a in clf.bucket_weights_ + clf.intercepts_)
+    copies = len(pickle.dumps(clf)) / stored
+    if early_stopping:
+        assert 4.0 < copies < 4.2
+    else:
+        assert 3.0 < copies < 3.2
 
 
 # ----------------------------------------------------------------------------
