@@ -1,5 +1,6 @@
 """Threads lowered to the free cores for the length of a CPU fit (issue 19 item 5)."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -93,3 +94,26 @@ def test_a_busy_process_is_seen():
     finally:
         busy.terminate()
         busy.wait()
+
+
+def test_the_count_stands_for_max_age_then_is_taken_again(monkeypatch):
+    # A stream of small partial_fit calls counts the free cores once a second,
+    # not at every call (each count looks three times, 1 ms apart).
+    looks, busy = [], [0]
+
+    def counting_busy_elsewhere():
+        looks.append(busy[0])
+        return busy[0]
+
+    monkeypatch.setattr(_free_cores, "busy_elsewhere", counting_busy_elsewhere)
+    monkeypatch.setattr(_free_cores, "_counted", (-float("inf"), 0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    first = _free_cores.free_cores()
+    assert first == cores and len(looks) == 1
+    busy[0] = cores  # every core taken from now on
+    assert _free_cores.free_cores() == first and len(looks) == 1  # the count stands
+    # The same count, made longer ago than MAX_AGE_S: counted again, at least 1.
+    monkeypatch.setattr(
+        _free_cores, "_counted", (time.monotonic() - _free_cores.MAX_AGE_S - 0.1, first)
+    )
+    assert _free_cores.free_cores() == 1 and len(looks) == 2

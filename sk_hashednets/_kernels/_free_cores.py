@@ -63,13 +63,33 @@ def busy_elsewhere(samples=3, interval=0.001):
     return max(counts)
 
 
+#: How long a count of the free cores stands (s). Counting takes three looks a
+#: millisecond apart, about 5 ms: a stream of small ``partial_fit`` calls (a
+#: minibatch each, a few ms of work) paid it at every call, and now counts
+#: once in this time.
+MAX_AGE_S = 1.0
+
+_counted = (-float("inf"), 0)  # (time.monotonic() of the count, the count)
+
+
 def free_cores():
-    """Cores this process may run on, less those that other processes keep busy; at least 1."""
+    """Cores this process may run on, less those that other processes keep busy; at least 1.
+
+    Counted at most once in :data:`MAX_AGE_S` seconds: a call within that
+    time of the last count returns it again.
+    """
+    global _counted
+    counted_at, count = _counted
+    now = time.monotonic()
+    if now - counted_at < MAX_AGE_S:
+        return count
     if hasattr(os, "sched_getaffinity"):
         cores = len(os.sched_getaffinity(0))
     else:
         cores = os.cpu_count() or 1
-    return max(1, cores - busy_elsewhere())
+    count = max(1, cores - busy_elsewhere())
+    _counted = (time.monotonic(), count)
+    return count
 
 
 @contextmanager
