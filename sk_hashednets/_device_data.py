@@ -212,10 +212,9 @@ def training_state_on(model, backend):
 
 
 def _convert_training_state(model, convert):
-    names = ["bucket_weights_", "intercepts_"]
-    if model.early_stopping:
-        names += ["_best_bucket_weights", "_best_intercepts"]
+    names = ["bucket_weights_", "intercepts_", "_best_bucket_weights", "_best_intercepts"]
     for name in names:
-        setattr(model, name, [convert(a) for a in getattr(model, name)])
+        if hasattr(model, name):  # the best parameters' copy: under early stopping only
+            setattr(model, name, [convert(a) for a in getattr(model, name)])
     if getattr(model, "_optimizer", None) is not None:
         model._optimizer.convert_state(convert)

@@ -52,8 +52,9 @@ def _dense_training_state(mlp):
     start skip: the no-improvement counter (copied from the hashed model when
     it has one) and, under early stopping, the best weights so far, which it
     restores at the end of a fit. Those are the twin's own: the hashed model's
-    fit ended on its best weights. Without early stopping scikit-learn keeps
-    no such copy, and neither does the twin (nor its pickle).
+    fit ended on its best weights. scikit-learn keeps that copy whatever the
+    setting but reads it only under early stopping; without it the twin keeps
+    none, and its pickle is its weights' size, not twice it.
     """
     if not hasattr(mlp, "_no_improvement_count"):
         mlp._no_improvement_count = 0

@@ -684,9 +684,7 @@ class BaseHashedMLP(BaseEstimator, ABC):
         )
         self.n_stored_params_ = sum(self.n_buckets_) + n_biases
 
-        if self.early_stopping:
-            # The best parameters so far, which early stopping restores at the
-            # end of a fit; without it no copy is kept (nor pickled).
+        if self._keeps_best_parameters():
             self._best_bucket_weights = [w.copy() for w in self.bucket_weights_]
             self._best_intercepts = [b.copy() for b in self.intercepts_]
 
@@ -824,6 +822,14 @@ class BaseHashedMLP(BaseEstimator, ABC):
                 "StandardScaler), or learning_rate_init may be too large."
             )
         return self
+
+    def _keeps_best_parameters(self):
+        """Whether the model keeps a copy of its best parameters so far.
+
+        Only early stopping reads it, restoring it at the end of a stochastic
+        fit; otherwise no copy is kept in memory, nor in a pickle.
+        """
+        return bool(self.early_stopping) and self.solver in _STOCHASTIC_SOLVERS
 
     def _step_rows(self, n_samples):
         """Rows of a training step's products: the minibatch, or every sample for L-BFGS."""

@@ -414,7 +414,7 @@ def _build_model(meta, arrays, path):
     model.hash_seeds_ = arrays["hash_seeds_"]
     model.bucket_weights_ = [arrays[f"bucket_weights_{i}"] for i in range(n_layers)]
     model.intercepts_ = [arrays[f"intercepts_{i}"] for i in range(n_layers)]
-    if model.early_stopping:  # what a warm start with early stopping restores from
+    if model._keeps_best_parameters():  # what a warm start with early stopping restores
         model._best_bucket_weights = [w.copy() for w in model.bucket_weights_]
         model._best_intercepts = [b.copy() for b in model.intercepts_]
     object_arrays = meta.get("object_arrays", [])

@@ -318,6 +318,23 @@ def test_device_partial_fit_and_warm_start_match_the_cpu(numpy_device):
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_device_warm_start_moves_the_best_parameters_only_where_kept(numpy_device, solver):
+    # A model keeps a copy of its best parameters under early stopping only (and
+    # for a stochastic solver); the device path moves what the model has. L-BFGS
+    # then turned to early_stopping=True warm-starts (it ignores early stopping).
+    params = dict(BASE, solver=solver, max_iter=2, warm_start=True)
+    device = HashedMLPClassifier(**params, device="cuda").fit(X32, Y_DIGITS)
+    cpu = HashedMLPClassifier(**params, device="cpu").fit(X32, Y_DIGITS)
+    for model in (device, cpu):
+        assert not hasattr(model, "_best_bucket_weights")
+        model.set_params(early_stopping=solver == "lbfgs")
+        model.fit(X32, Y_DIGITS)
+        _host_only(vars(model))
+    _assert_same_fit(device, cpu)
+
+
 def test_device_trained_model_pickles_and_continues_on_the_cpu(numpy_device):
     params = dict(BASE, max_iter=3)
     device = HashedMLPClassifier(**params, device="cuda").fit(X32, Y_DIGITS)

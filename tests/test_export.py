@@ -88,9 +88,10 @@ def test_feature_names_and_continued_training(digits):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_twin_pickle_holds_a_copy_of_the_weights_only_for_early_stopping(digits, early_stopping):
-    # As scikit-learn's own MLP: the best weights, which early stopping restores,
-    # are kept under early stopping only, so that the twin's pickle is its
-    # weights' size (the twin has no optimizer state), not twice it.
+    # The best weights, which early stopping restores, are kept under early
+    # stopping only (scikit-learn keeps them always but reads them only then),
+    # so that the twin's pickle is its weights' size (it has no optimizer
+    # state), not twice it.
     X, y = digits
     clf = HashedMLPClassifier(
         hidden_layer_sizes=(1000,), max_iter=2, early_stopping=early_stopping, random_state=0

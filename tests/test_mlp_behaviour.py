@@ -279,7 +279,7 @@ def test_partial_fit_after_joblib_round_trip(tmp_path):
 def test_pickle_holds_a_copy_of_the_buckets_only_for_early_stopping(early_stopping):
     # Early stopping restores the best buckets at the end of a fit, so it keeps a
     # copy of them; without it a model holds its buckets and Adam's two moments
-    # (three floats a stored parameter), and so does its pickle, as scikit-learn's.
+    # (three floats a stored parameter), and so does its pickle.
     X, y = make_classification(n_samples=200, n_features=100, random_state=0)
     clf = _fit_quietly(
         HashedMLPClassifier(
