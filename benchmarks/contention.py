@@ -59,6 +59,11 @@ for name in names:  # compile the kernels and load BLAS before any timing
     model(name, max_iter=1).fit(X_train[:50], y_train[:50])
 print("ready", flush=True)
 sys.stdin.readline()  # the parent starts the busy process, if any, then says go
+try:  # a count of the free cores stands for a second: count afresh, beside the busy process
+    from sk_hashednets._kernels import _free_cores
+    _free_cores._counted = (-float("inf"), 0)
+except ImportError:  # a checkout from before the count
+    pass
 seconds = {}
 for name in names:
     start = time.perf_counter()

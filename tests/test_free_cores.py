@@ -111,9 +111,26 @@ def test_the_count_stands_for_max_age_then_is_taken_again(monkeypatch):
     first = _free_cores.free_cores()
     assert first == cores and len(looks) == 1
     busy[0] = cores  # every core taken from now on
-    assert _free_cores.free_cores() == first and len(looks) == 1  # the count stands
+    counted_at = _free_cores._counted[0]
+    assert _free_cores.free_cores() == first and len(looks) == 1  # the count stands...
+    assert _free_cores._counted[0] == counted_at  # ...and ages: reusing it does not renew it
     # The same count, made longer ago than MAX_AGE_S: counted again, at least 1.
     monkeypatch.setattr(
         _free_cores, "_counted", (time.monotonic() - _free_cores.MAX_AGE_S - 0.1, first)
     )
     assert _free_cores.free_cores() == 1 and len(looks) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_counts_afresh(monkeypatch):
+    # multiprocessing's forked workers must not inherit a count of the parent's.
+    monkeypatch.setattr(_free_cores, "_counted", (-float("inf"), 0))
+    monkeypatch.setattr(_free_cores, "busy_elsewhere", lambda: 0)
+    in_parent = _free_cores.free_cores()
+    monkeypatch.setattr(_free_cores, "busy_elsewhere", lambda: 10**6)  # every core taken
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh count sees every core taken
+        os._exit(0 if _free_cores.free_cores() == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _free_cores.free_cores() == in_parent  # the parent's count stands

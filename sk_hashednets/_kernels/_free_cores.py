@@ -64,7 +64,7 @@ def busy_elsewhere(samples=3, interval=0.001):
 
 
 #: How long a count of the free cores stands (s). Counting takes three looks a
-#: millisecond apart, about 5 ms: a stream of small ``partial_fit`` calls (a
+#: millisecond apart, 3 to 5 ms: a stream of small ``partial_fit`` calls (a
 #: minibatch each, a few ms of work) paid it at every call, and now counts
 #: once in this time.
 MAX_AGE_S = 1.0
@@ -76,7 +76,8 @@ def free_cores():
     """Cores this process may run on, less those that other processes keep busy; at least 1.
 
     Counted at most once in :data:`MAX_AGE_S` seconds: a call within that
-    time of the last count returns it again.
+    time of the last count returns it again (not in a process forked since,
+    which counts afresh).
     """
     global _counted
     counted_at, count = _counted
@@ -90,6 +91,16 @@ def free_cores():
     count = max(1, cores - busy_elsewhere())
     _counted = (time.monotonic(), count)
     return count
+
+
+def _forget_count():
+    """A forked child (multiprocessing's workers) counts afresh, not with its parent's count."""
+    global _counted
+    _counted = (-float("inf"), 0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_count)
 
 
 @contextmanager
