@@ -87,8 +87,9 @@ from sk_hashednets import HashedMLPClassifier
 from sk_hashednets._hashed_layer import HashedLayer
 from sk_hashednets._index_store import forget_indexes
 from sk_hashednets._kernels import GradientFinish
-from sk_hashednets._kernels._blas_pool import ENV_SWITCH, blas_sections_on_pool
+from sk_hashednets._kernels._blas_pool import ENV_SWITCH, blas_sections_on_pool, worth_a_pool
 from sk_hashednets._kernels._cpu import CPUBackend
+from sk_hashednets._kernels._free_cores import threads_for_free_cores
 from sk_hashednets._layout import hashed_layers
 from sk_hashednets._optimizers import AdamOptimizer
 
@@ -484,12 +485,14 @@ class Skeleton:
         Fitted (one ``partial_fit`` epoch is enough), on the CPU, in float32.
     on_pool : bool, default=False
         Run OpenBLAS's parallel sections on the package's pool of sleeping
-        threads (``blas_sections_on_pool``), as a fit with
-        ``SK_HASHEDNETS_BLAS_POOL=1`` does.
+        threads where a fit with ``SK_HASHEDNETS_BLAS_POOL=1`` would
+        (``worth_a_pool``; and nowhere the pool cannot be used). Either way
+        the steps run with the threads a fit would take (``threads_for_free_cores``).
     """
 
     def __init__(self, model, on_pool=False):
         self.layers = hashed_layers(model, CPUBackend(), np.float32, training=True)
+        self.pool_worth_it = worth_a_pool(model.batch_size, model._layer_units_)
         self.weights = list(model.bucket_weights_)
         self.grads = [np.empty_like(w) for w in self.weights]
         self.alpha = model.alpha
@@ -502,9 +505,7 @@ class Skeleton:
         self.on_pool = on_pool
 
     def partial_fit(self, X, y, classes=None):
-        with blas_sections_on_pool(self.on_pool) as used:
-            if self.on_pool and not used:
-                raise RuntimeError("the pool could not be used: see blas_sections_on_pool")
+        with threads_for_free_cores(), blas_sections_on_pool(self.on_pool and self.pool_worth_it):
             for start in range(0, X.shape[0], self.batch):
                 self._step(X[start : start + self.batch])
         return self
