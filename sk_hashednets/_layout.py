@@ -178,8 +178,9 @@ def fitted_shard_layout(model):
 #: A first-layer shard whose inputs carry less than this fraction of an even
 #: share of the training data's energy is idle: its buckets barely train.
 IDLE_SHARD_SHARE = 0.1
-#: Samples below which a fit does not judge its shards' shares (a first
-#: ``partial_fit`` batch of a few sparse rows says little about the data).
+#: Samples below which the shards' shares are not judged (a first
+#: ``partial_fit`` batch of a few sparse rows says little about the data): the
+#: features' energy is summed over the calls that follow until there are as many.
 IDLE_SHARD_MIN_SAMPLES = 64
 
 
@@ -201,13 +202,25 @@ def first_layer_shard_shares(X, n_shards, shard_layout):
     shares : ndarray of shape (n_shards,), or None
         None where ``X`` is all zeros, or its energy overflows float64.
     """
+    return shard_energy_shares(feature_energy(X), n_shards, shard_layout)
+
+
+def feature_energy(X):
+    """Each input feature's energy in ``X``: the sum of its squared values, in float64.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+
+    Returns
+    -------
+    energy : ndarray of shape (n_features,)
+    """
     if sp.issparse(X):
         X = X.tocsr()  # no copy when it is CSR already; its data indexed by feature
         data = X.data.astype(np.float64)
-        energy = np.bincount(X.indices, weights=data * data, minlength=X.shape[1])
-    else:
-        energy = np.einsum("ij,ij->j", X, X, dtype=np.float64)
-    return shard_energy_shares(energy, n_shards, shard_layout)
+        return np.bincount(X.indices, weights=data * data, minlength=X.shape[1])
+    return np.einsum("ij,ij->j", X, X, dtype=np.float64)
 
 
 def shard_energy_shares(energy, n_shards, shard_layout):
@@ -232,28 +245,47 @@ def shard_energy_shares(energy, n_shards, shard_layout):
     return np.bincount(shard, weights=energy, minlength=n_shards) / total * n_shards
 
 
-def warn_about_idle_shards(model, X):
+def warn_about_idle_shards(model, X, first_pass):
     """Warn where a first-layer shard's inputs are all but silent in the training data.
 
     Such a shard's buckets barely train: the network has fewer weights than
     it stores, and nothing else would say so. Under the cyclic layout this
     happens to inputs whose activity repeats with a period close to a
     multiple or a fraction of the shard count: image rows of 32 pixels with
-    dark borders and 16, 31, 32, 33 or 64 shards (17 are fine). Data of fewer than
-    ``IDLE_SHARD_MIN_SAMPLES`` samples (a first ``partial_fit`` batch) is
-    not judged.
+    dark borders and 16, 31, 32, 33 or 64 shards (17 are fine).
+
+    A model's shards are judged once, on the data of its first fit or
+    ``partial_fit`` call, or, where that has fewer than
+    ``IDLE_SHARD_MIN_SAMPLES`` samples (a first ``partial_fit`` batch), on
+    the data of the calls that follow until they have as many: their
+    features' energy is kept summed meanwhile (``_idle_shard_energy``, a
+    float per feature, dropped once judged).
 
     Parameters
     ----------
     model : BaseHashedMLP
-        A model whose layout was just fitted.
+        A model whose layout is fitted.
     X : {ndarray, sparse matrix}
-        The training data.
+        The call's training data.
+    first_pass : bool
+        Whether the call fitted the layout anew.
     """
-    n_shards = fitted_hash_shards(model)[0]
-    if n_shards == 1 or X.shape[0] < IDLE_SHARD_MIN_SAMPLES:
+    pending = None if first_pass else getattr(model, "_idle_shard_energy", None)
+    if first_pass:
+        model.__dict__.pop("_idle_shard_energy", None)
+    elif pending is None:  # judged already
         return
-    shares = first_layer_shard_shares(X, n_shards, fitted_shard_layout(model))
+    n_shards = fitted_hash_shards(model)[0]
+    if n_shards == 1:
+        return
+    energy, n_samples = feature_energy(X), X.shape[0]
+    if pending is not None:
+        energy, n_samples = energy + pending[0], n_samples + pending[1]
+    if n_samples < IDLE_SHARD_MIN_SAMPLES:
+        model._idle_shard_energy = (energy, n_samples)
+        return
+    model.__dict__.pop("_idle_shard_energy", None)
+    shares = shard_energy_shares(energy, n_shards, fitted_shard_layout(model))
     if shares is None:
         return
     idle = np.flatnonzero(shares < IDLE_SHARD_SHARE)

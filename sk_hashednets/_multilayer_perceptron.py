@@ -782,9 +782,9 @@ class BaseHashedMLP(BaseEstimator, ABC):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
-            warn_about_idle_shards(self, X)
         else:
             self._check_continuation(layer_units)
+        warn_about_idle_shards(self, X, first_pass)
         self.device_ = device
         y, soft_targets = self._teacher_targets(X, y, sample_weight, incremental)
         cpu_threads = threads_for_free_cores() if device == "cpu" else nullcontext()

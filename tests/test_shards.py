@@ -452,6 +452,42 @@ def test_shard_shares_are_not_judged_on_few_samples_nor_on_overflowing_data(digi
         np.testing.assert_allclose(first_layer_shard_shares(sparse, 8, "cyclic"), dense)
 
 
+def test_a_partial_fit_stream_is_judged_once_it_has_enough_samples(digits):
+    # A first batch below IDLE_SHARD_MIN_SAMPLES is not judged alone: its energy
+    # is summed with the next calls' until they have enough, then judged once.
+    X, y = digits
+    clf = _classifier(hash_shards=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.partial_fit(X[:40], y[:40], classes=np.unique(y))  # 40 samples: not judged yet
+    assert clf._idle_shard_energy[1] == 40
+    with pytest.warns(UserWarning, match=r"2 of the first layer's 8 hash shards \(0, 7\) read"):
+        clf.partial_fit(X[40:80], y[40:80])  # 80 samples: judged
+    assert not hasattr(clf, "_idle_shard_energy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.partial_fit(X[80:120], y[80:120])  # judged once: no second warning
+
+    # The calls' energy is summed: two batches that each leave half the shards
+    # silent, but not the same half, make an even stream.
+    rng = np.random.default_rng(0)
+    low, high = rng.normal(size=(40, 16)), rng.normal(size=(40, 16))
+    low[:, np.arange(16) % 8 >= 4] = 0  # features of shards 0-3 only
+    high[:, np.arange(16) % 8 < 4] = 0  # features of shards 4-7 only
+    labels = np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        even = _classifier(hash_shards=8)
+        even.partial_fit(low, labels, classes=[0, 1])
+        even.partial_fit(high, labels)
+    assert not hasattr(even, "_idle_shard_energy")  # judged, and found even
+    lopsided = _classifier(hash_shards=8)
+    lopsided.partial_fit(low, labels, classes=[0, 1])
+    with pytest.warns(UserWarning, match=r"4 of the first layer's 8 hash shards \(4, 5, 6, 7\)"):
+        lopsided.partial_fit(low, labels)
+
+
 def test_shard_shares_follow_the_layout():
     X = np.zeros((3, 12))
     X[:, :3] = 1.0  # the first three features carry all the energy
