@@ -145,6 +145,20 @@ def _training_record_mismatch(model):
     return None
 
 
+#: Fitted attributes that are lists of numbers, which a call only appends to:
+#: their copy is a new list of the same (immutable) items. Deep-copied, the
+#: loss curve of a long stream of ``partial_fit`` calls (an item per call) cost
+#: every call more: 6.5 ms at 10,000 calls.
+_NUMBER_LISTS = frozenset({"loss_curve_", "validation_scores_"})
+
+
+def _saved_copy(name, value):
+    """A copy of one attribute that nothing the failed call did can have changed."""
+    if name in _NUMBER_LISTS and isinstance(value, list):
+        return list(value)
+    return copy.deepcopy(value)
+
+
 @contextmanager
 def _unchanged_on_error(estimator):
     """Put the estimator's fitted state back as it was if the block raises.
@@ -156,7 +170,9 @@ def _unchanged_on_error(estimator):
     """
     params = estimator.get_params(deep=False)
     saved = {
-        name: copy.deepcopy(value) for name, value in vars(estimator).items() if name not in params
+        name: _saved_copy(name, value)
+        for name, value in vars(estimator).items()
+        if name not in params
     }
     try:
         yield

@@ -1312,3 +1312,19 @@ def test_shuffle():
     reg1 = _fit_quietly(HashedMLPRegressor(shuffle=True, **params), X, y)
     reg2 = _fit_quietly(HashedMLPRegressor(shuffle=False, **params), X, y)
     assert not np.array_equal(reg1.bucket_weights_[0], reg2.bucket_weights_[0])
+
+
+def test_a_call_saves_its_number_lists_without_deep_copies():
+    # Every call saves the fitted state it may have to put back (a failed call
+    # leaves the model as it was: tests/test_bad_input.py). The loss curve gains
+    # an item per partial_fit call: it is saved as a new list of the same items,
+    # so that a long stream does not deep-copy its whole curve at every call.
+    curve = [0.5, 0.25, np.float64(0.125)]
+    saved = mlp_module._saved_copy("loss_curve_", curve)
+    assert saved == curve and saved is not curve
+    assert all(a is b for a, b in zip(saved, curve))
+    assert mlp_module._saved_copy("validation_scores_", None) is None
+    weights = [np.ones(3)]
+    copied = mlp_module._saved_copy("bucket_weights_", weights)
+    assert copied[0] is not weights[0]  # arrays, which a call changes in place: deep copies
+    np.testing.assert_array_equal(copied[0], weights[0])
