@@ -259,7 +259,8 @@ def warn_about_idle_shards(model, X, first_pass):
     ``IDLE_SHARD_MIN_SAMPLES`` samples (a first ``partial_fit`` batch), on
     the data of the calls that follow until they have as many: their
     features' energy is kept summed meanwhile (``_idle_shard_energy``, a
-    float per feature, dropped once judged).
+    float per feature, dropped once judged; pickled, but not kept by
+    ``sk_hashednets.save``, so a model loaded from such a file is not judged).
 
     Parameters
     ----------

@@ -1328,3 +1328,35 @@ def test_a_call_saves_its_number_lists_without_deep_copies():
     copied = mlp_module._saved_copy("bucket_weights_", weights)
     assert copied[0] is not weights[0]  # arrays, which a call changes in place: deep copies
     np.testing.assert_array_equal(copied[0], weights[0])
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_call_failing_after_an_epoch_puts_its_curves_back(monkeypatch, early_stopping):
+    # The loss curve and the validation scores are saved as lists (not deep
+    # copies): a warm-start fit that fails in its second epoch, after the first
+    # appended to them, leaves them as they were.
+    est = HashedMLPClassifier(
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        early_stopping=early_stopping,
+        warm_start=True,
+        random_state=0,
+    )
+    _fit_quietly(est, X_iris, y_iris)
+    curve = list(est.loss_curve_)
+    scores = None if est.validation_scores_ is None else list(est.validation_scores_)
+    steps = []
+    real_backprop = HashedMLPClassifier._backprop
+
+    def failing_in_the_second_epoch(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) > 1:  # iris is one minibatch: the second epoch's step
+            raise RuntimeError("injected failure")
+        return real_backprop(self, *args, **kwargs)
+
+    monkeypatch.setattr(HashedMLPClassifier, "_backprop", failing_in_the_second_epoch)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        est.fit(X_iris, y_iris)
+    assert len(steps) == 2
+    assert est.loss_curve_ == curve
+    assert est.validation_scores_ == scores

@@ -461,12 +461,20 @@ def test_a_partial_fit_stream_is_judged_once_it_has_enough_samples(digits):
         warnings.simplefilter("error", UserWarning)
         clf.partial_fit(X[:40], y[:40], classes=np.unique(y))  # 40 samples: not judged yet
     assert clf._idle_shard_energy[1] == 40
-    with pytest.warns(UserWarning, match=r"2 of the first layer's 8 hash shards \(0, 7\) read"):
+    silent = r"2 of the first layer's 8 hash shards \(0, 7\) read"
+    with pytest.warns(UserWarning, match=silent) as w:
         clf.partial_fit(X[40:80], y[40:80])  # 80 samples: judged
+    assert w[0].filename == __file__  # the warning points at the caller's line
     assert not hasattr(clf, "_idle_shard_energy")
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         clf.partial_fit(X[80:120], y[80:120])  # judged once: no second warning
+        # A new fit starts a new count: its 40 samples, not the stream's too.
+        refit = _classifier(hash_shards=8)
+        refit.partial_fit(X[:40], y[:40], classes=np.unique(y))
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        refit.fit(X[:40], y[:40])
+    assert refit._idle_shard_energy[1] == 40
 
     # The calls' energy is summed: two batches that each leave half the shards
     # silent, but not the same half, make an even stream.
