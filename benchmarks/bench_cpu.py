@@ -492,7 +492,7 @@ class Skeleton:
 
     def __init__(self, model, on_pool=False):
         self.layers = hashed_layers(model, CPUBackend(), np.float32, training=True)
-        self.pool_worth_it = worth_a_pool(model.batch_size, model._layer_units_)
+        self.on_pool = on_pool and worth_a_pool(model.batch_size, model._layer_units_)
         self.weights = list(model.bucket_weights_)
         self.grads = [np.empty_like(w) for w in self.weights]
         self.alpha = model.alpha
@@ -502,10 +502,9 @@ class Skeleton:
         self.deltas = [
             rng.standard_normal((self.batch, n_out), dtype=np.float32) for n_out in units[1:]
         ]
-        self.on_pool = on_pool
 
     def partial_fit(self, X, y, classes=None):
-        with threads_for_free_cores(), blas_sections_on_pool(self.on_pool and self.pool_worth_it):
+        with threads_for_free_cores(), blas_sections_on_pool(self.on_pool):
             for start in range(0, X.shape[0], self.batch):
                 self._step(X[start : start + self.batch])
         return self

@@ -61,8 +61,8 @@ print("ready", flush=True)
 sys.stdin.readline()  # the parent starts the busy process, if any, then says go
 try:  # a count of the free cores stands for a second: count afresh, beside the busy process
     from sk_hashednets._kernels import _free_cores
-    _free_cores._counted = (-float("inf"), 0)
-except ImportError:  # a checkout from before the count
+    _free_cores._forget_count()
+except (ImportError, AttributeError):  # a checkout from before the count
     pass
 seconds = {}
 for name in names:

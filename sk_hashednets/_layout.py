@@ -271,17 +271,17 @@ def warn_about_idle_shards(model, X, first_pass):
     first_pass : bool
         Whether the call fitted the layout anew.
     """
-    pending = None if first_pass else getattr(model, "_idle_shard_energy", None)
-    if first_pass:
+    if first_pass:  # a new count
         model.__dict__.pop("_idle_shard_energy", None)
-    elif pending is None:  # judged already
-        return
+        pending = (0.0, 0)
+    else:
+        pending = getattr(model, "_idle_shard_energy", None)
+        if pending is None:  # judged already
+            return
     n_shards = fitted_hash_shards(model)[0]
     if n_shards == 1:
         return
-    energy, n_samples = feature_energy(X), X.shape[0]
-    if pending is not None:
-        energy, n_samples = energy + pending[0], n_samples + pending[1]
+    energy, n_samples = feature_energy(X) + pending[0], X.shape[0] + pending[1]
     if n_samples < IDLE_SHARD_MIN_SAMPLES:
         model._idle_shard_energy = (energy, n_samples)
         return
